@@ -1,0 +1,121 @@
+// autograd.cpp: recording nodes and the reverse topological walk of backward().
+#include "engine/autograd.h"
+
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "engine/backend.h"
+
+namespace forge {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+
+// g += delta, allocating g on first use. Gradients are contiguous and of the input's shape.
+void accumulate(std::shared_ptr<TensorImpl>& g, const Tensor& delta) {
+  if (!g) {
+    g = delta.clone().impl_ptr();
+    return;
+  }
+  backend(delta.device()).axpy(1.f, delta.data(), Tensor(g).data(), delta.numel());
+}
+}  // namespace
+
+bool grad_enabled() {
+  return g_grad_enabled;
+}
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) {
+  g_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  g_grad_enabled = previous_;
+}
+
+Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (!g_grad_enabled) return output;
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return output;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  output.impl().requires_grad = true;
+  output.impl().grad_fn = std::move(node);
+  return output;
+}
+
+void run_backward(const Tensor& root, const Tensor& seed) {
+  if (!root.requires_grad())
+    throw std::invalid_argument(
+        "backward: the tensor does not require a gradient (no input of "
+        "the computation had requires_grad set)");
+  if (!root.grad_fn()) {  // a leaf: its gradient is the seed
+    std::shared_ptr<TensorImpl>& g = root.impl().grad;
+    accumulate(g, seed);
+    return;
+  }
+  // Topological order by iterative depth-first search (deep graphs must not overflow the stack).
+  std::vector<Node*> order;
+  std::unordered_map<Node*, bool> visited;
+  std::vector<std::pair<Node*, size_t>> stack{{root.grad_fn().get(), 0}};
+  visited[root.grad_fn().get()] = true;
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      Node* child = in.defined() ? in.impl().grad_fn.get() : nullptr;
+      if (child && !visited[child]) {
+        visited[child] = true;
+        stack.push_back({child, 0});
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+
+  // Backward functions compute with ordinary ops; nothing they do is recorded.
+  NoGradGuard no_grad;
+  // Keep every node alive while we walk, even after outputs drop their references.
+  std::vector<std::shared_ptr<Node>> keep_alive;
+  std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
+  grads[root.grad_fn().get()] = seed.clone().impl_ptr();
+  for (size_t i = order.size(); i-- > 0;) {
+    Node* node = order[i];
+    auto it = grads.find(node);
+    if (it == grads.end()) continue;  // no gradient flows here
+    Tensor gout(it->second);
+    grads.erase(it);
+    if (!node->backward)
+      throw std::logic_error(std::string("backward through ") + node->name +
+                             " a second time: the graph is freed after the first backward");
+    std::vector<Tensor> gins = node->backward(gout);
+    if (gins.size() != node->inputs.size())
+      throw std::logic_error(std::string("backward of ") + node->name + " returned " +
+                             std::to_string(gins.size()) + " gradients for " +
+                             std::to_string(node->inputs.size()) + " inputs");
+    for (size_t k = 0; k < gins.size(); ++k) {
+      const Tensor& in = node->inputs[k];
+      const Tensor& g = gins[k];
+      if (!in.defined() || !in.requires_grad() || !g.defined()) continue;
+      if (g.shape() != in.shape() || !g.is_contiguous())
+        throw std::logic_error(std::string("backward of ") + node->name + ": gradient " +
+                               shape_str(g.shape()) + " for input " + std::to_string(k) +
+                               " of shape " + shape_str(in.shape()));
+      if (in.grad_fn()) {
+        keep_alive.push_back(in.grad_fn());
+        accumulate(grads[in.grad_fn().get()], g);
+      } else {
+        accumulate(in.impl().grad, g);
+      }
+    }
+    // Free the graph as we go: saved tensors and edges go with the backward function.
+    node->backward = nullptr;
+    node->inputs.clear();
+  }
+}
+
+}  // namespace forge

@@ -1,0 +1,67 @@
+// device.cpp: device names and the registry of backends.
+#include "engine/device.h"
+
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "engine/backend.h"
+#include "engine/cpu/cpu_backend.h"
+
+namespace forge {
+
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::cpu:
+      return "cpu";
+    case Device::sim:
+      return "sim";
+    case Device::cuda:
+      return "cuda";
+  }
+  return "?";
+}
+
+Device parse_device(std::string_view text) {
+  if (text == "cpu") return Device::cpu;
+  if (text == "sim") return Device::sim;
+  if (text == "cuda") return Device::cuda;
+  throw std::invalid_argument("unknown device '" + std::string(text) +
+                              "' (expected cpu, sim or cuda)");
+}
+
+namespace {
+struct Registry {
+  std::mutex mutex;
+  Backend* (*factories[3])() = {nullptr, nullptr, nullptr};
+  Backend* instances[3] = {nullptr, nullptr, nullptr};
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+}  // namespace
+
+void register_backend(Device device, Backend* (*factory)()) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.factories[static_cast<int>(device)] = factory;
+}
+
+Backend& backend(Device device) {
+  if (device == Device::cpu) return cpu_backend();
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const int i = static_cast<int>(device);
+  if (!r.instances[i]) {
+    if (!r.factories[i])
+      throw std::runtime_error(std::string("device '") + device_name(device) +
+                               "' is not built into this program (configure with " +
+                               (device == Device::sim ? "-DFORGE_SIM=ON" : "-DFORGE_CUDA=ON") +
+                               ")");
+    r.instances[i] = r.factories[i]();  // may throw, e.g. cuda without a driver
+  }
+  return *r.instances[i];
+}
+
+}  // namespace forge

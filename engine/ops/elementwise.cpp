@@ -1,0 +1,118 @@
+// elementwise.cpp: broadcast binary ops, scalar ops, unary activations and dropout.
+//   add: ga = sum_to(g), gb = sum_to(g)            mul: ga = sum_to(g b), gb = sum_to(g a)
+//   sub: ga = sum_to(g), gb = -sum_to(g)           div: ga = sum_to(g / b), gb = -sum_to(g a / b^2)
+//   exp: gx = g y      log: gx = g / x     relu: gx = g [x > 0]     gelu: gx = g (Phi + x phi)
+#include "engine/ops.h"
+#include "engine/ops/op_util.h"
+
+namespace forge {
+using namespace detail;
+
+static Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  check_same_device(name, {a, b});
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = Tensor::empty(shape, a.device());
+  if (out.numel())
+    backend_of(a).binary(op, base_of(a), broadcast_view(a, shape), base_of(b),
+                         broadcast_view(b, shape), out.data());
+  return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::add, "add", a, b);
+  return record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
+    return std::vector<Tensor>{sum_to_shape(g, sa), sum_to_shape(g, sb)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::sub, "sub", a, b);
+  return record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
+    return std::vector<Tensor>{sum_to_shape(g, sa), sum_to_shape(neg(g), sb)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::mul, "mul", a, b);
+  return record(out, "mul", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) {
+    return std::vector<Tensor>{sum_to_shape(mul(g, b), a.shape()),
+                               sum_to_shape(mul(g, a), b.shape())};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::div, "div", a, b);
+  return record(out, "div", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) {
+    Tensor ga = div(g, b);
+    Tensor gb = neg(div(mul(ga, a), b));
+    return std::vector<Tensor>{sum_to_shape(ga, a.shape()), sum_to_shape(gb, b.shape())};
+  });
+}
+
+// y = f(x) elementwise through the unary primitive.
+static Tensor unary_forward(UnaryOp op, const Tensor& x, float alpha = 0.f) {
+  Tensor in = plain(x);
+  Tensor out = Tensor::empty(x.shape(), x.device());
+  if (out.numel()) backend_of(x).unary(op, in.data(), out.data(), x.numel(), alpha);
+  return out;
+}
+
+Tensor add_scalar(const Tensor& x, float value) {
+  return record(unary_forward(UnaryOp::add_scalar, x, value), "add_scalar", {x},
+                [](const Tensor& g) { return std::vector<Tensor>{g}; });
+}
+
+Tensor mul_scalar(const Tensor& x, float value) {
+  return record(unary_forward(UnaryOp::scale, x, value), "mul_scalar", {x},
+                [value](const Tensor& g) { return std::vector<Tensor>{mul_scalar(g, value)}; });
+}
+
+Tensor neg(const Tensor& x) {
+  return record(unary_forward(UnaryOp::neg, x), "neg", {x},
+                [](const Tensor& g) { return std::vector<Tensor>{neg(g)}; });
+}
+
+Tensor exp(const Tensor& x) {
+  Tensor y = unary_forward(UnaryOp::exp, x);
+  return record(y, "exp", {x},
+                [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, y)}; });
+}
+
+Tensor log(const Tensor& x) {
+  return record(unary_forward(UnaryOp::log, x), "log", {x},
+                [x = x.detach()](const Tensor& g) { return std::vector<Tensor>{div(g, x)}; });
+}
+
+// relu and gelu share a backward primitive: gx = gy * f'(x).
+static Tensor activation(UnaryOp op, const char* name, const Tensor& x) {
+  Tensor in = plain(x);
+  Tensor y = unary_forward(op, in);
+  return record(y, name, {x}, [op, in](const Tensor& g) {
+    Tensor gx = Tensor::empty(in.shape(), in.device());
+    if (gx.numel()) backend_of(in).unary_backward(op, in.data(), g.data(), gx.data(), in.numel());
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor relu(const Tensor& x) {
+  return activation(UnaryOp::relu, "relu", x);
+}
+Tensor gelu(const Tensor& x) {
+  return activation(UnaryOp::gelu, "gelu", x);
+}
+
+Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed) {
+  if (p < 0.f || p >= 1.f)
+    throw std::invalid_argument("dropout: probability " + std::to_string(p) + " is outside [0, 1)");
+  if (!training || p == 0.f) return x;
+  Tensor in = plain(x);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  backend_of(x).dropout_forward(in.data(), y.data(), x.numel(), p, seed);
+  return record(y, "dropout", {x}, [p, seed](const Tensor& g) {
+    Tensor gx = Tensor::empty(g.shape(), g.device());
+    backend_of(g).dropout_backward(g.data(), gx.data(), g.numel(), p, seed);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+}  // namespace forge
