@@ -1,0 +1,97 @@
+// layers.cpp: construction (shapes and initialisation) and forward of the standard layers.
+#include "engine/nn/layers.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/nn/init.h"
+#include "engine/ops.h"
+
+namespace forge::nn {
+
+Linear::Linear(int64_t in, int64_t out, Generator& gen, Device device, Init init, bool has_bias) {
+  weight = register_parameter("weight", init == Init::xavier_uniform
+                                            ? xavier_uniform({out, in}, in, out, gen, device)
+                                            : kaiming_normal({out, in}, in, gen, device));
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out}, device));
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  return linear(x, weight, bias);
+}
+
+Conv2d::Conv2d(int in, int out, int kernel, int stride_, int pad_, Generator& gen, Device device,
+               bool has_bias, Init init)
+    : stride(stride_), pad(pad_) {
+  const Shape shape{out, in, kernel, kernel};
+  const int64_t fan_in = int64_t(in) * kernel * kernel, fan_out = int64_t(out) * kernel * kernel;
+  weight = register_parameter("weight", init == Init::kaiming_normal
+                                            ? kaiming_normal(shape, fan_in, gen, device)
+                                            : xavier_uniform(shape, fan_in, fan_out, gen, device));
+  if (has_bias) bias = register_parameter("bias", Tensor::zeros({out}, device));
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return conv2d(x, weight, bias, stride, pad);
+}
+
+BatchNorm2d::BatchNorm2d(int channels, Device device, float momentum_, float eps_)
+    : momentum(momentum_), eps(eps_) {
+  gamma = register_parameter("weight", Tensor::ones({channels}, device));
+  beta = register_parameter("bias", Tensor::zeros({channels}, device));
+  running_mean = register_buffer("running_mean", Tensor::zeros({channels}, device));
+  running_var = register_buffer("running_var", Tensor::ones({channels}, device));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  return batch_norm2d(x, gamma, beta, running_mean, running_var, training(), momentum, eps);
+}
+
+LayerNorm::LayerNorm(int64_t dim, Device device, float eps_) : eps(eps_) {
+  gamma = register_parameter("weight", Tensor::ones({dim}, device));
+  beta = register_parameter("bias", Tensor::zeros({dim}, device));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  return layer_norm(x, gamma, beta, eps);
+}
+
+Dropout::Dropout(float p_, Generator& gen) : p(p_), seed_(gen.next_u64()) {
+  if (p < 0.f || p >= 1.f)
+    throw std::invalid_argument("Dropout: probability " + std::to_string(p) + " is outside [0, 1)");
+}
+
+void Dropout::on_step(uint64_t step) {
+  step_ = step;
+  calls_ = 0;
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  if (!training() || p == 0.f) return x;
+  const uint64_t seed = splitmix64(seed_ ^ splitmix64(step_ * 0x100000001B3ull + calls_++));
+  return dropout(x, p, true, seed);
+}
+
+Tensor ReLU::forward(const Tensor& x) {
+  return relu(x);
+}
+Tensor GELU::forward(const Tensor& x) {
+  return gelu(x);
+}
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers) {
+  for (auto& l : layers) push_back(std::move(l));
+}
+
+void Sequential::push_back(std::shared_ptr<Module> layer) {
+  register_module(std::to_string(layers_.size()), layer);
+  layers_.push_back(std::move(layer));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& layer : layers_) h = layer->forward(h);
+  return h;
+}
+
+}  // namespace forge::nn

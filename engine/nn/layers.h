@@ -1,0 +1,87 @@
+// layers.h: the standard layers, each a Module around one differentiable op of engine/ops.h.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/nn/module.h"
+
+namespace forge::nn {
+
+enum class Init { kaiming_normal, xavier_uniform };
+
+// y = x W^T + b, W [out, in]. Bias starts at zero.
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, Generator& gen, Device device, Init init = Init::xavier_uniform,
+         bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+};
+
+// 2-D convolution, weight [out, in, k, k], zero padding. He-normal weights by default.
+class Conv2d : public Module {
+ public:
+  Conv2d(int in, int out, int kernel, int stride, int pad, Generator& gen, Device device,
+         bool bias = false, Init init = Init::kaiming_normal);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int stride, pad;
+};
+
+// Batch normalisation over [n, c, h, w]; gamma = 1, beta = 0, running mean 0 and variance 1.
+class BatchNorm2d : public Module {
+ public:
+  BatchNorm2d(int channels, Device device, float momentum = 0.1f, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) override;
+  Tensor gamma, beta, running_mean, running_var;
+  float momentum, eps;
+};
+
+// Layer normalisation over the last dimension.
+class LayerNorm : public Module {
+ public:
+  LayerNorm(int64_t dim, Device device, float eps = 1e-6f);
+  Tensor forward(const Tensor& x) override;
+  Tensor gamma, beta;
+  float eps;
+};
+
+// Inverted dropout, active in training mode only. Its mask depends on (the layer's own seed, the
+// step given by set_step, the call's number within that step): seeded, and repeatable on resume.
+class Dropout : public Module {
+ public:
+  Dropout(float p, Generator& gen);
+  Tensor forward(const Tensor& x) override;
+  float p;
+
+ protected:
+  void on_step(uint64_t step) override;
+
+ private:
+  uint64_t seed_, step_ = 0, calls_ = 0;
+};
+
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+};
+
+class GELU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+};
+
+// Applies its children in order; they are named "0", "1", ... in parameter names.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<std::shared_ptr<Module>> layers);
+  void push_back(std::shared_ptr<Module> layer);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return layers_.size(); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> layers_;
+};
+
+}  // namespace forge::nn

@@ -1,0 +1,94 @@
+// test_nn.cpp: modules (names, counts, modes), initialiser statistics, dropout's step-seeded
+// masks, and a two-layer MLP that learns XOR.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/nn/init.h"
+#include "engine/nn/layers.h"
+#include "engine/ops.h"
+
+using namespace forge;
+using namespace forge::nn;
+
+// Mean and standard deviation of a tensor's values.
+static std::pair<double, double> moments(const Tensor& t) {
+  std::vector<float> v = t.to_vector();
+  double m = 0, s = 0;
+  for (float x : v) m += x;
+  m /= v.size();
+  for (float x : v) s += (x - m) * (x - m);
+  return {m, std::sqrt(s / v.size())};
+}
+
+TEST_CASE("nn: parameter names, counts and train/eval propagate through children") {
+  Generator gen(1);
+  Sequential net({std::make_shared<Linear>(3, 4, gen, Device::cpu), std::make_shared<GELU>(),
+                  std::make_shared<Dropout>(0.5f, gen),
+                  std::make_shared<Linear>(4, 2, gen, Device::cpu)});
+  NamedTensors params = net.named_parameters();
+  REQUIRE(params.size() == 4);
+  CHECK(params[0].first == "0.weight");
+  CHECK(params[1].first == "0.bias");
+  CHECK(params[3].first == "3.bias");
+  CHECK(net.parameter_count() == 3 * 4 + 4 + 4 * 2 + 2);
+  for (auto& [name, p] : params) CHECK(p.requires_grad());
+  BatchNorm2d bn(5, Device::cpu);
+  CHECK(bn.named_buffers().size() == 2);
+  CHECK(bn.named_buffers()[0].first == "running_mean");
+  net.eval();
+  CHECK_FALSE(net.training());
+  // In eval mode dropout is the identity: two calls agree.
+  Tensor x = Tensor::randn({8, 3}, gen);
+  CHECK(net.forward(x).to_vector() == net.forward(x).to_vector());
+}
+
+TEST_CASE("nn: initialisers have the stated statistics") {
+  Generator gen(2);
+  // 40000 draws: standard error of the std estimate ~0.35%, checked at 3%.
+  auto [km, ks] = moments(kaiming_normal({200, 200}, 50, gen, Device::cpu));
+  CHECK(std::fabs(km) < 0.005);
+  CHECK(ks == doctest::Approx(std::sqrt(2.0 / 50)).epsilon(0.03));
+  Tensor xu = xavier_uniform({200, 200}, 100, 300, gen, Device::cpu);
+  const double a = std::sqrt(6.0 / 400);
+  for (float v : xu.to_vector()) REQUIRE(std::fabs(v) <= a);
+  CHECK(moments(xu).second == doctest::Approx(a / std::sqrt(3.0)).epsilon(0.03));
+  Tensor tn = trunc_normal({40000}, 0.02f, gen, Device::cpu);
+  for (float v : tn.to_vector()) REQUIRE(std::fabs(v) <= 0.04f + 1e-7f);
+  // A normal truncated at +-2 sigma has std 0.8796 sigma.
+  CHECK(moments(tn).second == doctest::Approx(0.02 * 0.8796).epsilon(0.03));
+}
+
+TEST_CASE("nn: dropout masks are a function of the step and the call") {
+  Generator gen(3);
+  Dropout d(0.5f, gen);
+  Tensor x = Tensor::ones({64});
+  d.set_step(7);
+  std::vector<float> a = d.forward(x).to_vector(), b = d.forward(x).to_vector();
+  CHECK(a != b);  // second call in the step: a new mask
+  d.set_step(7);
+  CHECK(d.forward(x).to_vector() == a);  // same step, same first call: same mask
+  d.set_step(8);
+  CHECK(d.forward(x).to_vector() != a);
+}
+
+TEST_CASE("nn: a two-layer MLP learns XOR") {
+  Generator gen(4);
+  Sequential mlp({std::make_shared<Linear>(2, 8, gen, Device::cpu), std::make_shared<GELU>(),
+                  std::make_shared<Linear>(8, 2, gen, Device::cpu)});
+  Tensor x = Tensor::from_vector({0, 0, 0, 1, 1, 0, 1, 1}, {4, 2});
+  const std::vector<int32_t> y{0, 1, 1, 0};
+  float loss = 0;
+  for (int step = 0; step < 2000; ++step) {
+    Tensor l = cross_entropy(mlp.forward(x), y);
+    for (Tensor& p : mlp.parameters()) p.zero_grad();
+    l.backward();
+    loss = l.item();
+    NoGradGuard no_grad;  // plain gradient descent, lr 0.5
+    for (Tensor& p : mlp.parameters()) p.copy_from(sub(p, mul_scalar(p.grad(), 0.5f)));
+  }
+  CHECK(loss < 0.05f);
+  std::vector<float> logits = mlp.forward(x).to_vector();
+  for (int i = 0; i < 4; ++i) CHECK((logits[2 * i + 1] > logits[2 * i]) == (y[i] == 1));
+}
