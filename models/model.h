@@ -1,0 +1,35 @@
+// model.h: what every image classifier is, and the registry of named presets.
+//
+// A model maps images [batch, 3, size, size] (normalised floats) to logits [batch, classes].
+// Presets are looked up by name ("vit", "hrnet", "cnn", and "-micro" variants for tests); a
+// checkpoint records its preset and image size, so eval and predict rebuild the same model.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/nn/module.h"
+
+namespace forge::models {
+
+struct ModelSpec {
+  std::string preset = "vit";
+  int num_classes = 2;
+  int image_size = 120;
+};
+
+class ImageClassifier : public nn::Module {
+ public:
+  explicit ImageClassifier(ModelSpec spec) : spec_(std::move(spec)) {}
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  ModelSpec spec_;
+};
+
+// Builds a preset with weights drawn from `gen`; throws std::invalid_argument naming the preset
+// and listing the known ones when the name is unknown.
+std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& gen, Device device);
+std::vector<std::string> model_presets();
+
+}  // namespace forge::models

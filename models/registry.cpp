@@ -1,0 +1,72 @@
+// registry.cpp: the named model presets.
+//
+//   vit, hrnet, cnn           the architectures of the seed paper's comparison (see each header)
+//   vit-micro, hrnet-micro, cnn-micro
+//                             the same code at toy widths, for tests and smoke runs: seconds per
+//                             step on one CPU core
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+#include "models/cnn.h"
+#include "models/hrnet.h"
+#include "models/model.h"
+#include "models/vit.h"
+
+namespace forge::models {
+
+using Factory =
+    std::function<std::unique_ptr<ImageClassifier>(const ModelSpec&, Generator&, Device)>;
+
+static const std::map<std::string, Factory>& factories() {
+  static const std::map<std::string, Factory> table = {
+      {"vit", [](const ModelSpec& s, Generator& g,
+                 Device d) { return std::make_unique<VisionTransformer>(s, VitConfig{}, g, d); }},
+      {"vit-micro",
+       [](const ModelSpec& s, Generator& g, Device d) {
+         VitConfig c{.patch = 8, .dim = 32, .depth = 2, .heads = 2, .mlp_dim = 64};
+         return std::make_unique<VisionTransformer>(s, c, g, d);
+       }},
+      {"hrnet",
+       [](const ModelSpec& s, Generator& g, Device d) {
+         return std::make_unique<HighResolutionNet>(s, HrnetConfig{}, g, d);
+       }},
+      {"hrnet-micro",
+       [](const ModelSpec& s, Generator& g, Device d) {
+         HrnetConfig c{.stem_channels = 8,
+                       .bottleneck_planes = 4,
+                       .branch_channels = {4, 8, 12, 16},
+                       .blocks_per_branch = 1};
+         return std::make_unique<HighResolutionNet>(s, c, g, d);
+       }},
+      {"cnn", [](const ModelSpec& s, Generator& g,
+                 Device d) { return std::make_unique<BaselineCnn>(s, CnnConfig{}, g, d); }},
+      {"cnn-micro",
+       [](const ModelSpec& s, Generator& g, Device d) {
+         return std::make_unique<BaselineCnn>(s, CnnConfig{.channels = {8, 16}}, g, d);
+       }},
+  };
+  return table;
+}
+
+std::vector<std::string> model_presets() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : factories()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& gen,
+                                              Device device) {
+  auto it = factories().find(spec.preset);
+  if (it == factories().end()) {
+    std::string known;
+    for (const auto& name : model_presets()) known += (known.empty() ? "" : ", ") + name;
+    throw std::invalid_argument("unknown model '" + spec.preset + "' (known: " + known + ")");
+  }
+  if (spec.num_classes < 2)
+    throw std::invalid_argument("a classifier needs at least 2 classes, got " +
+                                std::to_string(spec.num_classes));
+  return it->second(spec, gen, device);
+}
+
+}  // namespace forge::models

@@ -1,0 +1,88 @@
+// vit.cpp: the Vision Transformer's layers (see vit.h for the architecture).
+#include "models/vit.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "engine/nn/init.h"
+#include "engine/ops.h"
+
+namespace forge::models {
+
+SelfAttention::SelfAttention(int dim, int heads, float dropout, Generator& gen, Device device)
+    : heads_(heads) {
+  if (dim % heads != 0)
+    throw std::invalid_argument("SelfAttention: width " + std::to_string(dim) +
+                                " is not divisible by " + std::to_string(heads) + " heads");
+  qkv_ = register_module("qkv", std::make_shared<nn::Linear>(dim, 3 * dim, gen, device));
+  proj_ = register_module("proj", std::make_shared<nn::Linear>(dim, dim, gen, device));
+  drop_ = register_module("drop", std::make_shared<nn::Dropout>(dropout, gen));
+}
+
+Tensor SelfAttention::forward(const Tensor& x) {
+  const int64_t b = x.size(0), t = x.size(1), dim = x.size(2), dh = dim / heads_;
+  // [b, t, 3 dim] -> [3, b, heads, t, dh]: q, k and v are slices of one projection.
+  Tensor qkv = qkv_->forward(x).reshape({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
+  auto part = [&](int i) { return qkv.slice(0, i, i + 1).reshape({b, heads_, t, dh}); };
+  Tensor o = scaled_dot_product_attention(part(0), part(1), part(2), 1.f / std::sqrt(float(dh)));
+  // [b, heads, t, dh] -> [b, t, heads * dh]
+  o = o.permute({0, 2, 1, 3}).reshape({b, t, dim});
+  return drop_->forward(proj_->forward(o));
+}
+
+VitBlock::VitBlock(const VitConfig& cfg, Generator& gen, Device device) {
+  norm1_ = register_module("norm1", std::make_shared<nn::LayerNorm>(cfg.dim, device));
+  attn_ = register_module(
+      "attn", std::make_shared<SelfAttention>(cfg.dim, cfg.heads, cfg.dropout, gen, device));
+  norm2_ = register_module("norm2", std::make_shared<nn::LayerNorm>(cfg.dim, device));
+  mlp_ = register_module(
+      "mlp", std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+                 std::make_shared<nn::Linear>(cfg.dim, cfg.mlp_dim, gen, device),
+                 std::make_shared<nn::GELU>(), std::make_shared<nn::Dropout>(cfg.dropout, gen),
+                 std::make_shared<nn::Linear>(cfg.mlp_dim, cfg.dim, gen, device),
+                 std::make_shared<nn::Dropout>(cfg.dropout, gen)}));
+}
+
+Tensor VitBlock::forward(const Tensor& x) {
+  Tensor h = add(x, attn_->forward(norm1_->forward(x)));
+  return add(h, mlp_->forward(norm2_->forward(h)));
+}
+
+VisionTransformer::VisionTransformer(ModelSpec spec, const VitConfig& cfg, Generator& gen,
+                                     Device device)
+    : ImageClassifier(std::move(spec)), cfg_(cfg) {
+  const int size = this->spec().image_size;
+  padded_size_ = (size + cfg.patch - 1) / cfg.patch * cfg.patch;
+  const int grid = padded_size_ / cfg.patch, tokens = 1 + grid * grid;
+  const int64_t patch_dim = 3 * cfg.patch * cfg.patch;
+  patch_weight_ = register_parameter(
+      "patch_embed.weight",
+      nn::xavier_uniform({cfg.dim, 3, cfg.patch, cfg.patch}, patch_dim, cfg.dim, gen, device));
+  patch_bias_ = register_parameter("patch_embed.bias", Tensor::zeros({cfg.dim}, device));
+  cls_token_ = register_parameter("cls_token", nn::trunc_normal({cfg.dim}, 0.02f, gen, device));
+  pos_embed_ =
+      register_parameter("pos_embed", nn::trunc_normal({tokens, cfg.dim}, 0.02f, gen, device));
+  embed_drop_ = register_module("embed_drop", std::make_shared<nn::Dropout>(cfg.dropout, gen));
+  for (int i = 0; i < cfg.depth; ++i)
+    blocks_.push_back(register_module("blocks." + std::to_string(i),
+                                      std::make_shared<VitBlock>(cfg, gen, device)));
+  norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(cfg.dim, device));
+  head_ = register_module(
+      "head", std::make_shared<nn::Linear>(cfg.dim, this->spec().num_classes, gen, device));
+}
+
+Tensor VisionTransformer::forward(const Tensor& images) {
+  Tensor x = images;
+  const int extra = padded_size_ - static_cast<int>(images.size(-1));
+  // Centre the image in the padded square (120 -> 128: 4 zero pixels on every side).
+  if (extra > 0) x = pad2d(x, extra / 2, extra - extra / 2, extra / 2, extra - extra / 2);
+  x = patch_embed(x, patch_weight_, patch_bias_, cls_token_, pos_embed_, cfg_.patch);
+  x = embed_drop_->forward(x);
+  for (auto& block : blocks_) x = block->forward(x);
+  x = norm_->forward(x);
+  Tensor cls = x.slice(1, 0, 1).reshape({x.size(0), cfg_.dim});
+  return head_->forward(cls);
+}
+
+}  // namespace forge::models

@@ -1,0 +1,63 @@
+// vit.h: the Vision Transformer (Dosovitskiy et al. 2021), pre-norm blocks:
+//
+//   images -> zero-pad to a multiple of the patch -> patch embedding (+ class token, + learned
+//   position embedding) -> dropout -> depth x [ x += drop(attn(LN(x)));  x += drop(mlp(LN(x))) ]
+//   -> LN -> class token -> linear head
+//
+// ViT-Ti/16 (the "vit" preset): patch 16, width 192, depth 12, 3 heads, MLP 768, dropout 0.1,
+// Xavier-uniform linear weights, truncated-normal (std 0.02) class token and positions. A 120x120
+// input is zero-padded to 128: 8x8 = 64 patches plus the class token, 65 tokens.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/nn/layers.h"
+#include "models/model.h"
+
+namespace forge::models {
+
+struct VitConfig {
+  int patch = 16, dim = 192, depth = 12, heads = 3, mlp_dim = 768;
+  float dropout = 0.1f;
+};
+
+// Multi-head self-attention: one fused qkv projection, the fused attention op, an output
+// projection.
+class SelfAttention : public nn::Module {
+ public:
+  SelfAttention(int dim, int heads, float dropout, Generator& gen, Device device);
+  Tensor forward(const Tensor& x) override;  // [b, t, dim] -> [b, t, dim]
+
+ private:
+  int heads_;
+  std::shared_ptr<nn::Linear> qkv_, proj_;
+  std::shared_ptr<nn::Dropout> drop_;
+};
+
+class VitBlock : public nn::Module {
+ public:
+  VitBlock(const VitConfig& cfg, Generator& gen, Device device);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<nn::LayerNorm> norm1_, norm2_;
+  std::shared_ptr<SelfAttention> attn_;
+  std::shared_ptr<nn::Sequential> mlp_;
+};
+
+class VisionTransformer : public ImageClassifier {
+ public:
+  VisionTransformer(ModelSpec spec, const VitConfig& cfg, Generator& gen, Device device);
+  Tensor forward(const Tensor& images) override;
+
+ private:
+  VitConfig cfg_;
+  int padded_size_;
+  Tensor patch_weight_, patch_bias_, cls_token_, pos_embed_;
+  std::shared_ptr<nn::Dropout> embed_drop_;
+  std::vector<std::shared_ptr<VitBlock>> blocks_;
+  std::shared_ptr<nn::LayerNorm> norm_;
+  std::shared_ptr<nn::Linear> head_;
+};
+
+}  // namespace forge::models

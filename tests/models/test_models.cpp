@@ -1,0 +1,118 @@
+// test_models.cpp: each preset's parameter count against a count worked out by hand from the
+// architecture (not from the code), output shapes, and a training step lowering the loss.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "models/model.h"
+
+using namespace forge;
+using namespace forge::models;
+
+static int64_t conv(int64_t in, int64_t out, int64_t k) {
+  return in * out * k * k;
+}
+static int64_t bn(int64_t c) {
+  return 2 * c;
+}  // gamma and beta (running stats are buffers)
+
+static int64_t count(const std::string& preset, int classes = 2) {
+  Generator gen(1);
+  return create_model({preset, classes, 120}, gen, Device::cpu)->parameter_count();
+}
+
+TEST_CASE("models: ViT-Ti/16 has the parameter count of its architecture") {
+  // width e, depth 12, MLP m, patch 16, 65 tokens (120 padded to 128: 8x8 patches + class token)
+  const int64_t e = 192, m = 768, p = 16, tokens = 65, classes = 2;
+  const int64_t embed = e * 3 * p * p + e /*bias*/ + e /*class token*/ + tokens * e /*positions*/;
+  const int64_t block = 2 * 2 * e /*two layer norms*/ + (3 * e * e + 3 * e) /*qkv*/ +
+                        (e * e + e) /*proj*/ + (e * m + m) + (m * e + e) /*MLP*/;
+  const int64_t expected = embed + 12 * block + 2 * e /*final norm*/ + e * classes + classes;
+  CHECK(expected == 5499458);
+  CHECK(count("vit") == expected);
+}
+
+TEST_CASE("models: the baseline CNN has the parameter count of its architecture") {
+  int64_t expected = 0, in = 3;
+  for (int64_t c : {32, 64, 128, 256}) {  // (conv3x3 without bias + BN) x 2 per stage
+    expected += conv(in, c, 3) + bn(c) + conv(c, c, 3) + bn(c);
+    in = c;
+  }
+  expected += 256 * 2 + 2;
+  CHECK(expected == 1173730);
+  CHECK(count("cnn") == expected);
+}
+
+TEST_CASE("models: HRNet-W18-small-v1 has the parameter count of its architecture") {
+  auto basic = [](int64_t c) { return 2 * (conv(c, c, 3) + bn(c)); };
+  // A module: 2 basic blocks a branch, then fusion paths between every pair of branches.
+  auto module = [&](std::vector<int64_t> ch) {
+    int64_t s = 0;
+    for (int64_t c : ch) s += 2 * basic(c);
+    for (size_t i = 0; i < ch.size(); ++i)
+      for (size_t j = 0; j < ch.size(); ++j)
+        if (j > i)  // 1x1 conv + BN from the lower resolution
+          s += conv(ch[j], ch[i], 1) + bn(ch[i]);
+        else if (j < i)  // (i - j) stride-2 3x3 conv + BN steps, widths ch[j] until the last
+          s += int64_t(i - j - 1) * (conv(ch[j], ch[j], 3) + bn(ch[j])) + conv(ch[j], ch[i], 3) +
+               bn(ch[i]);
+    return s;
+  };
+  int64_t expected = conv(3, 64, 3) + bn(64) + conv(64, 64, 3) + bn(64);  // stem
+  expected += conv(64, 32, 1) + bn(32) + conv(32, 32, 3) + bn(32) +       // bottleneck
+              conv(32, 128, 1) + bn(128) + conv(64, 128, 1) + bn(128);    // + shortcut
+  expected += conv(128, 16, 3) + bn(16) + conv(128, 32, 3) + bn(32);      // transition 1
+  expected += module({16, 32}) + conv(32, 64, 3) + bn(64);                // stage 2, t2
+  expected += module({16, 32, 64}) + conv(64, 128, 3) + bn(128);          // stage 3, t3
+  expected += module({16, 32, 64, 128});                                  // stage 4
+  expected += (16 + 32 + 64 + 128) * 2 + 2;                               // head
+  CHECK(expected == 1478402);
+  CHECK(count("hrnet") == expected);
+}
+
+TEST_CASE("models: unknown presets and too few classes are refused clearly") {
+  Generator gen(1);
+  CHECK_THROWS_WITH_AS(create_model({"resnet", 2, 120}, gen, Device::cpu),
+                       doctest::Contains("unknown model 'resnet' (known: cnn"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(create_model({"cnn", 1, 120}, gen, Device::cpu),
+                       doctest::Contains("at least 2 classes"), std::invalid_argument);
+}
+
+TEST_CASE("models: full presets map 120x120 images to [batch, classes] logits") {
+  for (const char* preset : {"vit", "hrnet", "cnn"}) {
+    CAPTURE(preset);
+    Generator gen(2);
+    auto model = create_model({preset, 3, 120}, gen, Device::cpu);
+    model->eval();
+    NoGradGuard no_grad;
+    Tensor y = model->forward(Tensor::randn({2, 3, 120, 120}, gen));
+    CHECK(y.shape() == Shape{2, 3});
+    for (float v : y.to_vector()) CHECK(std::isfinite(v));
+  }
+}
+
+TEST_CASE("models: one training step lowers the loss on a fixed batch") {
+  for (const char* preset : {"vit-micro", "hrnet-micro", "cnn-micro"}) {
+    CAPTURE(preset);
+    Generator gen(3);
+    auto model = create_model({preset, 2, 32}, gen, Device::cpu);
+    Tensor x = Tensor::randn({4, 3, 32, 32}, gen);
+    const std::vector<int32_t> y{0, 1, 1, 0};
+    auto loss_now = [&] { return cross_entropy(model->forward(x), y); };
+    model->eval();  // fixed statistics and no dropout: the same function before and after
+    float before;
+    {
+      NoGradGuard no_grad;
+      before = loss_now().item();
+    }
+    loss_now().backward();
+    {
+      NoGradGuard no_grad;  // a small plain gradient step
+      for (Tensor& p : model->parameters()) p.copy_from(sub(p, mul_scalar(p.grad(), 0.01f)));
+      CHECK(loss_now().item() < before);
+    }
+  }
+}
