@@ -170,8 +170,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   e.begin = json_count(path, offsets[0], where + " data_offsets begin");
   e.end = json_count(path, offsets[1], where + " data_offsets end");
   if (e.begin > e.end || e.end > data_bytes)
-    fail(path, where + " has data_offsets " + offsets.dump() + " outside the " +
-                   std::to_string(data_bytes) + "-byte data section");
+    fail(path, where + " has data_offsets " + offsets.dump() + ", not begin <= end <= " +
+                   std::to_string(data_bytes) + " (the size of the data section; truncated?)");
   if (e.end - e.begin != numel * sizeof(float))
     fail(path, where + " has data_offsets " + offsets.dump() + " spanning " +
                    std::to_string(e.end - e.begin) + " bytes, but shape " + shape.dump() +
