@@ -1,0 +1,50 @@
+// adam.cpp: Adam (L2 weight decay) and AdamW (decoupled weight decay). The arithmetic is
+// Backend::adam_step (engine/backend.h), for step t of this parameter:
+//   m = b1 m + (1 - b1) g',  v = b2 v + (1 - b2) g'^2,
+//   p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+// Adam: g' = g + wd p.   AdamW: g' = g and p -= lr wd p first.
+// The bias corrections 1 - b^t undo the zero initialisation of m and v (after one step
+// m = (1 - b1) g, so m / (1 - b1) = g); t counts this parameter's own updates, so a parameter
+// that was frozen for a while starts its correction afresh.
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "engine/backend.h"
+#include "engine/optim/optimizer.h"
+
+namespace forge {
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
+    : Adam(std::move(params), options, false, "Adam") {}
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name)
+    : Optimizer(std::move(params), options.lr, name), options_(options), decoupled_(decoupled) {
+  const auto bad_beta = [](float b) { return !(b >= 0.f && b < 1.f); };
+  if (bad_beta(options.beta1) || bad_beta(options.beta2) || !(options.eps > 0.f) ||
+      !(options.weight_decay >= 0.f))
+    throw std::invalid_argument(
+        std::string(name) + ": need 0 <= beta < 1, eps > 0, weight decay " + ">= 0; got beta1 " +
+        std::to_string(options.beta1) + ", beta2 " + std::to_string(options.beta2) + ", eps " +
+        std::to_string(options.eps) + ", weight decay " + std::to_string(options.weight_decay));
+  for (size_t i = 0; i < this->params().size(); ++i) {
+    exp_avg_.push_back(add_buffer("exp_avg", i));
+    exp_avg_sq_.push_back(add_buffer("exp_avg_sq", i));
+  }
+}
+
+void Adam::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
+  if (p.numel() == 0) return;
+  // The primitive takes an int step; beyond 2^31 updates b^t is 0 in float anyway.
+  const int step = static_cast<int>(std::min<int64_t>(t, std::numeric_limits<int>::max()));
+  backend(p.device())
+      .adam_step(p.numel(), p.data(), g.data(), exp_avg_[i].data(), exp_avg_sq_[i].data(), lr(),
+                 options_.beta1, options_.beta2, options_.eps, options_.weight_decay, decoupled_,
+                 step);
+}
+
+AdamW::AdamW(std::vector<Tensor> params, const AdamOptions& options)
+    : Adam(std::move(params), options, true, "AdamW") {}
+
+}  // namespace forge

@@ -1,0 +1,127 @@
+// optimizer.h: the optimizers that update parameters from their gradients (SGD, Adam, AdamW) and
+// gradient-norm clipping.
+//
+// An Optimizer holds handles on the parameters (leaf tensors with requires_grad) and one set of
+// state buffers per parameter, on the parameter's device. step() applies one update through the
+// backend's fused primitives (Backend::sgd_step / adam_step, whose comments give the exact math)
+// to every parameter that has a gradient; parameters without one (frozen, or unused by this
+// step's graph) are left untouched and their state does not advance.
+//
+// Checkpoints: state() names every buffer "<kind>.<i>" (i = index of the parameter in the list
+// given to the constructor), e.g. "exp_avg.3", "exp_avg_sq.3", "momentum.3", plus "step.<i>",
+// the number of updates parameter i has received (Adam's bias correction uses it). load_state()
+// takes the same names back.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/named_tensors.h"
+#include "engine/tensor.h"
+
+namespace forge {
+
+struct OptimizerState {
+  int64_t step = 0;      // number of step() calls so far
+  NamedTensors tensors;  // per-parameter buffers by name, see the file comment
+};
+
+class Optimizer {
+ public:
+  // Throws unless every parameter is a defined leaf with requires_grad.
+  Optimizer(std::vector<Tensor> params, float lr, const char* name);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter that has a gradient, at the current learning rate.
+  void step();
+  // Drops every parameter's accumulated gradient (the next backward() starts from nothing).
+  void zero_grad();
+
+  float lr() const { return lr_; }
+  void set_lr(float lr);  // for schedules: call before step()
+  int64_t step_count() const { return step_count_; }
+  const std::vector<Tensor>& params() const { return params_; }
+
+  // The live state buffers (handles, not copies: save them before the next step()) and counts.
+  OptimizerState state() const;
+  // Copies a saved state in. Every name state() would produce must be present with the same
+  // shape, and no other; the first mismatch is named in the error.
+  void load_state(const OptimizerState& saved);
+
+ protected:
+  // Registers a zero-filled buffer shaped like parameter i under "<kind>.<i>"; returns it.
+  Tensor add_buffer(const char* kind, size_t i);
+  // Applies the update to parameter i (contiguous p and g on one device); `t` >= 1 counts the
+  // updates this parameter has received, this one included.
+  virtual void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) = 0;
+
+ private:
+  const char* name_;
+  std::vector<Tensor> params_;
+  float lr_;
+  int64_t step_count_ = 0;
+  std::vector<int64_t> param_steps_;  // updates received, per parameter
+  NamedTensors buffers_;              // registered by the subclass, in registration order
+};
+
+struct SgdOptions {
+  float lr = 0.1f;
+  float momentum = 0.f;
+  float weight_decay = 0.f;  // L2: added to the gradient as wd * p
+  bool nesterov = false;     // needs momentum > 0
+};
+
+// SGD with (optionally Nesterov) momentum: buf = momentum buf + g', p -= lr buf
+// (or lr (g' + momentum buf) with Nesterov), g' = g + wd p. Buffers: "momentum.<i>".
+class SGD final : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, const SgdOptions& options);
+
+ private:
+  void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  SgdOptions options_;
+  std::vector<Tensor> momentum_;
+};
+
+struct AdamOptions {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;
+};
+
+// Adam (Kingma & Ba) with bias correction; weight decay as L2, g' = g + wd p, so the decay is
+// rescaled by the adaptive denominator like the gradient. Buffers "exp_avg.<i>" (m) and
+// "exp_avg_sq.<i>" (v).
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, const AdamOptions& options);
+
+ protected:
+  Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name);
+
+ private:
+  void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  AdamOptions options_;
+  bool decoupled_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;
+};
+
+// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, p -= lr wd p before the Adam
+// update, so every weight shrinks by the same factor whatever its gradient history.
+class AdamW final : public Adam {
+ public:
+  AdamW(std::vector<Tensor> params, const AdamOptions& options);
+};
+
+// Scales every gradient by max_norm / (norm + 1e-6) when the global norm
+//   norm = sqrt(sum over parameters of sum_i g_i^2)
+// exceeds max_norm, and returns the norm (before clipping). A non-finite norm (a NaN or inf
+// gradient) is returned with the gradients untouched: scaling would spread the NaN into every
+// weight, so the caller decides (typically: skip the step). Parameters without a gradient are
+// ignored; the gradients must share one device.
+float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
+
+}  // namespace forge
