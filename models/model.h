@@ -16,6 +16,7 @@ struct ModelSpec {
   std::string preset = "vit";
   int num_classes = 2;
   int image_size = 120;
+  float dropout = -1.f;  // < 0: the preset's own rate
 };
 
 class ImageClassifier : public nn::Module {

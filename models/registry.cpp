@@ -15,6 +15,13 @@
 
 namespace forge::models {
 
+// The preset's configuration with the spec's dropout rate, when one is given.
+template <typename Config>
+static Config with_dropout(Config c, const ModelSpec& spec) {
+  if (spec.dropout >= 0.f) c.dropout = spec.dropout;
+  return c;
+}
+
 using Factory =
     std::function<std::unique_ptr<ImageClassifier>(const ModelSpec&, Generator&, Device)>;
 
@@ -25,11 +32,11 @@ static const std::map<std::string, Factory>& factories() {
       {"vit-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
          VitConfig c{.patch = 8, .dim = 32, .depth = 2, .heads = 2, .mlp_dim = 64};
-         return std::make_unique<VisionTransformer>(s, c, g, d);
+         return std::make_unique<VisionTransformer>(s, with_dropout(c, s), g, d);
        }},
       {"hrnet",
        [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<HighResolutionNet>(s, HrnetConfig{}, g, d);
+         return std::make_unique<HighResolutionNet>(s, with_dropout(HrnetConfig{}, s), g, d);
        }},
       {"hrnet-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
@@ -37,13 +44,14 @@ static const std::map<std::string, Factory>& factories() {
                        .bottleneck_planes = 4,
                        .branch_channels = {4, 8, 12, 16},
                        .blocks_per_branch = 1};
-         return std::make_unique<HighResolutionNet>(s, c, g, d);
+         return std::make_unique<HighResolutionNet>(s, with_dropout(c, s), g, d);
        }},
       {"cnn", [](const ModelSpec& s, Generator& g,
                  Device d) { return std::make_unique<BaselineCnn>(s, CnnConfig{}, g, d); }},
       {"cnn-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<BaselineCnn>(s, CnnConfig{.channels = {8, 16}}, g, d);
+         return std::make_unique<BaselineCnn>(s, with_dropout(CnnConfig{.channels = {8, 16}}, s), g,
+                                              d);
        }},
   };
   return table;
@@ -66,6 +74,8 @@ std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& 
   if (spec.num_classes < 2)
     throw std::invalid_argument("a classifier needs at least 2 classes, got " +
                                 std::to_string(spec.num_classes));
+  if (spec.dropout >= 1.f)
+    throw std::invalid_argument("dropout " + std::to_string(spec.dropout) + " must be below 1");
   return it->second(spec, gen, device);
 }
 

@@ -11,11 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "engine/named_tensors.h"
 #include "engine/tensor.h"
 
 namespace forge::nn {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using forge::NamedTensors;
 
 class Module {
  public:

@@ -1,0 +1,259 @@
+// trainer.cpp: the training loop (see trainer.h for the run folder it writes).
+//
+// Each epoch: for every batch, set the step (dropout masks), set the scheduled learning rate,
+// forward, cross-entropy, backward, clip, optimizer step; then evaluate the test side without
+// gradients, append a metrics line and write last.safetensors (and best.safetensors). A
+// non-finite loss stops the run before the broken weights are saved.
+#include "train/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/io/checkpoint.h"
+#include "engine/ops.h"
+#include "engine/optim/optimizer.h"
+#include "engine/optim/schedule.h"
+#include "models/model.h"
+#include "train/evaluate.h"
+#include "train/history.h"
+#include "train/progress.h"
+#include "train/report_html.h"
+#include "train/run_data.h"
+
+namespace fs = std::filesystem;
+
+namespace forge::train {
+namespace {
+
+nlohmann::json options_json(const TrainOptions& o) {
+  return {{"model", o.model},
+          {"image_size", o.image_size},
+          {"dropout", o.dropout},
+          {"data_dir", o.data_dir},
+          {"split_file", o.split_file},
+          {"train_fraction", o.train_fraction},
+          {"workers", o.workers},
+          {"strict", o.strict},
+          {"drop_last", o.drop_last},
+          {"augment",
+           {{"rotate_degrees", o.rotate_degrees},
+            {"rotate_prob", o.rotate_prob},
+            {"hflip_prob", o.hflip_prob},
+            {"vflip_prob", o.vflip_prob},
+            {"crop_prob", o.crop_prob},
+            {"crop_scale_min", o.crop_scale_min},
+            {"brightness_prob", o.brightness_prob},
+            {"brightness_range", {o.brightness_min, o.brightness_max}},
+            {"blur_prob", o.blur_prob},
+            {"blur_sigma_max", o.blur_sigma_max}}},
+          {"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"lr", o.lr},
+          {"opt", o.opt},
+          {"sched", o.sched},
+          {"warmup_epochs", o.warmup_epochs},
+          {"min_lr", o.min_lr},
+          {"decay_epochs", o.decay_epochs},
+          {"decay_rate", o.decay_rate},
+          {"weight_decay", o.weight_decay},
+          {"momentum", o.momentum},
+          {"label_smoothing", o.label_smoothing},
+          {"clip_grad", o.clip_grad},
+          {"seed", o.seed},
+          {"device", device_name(o.device)},
+          {"max_images_per_class", o.max_images_per_class}};
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> params) {
+  if (o.opt == "adamw")
+    return std::make_unique<AdamW>(std::move(params),
+                                   AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  if (o.opt == "adam")
+    return std::make_unique<Adam>(std::move(params),
+                                  AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  if (o.opt == "sgd")
+    return std::make_unique<SGD>(std::move(params), SgdOptions{.lr = o.lr,
+                                                               .momentum = o.momentum,
+                                                               .weight_decay = o.weight_decay,
+                                                               .nesterov = true});
+  throw std::invalid_argument("unknown optimizer '" + o.opt + "' (expected adamw, adam or sgd)");
+}
+
+LrSchedule make_schedule(const TrainOptions& o, int64_t steps_per_epoch) {
+  const int64_t warmup = std::llround(o.warmup_epochs * steps_per_epoch);
+  if (o.sched == "cosine")
+    return LrSchedule::cosine(o.lr, int64_t(o.epochs) * steps_per_epoch, warmup, o.min_lr);
+  if (o.sched == "step")
+    return LrSchedule::step_decay(o.lr, int64_t(o.decay_epochs) * steps_per_epoch, o.decay_rate,
+                                  warmup);
+  throw std::invalid_argument("unknown schedule '" + o.sched + "' (expected cosine or step)");
+}
+
+// Checkpoint tensors: parameters and buffers under their module names.
+NamedTensors model_tensors(const models::ImageClassifier& model) {
+  NamedTensors all = model.named_parameters();
+  for (auto& b : model.named_buffers()) all.push_back(b);
+  return all;
+}
+
+void append_line(const fs::path& file, const std::string& line) {
+  std::ofstream out(file, std::ios::app);
+  out << line << "\n";
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
+void write_file(const fs::path& file, const std::string& text) {
+  std::ofstream out(file);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
+}  // namespace
+
+int run_training(const TrainOptions& o) {
+  const fs::path run_dir = o.output.empty()
+                               ? fs::path("runs") / (o.model + "-" + std::to_string(o.seed))
+                               : fs::path(o.output);
+  fs::create_directories(run_dir);
+
+  // ---- data ----------------------------------------------------------------------------------
+  RunData data = prepare_run_data(o, run_dir);
+  std::printf("data: %s, classes:", o.data_dir.c_str());
+  for (const auto& c : data.class_names) std::printf(" %s", c.c_str());
+  std::printf("; %zu train / %zu test images\n", data.train_size(), data.test_size());
+
+  // ---- model and optimizer -------------------------------------------------------------------
+  Generator gen(o.seed);
+  models::ModelSpec spec{o.model, static_cast<int>(data.class_names.size()), o.image_size,
+                         o.dropout};
+  auto model = models::create_model(spec, gen, o.device);
+  std::printf("model: %s, %lld parameters, device %s\n", o.model.c_str(),
+              static_cast<long long>(model->parameter_count()), device_name(o.device));
+  auto optimizer = make_optimizer(o, model->parameters());
+  const int64_t steps_per_epoch = data.batches_per_epoch();
+  const LrSchedule schedule = make_schedule(o, steps_per_epoch);
+
+  nlohmann::json meta_classes = data.class_names;
+  Metadata metadata{{"model", o.model},
+                    {"image_size", std::to_string(o.image_size)},
+                    {"dropout", std::to_string(o.dropout)},
+                    {"class_names", meta_classes.dump()},
+                    {"normalization", data.normalization_json().dump()}};
+
+  int start_epoch = 0;
+  double best_accuracy = -1;
+  std::vector<EpochRecord> history;
+  const fs::path metrics_file = run_dir / "metrics.jsonl";
+  if (!o.resume.empty()) {
+    CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get());
+    start_epoch = static_cast<int>(info.epoch);
+    if (fs::exists(metrics_file)) {
+      for (const auto& r : read_history(metrics_file.string()))
+        if (r.epoch <= start_epoch) history.push_back(r);
+    }
+    for (const auto& r : history) best_accuracy = std::max(best_accuracy, r.test_accuracy);
+    std::printf("resumed from %s after epoch %d (step %lld)\n", o.resume.c_str(), start_epoch,
+                static_cast<long long>(info.step));
+  }
+  // metrics.jsonl holds exactly the epochs done, also after a resume from an earlier epoch.
+  {
+    std::string kept;
+    for (const auto& r : history) kept += epoch_json(r).dump() + "\n";
+    write_file(metrics_file, kept);
+  }
+  write_file(run_dir / "config.json", options_json(o).dump(2) + "\n");
+
+  // ---- epochs --------------------------------------------------------------------------------
+  for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    model->train();
+    char label[64];
+    std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
+    ProgressLine progress(label, static_cast<int>(steps_per_epoch));
+    double loss_sum = 0;
+    long seen = 0, correct = 0;
+    int batch_index = 0;
+    data.start_epoch(epoch);
+    Batch batch;
+    while (data.next_train_batch(batch)) {
+      const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
+      model->set_step(static_cast<uint64_t>(step));
+      optimizer->set_lr(schedule.lr(step));
+      Tensor images = batch_tensor(batch, o.device);
+      Tensor logits = model->forward(images);
+      Tensor loss = cross_entropy(logits, batch.labels, o.label_smoothing);
+      const float loss_value = loss.item();
+      if (!std::isfinite(loss_value)) {
+        progress.finish();
+        std::fprintf(stderr,
+                     "error: the training loss became %f at epoch %d, batch %d (step %lld); "
+                     "stopping without saving the broken weights. The last good checkpoint is "
+                     "%s. Try a lower --lr or --clip-grad.\n",
+                     loss_value, epoch + 1, batch_index + 1, static_cast<long long>(step),
+                     epoch > start_epoch || !o.resume.empty()
+                         ? (run_dir / "last.safetensors").c_str()
+                         : "(none: the first epoch had not finished)");
+        return 3;
+      }
+      optimizer->zero_grad();
+      loss.backward();
+      if (o.clip_grad > 0) clip_grad_norm(optimizer->params(), o.clip_grad);
+      optimizer->step();
+      loss_sum += double(loss_value) * batch.labels.size();
+      correct += count_correct(logits, batch.labels);
+      seen += static_cast<long>(batch.labels.size());
+      ++batch_index;
+      progress.update(batch_index, loss_sum / seen, double(correct) / seen, seen);
+    }
+    progress.finish();
+    const double train_seconds = progress.seconds();
+
+    Evaluation test = evaluate(*model, data, o.device);
+    EpochRecord rec;
+    rec.epoch = epoch + 1;
+    rec.train_loss = loss_sum / std::max(1L, seen);
+    rec.train_accuracy = double(correct) / std::max(1L, seen);
+    rec.test_loss = test.loss;
+    rec.test_accuracy = test.report.accuracy;
+    rec.learning_rate = optimizer->lr();
+    rec.images_per_second = seen / std::max(1e-9, train_seconds);
+    rec.seconds = progress.seconds();
+    history.push_back(rec);
+    std::printf(
+        "epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.2e | %.1f img/s "
+        "| %s\n",
+        rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.test_loss,
+        rec.test_accuracy, rec.learning_rate, rec.images_per_second,
+        format_duration(rec.seconds).c_str());
+
+    CheckpointInfo info{.step = int64_t(epoch + 1) * steps_per_epoch, .epoch = epoch + 1,
+                        .metadata = metadata};
+    save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model),
+                    optimizer.get(), info);
+    if (rec.test_accuracy > best_accuracy) {
+      best_accuracy = rec.test_accuracy;
+      save_checkpoint((run_dir / "best.safetensors").string(), model_tensors(*model), nullptr,
+                      info);
+    }
+    append_line(metrics_file, epoch_json(rec).dump());
+  }
+
+  // ---- final report (the model after the last epoch) -----------------------------------------
+  Evaluation final_eval = evaluate(*model, data, o.device, o.report_examples);
+  const std::string text = format_report(final_eval.report);
+  std::printf("\ntest set, model after epoch %d:\n%s", o.epochs, text.c_str());
+  write_file(run_dir / "report.txt", text);
+  write_file(run_dir / "report.json", report_json(final_eval.report).dump(2) + "\n");
+  write_file(run_dir / "report.html",
+             render_report_html(o.model + " on " + o.data_dir, options_json(o), history,
+                                final_eval.report, final_eval.examples));
+  std::printf("run folder: %s (report.html, metrics.jsonl, last/best.safetensors)\n",
+              run_dir.c_str());
+  return 0;
+}
+
+}  // namespace forge::train

@@ -1,0 +1,68 @@
+// trainer.h: one training run, from an image folder to a run folder.
+//
+// A run folder holds:
+//   config.json          every option of the run (what produced it)
+//   split.csv            each image and its side (train/test), reusable with --split
+//   metrics.jsonl        one line per epoch: losses, accuracies, learning rate, images/s
+//   last.safetensors     the model, optimizer and progress after the latest epoch
+//   best.safetensors     the model of the epoch with the best test accuracy so far
+//   report.txt / .json   the final classification report and confusion matrix on the test side
+//   report.html          curves, report, confusion matrix, a grid of test predictions
+//
+// Reproducibility: weights, the split, shuffles, augmentations and dropout masks all derive from
+// the seed and the step, so --resume from last.safetensors finishes exactly as an uninterrupted
+// run would (same losses, same weights).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "engine/device.h"
+
+namespace forge::train {
+
+struct TrainOptions {
+  // model
+  std::string model = "vit";
+  int image_size = 120;
+  float dropout = -1.f;  // < 0: the preset's own rate
+  // data
+  std::string data_dir = "../shared/data/selfie2anime";
+  std::string split_file;  // reuse a split.csv instead of drawing one
+  float train_fraction = 0.7f;
+  int workers = 2;
+  bool strict = false;  // refuse unreadable images instead of skipping them
+  bool drop_last = false;
+  // augmentation (training only), the seed paper's Table 2
+  float rotate_degrees = 15.f, rotate_prob = 0.5f;
+  float hflip_prob = 0.5f, vflip_prob = 0.f;
+  float crop_prob = 0.5f, crop_scale_min = 0.8f;
+  float brightness_prob = 0.5f, brightness_min = 0.8f, brightness_max = 1.2f;
+  float blur_prob = 0.2f, blur_sigma_max = 1.0f;
+  // optimisation
+  int epochs = 20;
+  int batch_size = 32;
+  float lr = 5e-4f;
+  std::string opt = "adamw";     // adamw | adam | sgd
+  std::string sched = "cosine";  // cosine | step
+  float warmup_epochs = 1.f;
+  float min_lr = 1e-6f;
+  int decay_epochs = 10;  // step schedule: multiply by decay_rate every decay_epochs
+  float decay_rate = 0.1f;
+  float weight_decay = 0.05f;
+  float momentum = 0.9f;  // sgd
+  float label_smoothing = 0.1f;
+  float clip_grad = 1.f;  // <= 0: no clipping
+  // run
+  uint64_t seed = 42;
+  Device device = Device::cpu;
+  std::string output;  // run folder; default runs/<model>-<seed>
+  std::string resume;  // a last.safetensors to continue from
+  int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
+  int report_examples = 48;      // test images shown in report.html
+};
+
+// Runs training; returns the process exit code (0 on success). Errors that stop a run (a NaN
+// loss, bad data) are printed with what to do; the last good checkpoint is kept.
+int run_training(const TrainOptions& options);
+
+}  // namespace forge::train
