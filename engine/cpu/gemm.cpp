@@ -1,6 +1,6 @@
-// gemm.cpp: CPU GEMM through oneDNN's dnnl_sgemm (row-major, AVX-512 kernels where the CPU has
-// them: measured 100-330 GFLOP/s on the 2-core development machines, against 50-60 for OpenBLAS
-// held to AVX2). Batches are a loop of calls; each call is threaded by oneDNN itself.
+// gemm.cpp: CPU GEMM through oneDNN's dnnl_sgemm (row-major; oneDNN picks AVX2 or AVX-512
+// kernels for the CPU it runs on; the development machines have AVX2). Batches are a loop of
+// calls; each call is threaded by oneDNN itself. Measured rates are in docs/BENCHMARKS.md.
 #include <dnnl.h>
 
 #include <stdexcept>
