@@ -1,26 +1,28 @@
 // attention.cpp: CPU fused scaled-dot-product attention, q, k, v, out [bh, t, dh].
 //
-// Forward, for each problem b < bh and query row i (independent, so parallel over (b, i)):
-//   s_ij  = scale q_i . k_j                               (j < t)
-//   lse_i = m_i + log sum_j exp(s_ij - m_i),  m_i = max_j s_ij   (max-subtracted: no overflow)
-//   out_i = sum_j p_ij v_j,                   p_ij = exp(s_ij - lse_i)
-// Only lse [bh, t] is kept for backward; the scores live in a per-thread scratch row of length t.
+// Forward, for each problem b < bh (Q, K, V, O its [t, dh] matrices):
+//   S     = scale Q K^T                                         [t, t]
+//   lse_i = m_i + log sum_j exp(S_ij - m_i),  m_i = max_j S_ij  (max-subtracted: no overflow)
+//   P     = exp(S - lse)   (row-wise softmax)                   O = P V
+// Only lse [bh, t] is kept for backward.
 //
-// Backward, with g_i = dL/dout_i. Recompute p_ij = exp(s_ij - lse_i) from q, k and lse. Then
-//   dL/dv_j  = sum_i p_ij g_i                                 (out is linear in v)
-//   dL/dp_ij = g_i . v_j
-//   dL/ds_ij = p_ij (g_i . v_j - D_i),  D_i = sum_j p_ij (g_i . v_j) = g_i . out_i
-//              (softmax Jacobian: dp_ij/ds_ik = p_ij ([j = k] - p_ik))
-//   dL/dq_i  = scale sum_j gs_ij k_j,     dL/dk_j = scale sum_i gs_ij q_i
-// gk and gv receive contributions from every row i of their problem, so one thread owns a whole
-// problem b in backward (parallel over bh, rows in order inside): no two threads write one row.
-// Each p_ij is recomputed where it is used, so backward needs no scratch at all.
+// Backward, with dO = dL/dO. Recompute P = exp(scale Q K^T - lse) from q, k and lse. Then
+//   dV  = P^T dO                                   (O is linear in V)
+//   dP  = dO V^T
+//   dS  = P * (dP - D),  D_i = sum_j P_ij dP_ij = dO_i . O_i
+//         (softmax Jacobian: dP_ij/dS_ik = P_ij ([j = k] - P_ik))
+//   dQ  = scale dS K,    dK = scale dS^T Q
 //
-// Why loops rather than GEMM calls: the ViT case is t = 65, dh = 64, i.e. 65x65x64 products per
-// problem, too small for a dnnl_sgemm call to amortise its dispatch, and oneDNN's own threading
-// would nest inside the OpenMP loop over problems. Row-wise, every inner loop is a contiguous
-// dot product or axpy over dh that the compiler vectorises, nothing of size t x t is ever
-// allocated, and the structure is that of the CUDA kernel this backend is the oracle for.
+// Choice: the products of each problem are GEMM calls (dnnl_sgemm through CpuBackend::gemm) on
+// t x t scratch that belongs to one thread and lives only inside one call; nothing of size t x t
+// is kept between forward and backward. At the ViT size (bh = 96, t = 65, dh = 64), best of 15 on
+// the 2-core development machine: forward 3.0 ms, backward 2.9 ms, against 4.9 and 10.2 ms for
+// hand-vectorised row loops (dot products and axpys over dh per (i, j), no scratch): the GEMM
+// kernels reuse each loaded row of K and V across many query rows. Threads take whole problems, so
+// every row of gq, gk, gv has one writer (no races); with fewer problems than threads the problems
+// run one after the other and oneDNN threads each GEMM instead.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -30,47 +32,40 @@
 
 namespace forge {
 
-static inline float dot(const float* a, const float* b, int n) {
-  float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-  for (int d = 0; d < n; ++d) acc += a[d] * b[d];
-  return acc;
-}
-
-// y += alpha x over n contiguous elements.
-static inline void add_scaled(float* y, float alpha, const float* x, int n) {
-#pragma omp simd
-  for (int d = 0; d < n; ++d) y[d] += alpha * x[d];
-}
-
-// Scores s_j = scale q . k_j of one query row into s[0..t), returning their log-sum-exp.
-static float score_row(const float* q, const float* k, int t, int dh, float scale, float* s) {
-  float m = -INFINITY;
-  for (int j = 0; j < t; ++j) {
-    s[j] = scale * dot(q, k + int64_t(j) * dh, dh);
-    m = std::max(m, s[j]);
+// Log-sum-exp of each row of S [t, t] into lse [t].
+static void row_lse(const float* s, int t, float* lse) {
+  for (int i = 0; i < t; ++i) {
+    const float* row = s + int64_t(i) * t;
+    const float m = *std::max_element(row, row + t);
+    double z = 0.0;  // t terms in (0, 1]: double keeps the sum exact to float precision for any t
+    for (int j = 0; j < t; ++j) z += std::exp(double(row[j] - m));
+    lse[i] = m + float(std::log(z));
   }
-  double z = 0.0;  // t terms in (0, 1]: double keeps the sum exact to float precision for any t
-  for (int j = 0; j < t; ++j) z += std::exp(double(s[j] - m));
-  return m + float(std::log(z));
+}
+
+// Turns each row of scores S [t, t] into probabilities exp(S_ij - lse_i), in place.
+static void exp_rows(float* s, const float* lse, int t) {
+  for (int i = 0; i < t; ++i) {
+    float* row = s + int64_t(i) * t;
+    for (int j = 0; j < t; ++j) row[j] = std::exp(row[j] - lse[i]);
+  }
 }
 
 void CpuBackend::attention_forward(int bh, int t, int dh, float scale, const float* q,
                                    const float* k, const float* v, float* out, float* lse) {
-  const int64_t rows = int64_t(bh) * t;
-#pragma omp parallel if (rows * t * dh > 32768)
+  const int64_t mat = int64_t(t) * dh;
+#pragma omp parallel if (bh >= omp_get_max_threads())
   {
-    std::vector<float> s(t);  // this thread's score row
+    std::vector<float> s(size_t(t) * t);  // this thread's scores, then probabilities
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t b = r / t;
-      const float* kb = k + b * t * dh;
-      const float* vb = v + b * t * dh;
-      const float l = score_row(q + r * dh, kb, t, dh, scale, s.data());
-      lse[r] = l;
-      float* o = out + r * dh;
-      std::fill(o, o + dh, 0.f);
-      for (int j = 0; j < t; ++j) add_scaled(o, std::exp(s[j] - l), vb + int64_t(j) * dh, dh);
+    for (int b = 0; b < bh; ++b) {
+      float* lse_b = lse + int64_t(b) * t;
+      gemm(false, true, t, t, dh, scale, q + b * mat, dh, 0, k + b * mat, dh, 0, 0.f, s.data(), t,
+           0, 1);
+      row_lse(s.data(), t, lse_b);
+      exp_rows(s.data(), lse_b, t);
+      gemm(false, false, t, dh, t, 1.f, s.data(), t, 0, v + b * mat, dh, 0, 0.f, out + b * mat, dh,
+           0, 1);
     }
   }
 }
@@ -79,29 +74,30 @@ void CpuBackend::attention_backward(int bh, int t, int dh, float scale, const fl
                                     const float* k, const float* v, const float* out,
                                     const float* gout, const float* lse, float* gq, float* gk,
                                     float* gv) {
-#pragma omp parallel for schedule(static) if (int64_t(bh) * t * t * dh > 32768)
-  for (int b = 0; b < bh; ++b) {
-    const int64_t base = int64_t(b) * t * dh;
-    const float *qb = q + base, *kb = k + base, *vb = v + base;
-    float *gqb = gq + base, *gkb = gk + base, *gvb = gv + base;
-    std::fill(gkb, gkb + int64_t(t) * dh, 0.f);
-    std::fill(gvb, gvb + int64_t(t) * dh, 0.f);
-    for (int i = 0; i < t; ++i) {
-      const float* qi = qb + int64_t(i) * dh;
-      const float* gi = gout + base + int64_t(i) * dh;
-      const float l = lse[int64_t(b) * t + i];
-      const float d_i = dot(gi, out + base + int64_t(i) * dh, dh);
-      float* gqi = gqb + int64_t(i) * dh;
-      std::fill(gqi, gqi + dh, 0.f);
-      for (int j = 0; j < t; ++j) {
-        const float* kj = kb + int64_t(j) * dh;
-        const float* vj = vb + int64_t(j) * dh;
-        const float p = std::exp(scale * dot(qi, kj, dh) - l);
-        const float gs = p * (dot(gi, vj, dh) - d_i);
-        add_scaled(gvb + int64_t(j) * dh, p, gi, dh);
-        add_scaled(gqi, scale * gs, kj, dh);
-        add_scaled(gkb + int64_t(j) * dh, scale * gs, qi, dh);
+  const int64_t mat = int64_t(t) * dh;
+#pragma omp parallel if (bh >= omp_get_max_threads())
+  {
+    std::vector<float> p(size_t(t) * t), gs(size_t(t) * t);  // P, and dP turned into dS
+#pragma omp for schedule(static)
+    for (int b = 0; b < bh; ++b) {
+      const float *qb = q + b * mat, *kb = k + b * mat, *vb = v + b * mat;
+      const float *ob = out + b * mat, *gob = gout + b * mat;
+      gemm(false, true, t, t, dh, scale, qb, dh, 0, kb, dh, 0, 0.f, p.data(), t, 0, 1);
+      exp_rows(p.data(), lse + int64_t(b) * t, t);
+      gemm(true, false, t, dh, t, 1.f, p.data(), t, 0, gob, dh, 0, 0.f, gv + b * mat, dh, 0, 1);
+      gemm(false, true, t, t, dh, 1.f, gob, dh, 0, vb, dh, 0, 0.f, gs.data(), t, 0, 1);
+      for (int i = 0; i < t; ++i) {
+        const float* go_i = gob + int64_t(i) * dh;
+        const float* o_i = ob + int64_t(i) * dh;
+        float d_i = 0.f;
+#pragma omp simd reduction(+ : d_i)
+        for (int d = 0; d < dh; ++d) d_i += go_i[d] * o_i[d];
+        float* row = gs.data() + int64_t(i) * t;
+        const float* prow = p.data() + int64_t(i) * t;
+        for (int j = 0; j < t; ++j) row[j] = prow[j] * (row[j] - d_i);
       }
+      gemm(false, false, t, dh, t, scale, gs.data(), t, 0, kb, dh, 0, 0.f, gq + b * mat, dh, 0, 1);
+      gemm(true, false, t, dh, t, scale, gs.data(), t, 0, qb, dh, 0, 0.f, gk + b * mat, dh, 0, 1);
     }
   }
 }
