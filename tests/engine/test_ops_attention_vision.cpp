@@ -72,6 +72,15 @@ TEST_CASE("attention: forward matches an explicit softmax, gradients match finit
           [scale](auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], scale); },
           {q, k, v});
     }
+  // A single (batch, head) problem takes the CPU backend's other path (fewer problems than
+  // threads: problems in order, each GEMM threaded by oneDNN).
+  Tensor q1 = leaf({1, 1, 33, 8}, gen), k1 = leaf({1, 1, 33, 8}, gen),
+         v1 = leaf({1, 1, 33, 8}, gen);
+  CHECK(max_abs_diff(scaled_dot_product_attention(q1, k1, v1, 0.5f).to_vector(),
+                     naive_attention(q1.to_vector(), k1.to_vector(), v1.to_vector(), 1, 33, 8,
+                                     0.5f)) < 1e-5f);
+  check_gradients([](auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], 0.5f); },
+                  {q1, k1, v1});
   Tensor q = leaf({1, 2, 5, 4}, gen), k = leaf({1, 2, 6, 4}, gen);
   CHECK(error_of([&] { scaled_dot_product_attention(q, k, q, 1.f); }).find("[1, 2, 6, 4]") !=
         std::string::npos);
