@@ -2,14 +2,17 @@
 // 1 (the backward of broadcasting, bias gradients, means); sum_squares feeds gradient clipping.
 // Partial sums are kept in double: a float accumulator over n terms has error growing like
 // n * eps, which for the 10^5-10^6 term sums here would be visible in tests.
+#include <algorithm>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
 
 namespace forge {
 
-void CpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64_t* out_shape,
-                            int ndim, float* out) {
+// The general case: each output element walks its reduced coordinates (batch-norm style
+// [n, c, hw] -> [c] and anything else).
+static void reduce_general(const float* x, const int64_t* in_shape, const int64_t* out_shape,
+                           int ndim, float* out) {
   // Row-major strides of the input; the reduced dimensions are those whose output extent is 1
   // while the input's is not.
   std::vector<int64_t> in_strides(ndim), reduced_dims;
@@ -45,6 +48,60 @@ void CpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64
     }
     out[o] = static_cast<float>(acc);
   }
+}
+
+// out[a, c] = sum_b x[a, b, c] over a contiguous [outer, mid, inner] layout: the fast path, which
+// covers bias gradients ([rows, n] -> [n]), pooling ([n c, h w] -> [n c]) and most broadcasts.
+static void reduce_middle(const float* x, int64_t outer, int64_t mid, int64_t inner, float* out) {
+  if (inner == 1) {
+#pragma omp parallel for if (outer * mid > 32768)
+    for (int64_t a = 0; a < outer; ++a) {
+      double acc = 0.0;
+      const float* row = x + a * mid;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t b = 0; b < mid; ++b) acc += row[b];
+      out[a] = static_cast<float>(acc);
+    }
+    return;
+  }
+#pragma omp parallel if (outer * mid * inner > 32768)
+  {
+    std::vector<double> acc(inner);
+#pragma omp for
+    for (int64_t a = 0; a < outer; ++a) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t b = 0; b < mid; ++b) {
+        const float* row = x + (a * mid + b) * inner;
+#pragma omp simd
+        for (int64_t c = 0; c < inner; ++c) acc[c] += row[c];
+      }
+      for (int64_t c = 0; c < inner; ++c) out[a * inner + c] = static_cast<float>(acc[c]);
+    }
+  }
+}
+
+void CpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64_t* out_shape,
+                            int ndim, float* out) {
+  // Merge neighbouring dimensions of the same kind (kept or reduced; extents of 1 join either).
+  // If what is left is at most [kept, reduced, kept], one pass of reduce_middle does it.
+  std::vector<std::pair<int64_t, bool>> groups;  // (extent, reduced)
+  for (int i = 0; i < ndim; ++i) {
+    if (in_shape[i] == 1) continue;
+    const bool reduced = out_shape[i] != in_shape[i];
+    if (!groups.empty() && groups.back().second == reduced)
+      groups.back().first *= in_shape[i];
+    else
+      groups.emplace_back(in_shape[i], reduced);
+  }
+  if (groups.size() <= 3 && !(groups.size() == 3 && groups[0].second)) {
+    int64_t dims[3] = {1, 1, 1};  // outer (kept), middle (reduced), inner (kept)
+    size_t g = 0;
+    if (g < groups.size() && !groups[g].second) dims[0] = groups[g++].first;
+    if (g < groups.size() && groups[g].second) dims[1] = groups[g++].first;
+    if (g < groups.size() && !groups[g].second) dims[2] = groups[g++].first;
+    if (g == groups.size()) return reduce_middle(x, dims[0], dims[1], dims[2], out);
+  }
+  reduce_general(x, in_shape, out_shape, ndim, out);
 }
 
 void CpuBackend::sum_squares(const float* x, int64_t n, float* out) {
