@@ -125,7 +125,7 @@ int run_training(const TrainOptions& o) {
   RunData data = prepare_run_data(o, run_dir);
   std::printf("data: %s, classes:", o.data_dir.c_str());
   for (const auto& c : data.class_names) std::printf(" %s", c.c_str());
-  std::printf("; %zu train / %zu test images\n", data.train_size(), data.test_size());
+  std::printf("; %zu train / %zu test images\n", data.train->size(), data.test->size());
 
   // ---- model and optimizer -------------------------------------------------------------------
   Generator gen(o.seed);
@@ -135,7 +135,7 @@ int run_training(const TrainOptions& o) {
   std::printf("model: %s, %lld parameters, device %s\n", o.model.c_str(),
               static_cast<long long>(model->parameter_count()), device_name(o.device));
   auto optimizer = make_optimizer(o, model->parameters());
-  const int64_t steps_per_epoch = data.batches_per_epoch();
+  const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
 
   nlohmann::json meta_classes = data.class_names;
@@ -143,7 +143,7 @@ int run_training(const TrainOptions& o) {
                     {"image_size", std::to_string(o.image_size)},
                     {"dropout", std::to_string(o.dropout)},
                     {"class_names", meta_classes.dump()},
-                    {"normalization", data.normalization_json().dump()}};
+                    {"normalization", data.normalization.dump()}};
 
   int start_epoch = 0;
   double best_accuracy = -1;
@@ -177,9 +177,9 @@ int run_training(const TrainOptions& o) {
     double loss_sum = 0;
     long seen = 0, correct = 0;
     int batch_index = 0;
-    data.start_epoch(epoch);
+    data.train->start_epoch(epoch);
     Batch batch;
-    while (data.next_train_batch(batch)) {
+    while (data.train->next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
       model->set_step(static_cast<uint64_t>(step));
       optimizer->set_lr(schedule.lr(step));
@@ -212,7 +212,7 @@ int run_training(const TrainOptions& o) {
     progress.finish();
     const double train_seconds = progress.seconds();
 
-    Evaluation test = evaluate(*model, data, o.device);
+    Evaluation test = evaluate(*model, *data.test, data.class_names, o.device);
     EpochRecord rec;
     rec.epoch = epoch + 1;
     rec.train_loss = loss_sum / std::max(1L, seen);
@@ -243,7 +243,8 @@ int run_training(const TrainOptions& o) {
   }
 
   // ---- final report (the model after the last epoch) -----------------------------------------
-  Evaluation final_eval = evaluate(*model, data, o.device, o.report_examples);
+  Evaluation final_eval =
+      evaluate(*model, *data.test, data.class_names, o.device, o.report_examples);
   const std::string text = format_report(final_eval.report);
   std::printf("\ntest set, model after epoch %d:\n%s", o.epochs, text.c_str());
   write_file(run_dir / "report.txt", text);

@@ -1,0 +1,154 @@
+// loader.cpp: decoding into the cache, and the batch-producing worker threads.
+#include "data/loader.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include "data/decode.h"
+#include "engine/random.h"
+
+namespace forge::data {
+
+ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o)
+    : folder_(folder), size_(o.image_size), images_(folder.samples.size()) {
+  std::vector<std::string> errors(images_.size());
+  std::atomic<size_t> next{0}, done{0};
+  auto decode_some = [&] {
+    for (size_t i; (i = next++) < images_.size(); ++done) {
+      const std::string path = (std::filesystem::path(folder_.root) / folder_.samples[i].file).string();
+      try {
+        images_[i] = resize_square(decode_image_file(path), size_, o.fit);
+      } catch (const DecodeError& e) {
+        errors[i] = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < std::max(1, o.workers); ++t) threads.emplace_back(decode_some);
+  decode_some();
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (errors[i].empty()) continue;
+    if (o.strict) throw std::runtime_error("unreadable image (strict mode): " + errors[i]);
+    if (o.verbose) std::fprintf(stderr, "warning: skipping %s\n", errors[i].c_str());
+    skipped_.push_back(errors[i]);
+  }
+  if (o.verbose && !skipped_.empty())
+    std::fprintf(stderr, "warning: skipped %zu of %zu files that are not readable images\n",
+                 skipped_.size(), images_.size());
+}
+
+std::vector<size_t> ImageCache::usable_indices() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < images_.size(); ++i)
+    if (usable(i)) out.push_back(i);
+  return out;
+}
+
+uint64_t sample_seed(uint64_t seed, int epoch, size_t index) {
+  return splitmix64(splitmix64(seed ^ 0xA5A5A5A5ull) ^ splitmix64((uint64_t(epoch) << 32) ^ index));
+}
+
+Loader::Loader(std::shared_ptr<const ImageCache> cache, std::vector<size_t> indices,
+               const LoaderOptions& options)
+    : cache_(std::move(cache)), indices_(std::move(indices)), options_(options) {
+  if (options_.batch_size <= 0) throw std::invalid_argument("batch size must be positive");
+  for (size_t i : indices_)
+    if (i >= cache_->folder().samples.size() || !cache_->usable(i))
+      throw std::invalid_argument("loader: sample " + std::to_string(i) + " is not a usable image");
+}
+
+Loader::~Loader() { stop_workers(); }
+
+int64_t Loader::batches_per_epoch() const {
+  const int64_t n = static_cast<int64_t>(indices_.size()), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+void Loader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  stopping_ = false;
+}
+
+void Loader::start_epoch(int epoch) {
+  stop_workers();
+  order_ = indices_;
+  if (options_.shuffle) {  // Fisher-Yates with the epoch's own generator
+    Generator gen(splitmix64(options_.seed) ^ splitmix64(uint64_t(epoch) + 0x5151));
+    for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[gen.below(i)]);
+  }
+  epoch_ = epoch;
+  total_ = batches_per_epoch();
+  next_to_build_ = next_to_return_ = 0;
+  ready_.clear();
+  for (int t = 0; t < std::max(1, options_.workers); ++t) workers_.emplace_back(&Loader::work, this);
+}
+
+Batch Loader::build(int64_t k) const {
+  const size_t begin = size_t(k) * options_.batch_size;
+  const size_t end = std::min(order_.size(), begin + options_.batch_size);
+  const int s = cache_->image_size();
+  Batch b;
+  b.n = static_cast<int>(end - begin);
+  b.h = b.w = s;
+  b.images.resize(size_t(b.n) * 3 * s * s);
+  for (size_t j = begin; j < end; ++j) {
+    const size_t index = order_[j];
+    const Image& img = cache_->image(index);
+    float* dst = &b.images[(j - begin) * 3 * s * s];
+    if (options_.augment) {
+      Generator gen(sample_seed(options_.seed, epoch_, index));
+      normalize_into(augment(img, options_.augment_options, gen), options_.normalization, dst);
+    } else {
+      normalize_into(img, options_.normalization, dst);
+    }
+    b.labels.push_back(cache_->folder().samples[index].label);
+    b.indices.push_back(index);
+  }
+  return b;
+}
+
+void Loader::work() {
+  for (;;) {
+    int64_t k;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      // Build ahead, but no further than `prefetch` batches past what the consumer has taken.
+      cv_.wait(lock, [&] {
+        return stopping_ || next_to_build_ >= total_ ||
+               next_to_build_ < next_to_return_ + options_.prefetch;
+      });
+      if (stopping_ || next_to_build_ >= total_) return;
+      k = next_to_build_++;
+    }
+    Batch b = build(k);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.emplace(k, std::move(b));
+    }
+    cv_.notify_all();
+  }
+}
+
+bool Loader::next(Batch& batch) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_to_return_ >= total_) return false;
+  cv_.wait(lock, [&] { return ready_.count(next_to_return_) > 0; });
+  auto it = ready_.find(next_to_return_);
+  batch = std::move(it->second);
+  ready_.erase(it);
+  ++next_to_return_;
+  lock.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+}  // namespace forge::data

@@ -1,0 +1,114 @@
+// loader.h: the image cache and the threaded batch loader.
+//
+// ImageCache decodes every image of a folder once (in parallel), resized to the model's input,
+// and keeps the 8-bit pixels in memory (selfie2anime at 120x120: 6,000 x 43 KB = 260 MB). Files
+// that do not decode are skipped with one warning line each and a count at the end, or refused
+// in strict mode.
+//
+// Loader turns a list of cached images into batches: a new shuffle each epoch, augmentation for
+// training, normalisation, and worker threads that prepare batches ahead of the training step.
+// Every random choice derives from (seed, epoch, image index), so the batches are the same
+// whatever the number of workers or their timing.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/transforms.h"
+
+namespace forge::data {
+
+struct CacheOptions {
+  int image_size = 120;
+  Fit fit = Fit::crop;
+  int workers = 2;
+  bool strict = false;   // throw on the first unreadable file instead of skipping it
+  bool verbose = true;   // print warnings and a progress line to stderr
+};
+
+class ImageCache {
+ public:
+  ImageCache(const ImageFolder& folder, const CacheOptions& options);
+  const Image& image(size_t index) const { return images_[index]; }
+  bool usable(size_t index) const { return images_[index].width > 0; }
+  // Indices of the samples that decoded.
+  std::vector<size_t> usable_indices() const;
+  const std::vector<std::string>& skipped() const { return skipped_; }  // "file: reason"
+  const ImageFolder& folder() const { return folder_; }
+  int image_size() const { return size_; }
+
+ private:
+  ImageFolder folder_;
+  int size_;
+  std::vector<Image> images_;
+  std::vector<std::string> skipped_;
+};
+
+struct Batch {
+  std::vector<float> images;     // n x 3 x size x size, normalised
+  std::vector<int32_t> labels;   // n
+  std::vector<size_t> indices;   // sample index of each image in the folder
+  int n = 0, c = 3, h = 0, w = 0;
+};
+
+struct LoaderOptions {
+  int batch_size = 32;
+  int workers = 2;
+  int prefetch = 4;     // batches prepared ahead of the consumer
+  bool shuffle = true;  // a new order each epoch
+  bool augment = true;  // training augmentations
+  bool drop_last = false;
+  uint64_t seed = 0;
+  AugmentOptions augment_options;
+  Normalization normalization;
+};
+
+class Loader {
+ public:
+  Loader(std::shared_ptr<const ImageCache> cache, std::vector<size_t> indices,
+         const LoaderOptions& options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts (or restarts) producing the batches of `epoch`.
+  void start_epoch(int epoch);
+  // The next batch of the epoch, in order; false when the epoch is done.
+  bool next(Batch& batch);
+  size_t size() const { return indices_.size(); }
+  int64_t batches_per_epoch() const;
+  const ImageCache& cache() const { return *cache_; }
+  const LoaderOptions& options() const { return options_; }
+
+ private:
+  void stop_workers();
+  void work();
+  Batch build(int64_t batch_number) const;
+
+  std::shared_ptr<const ImageCache> cache_;
+  std::vector<size_t> indices_;
+  LoaderOptions options_;
+  // State of the current epoch, shared with the workers under mutex_.
+  std::vector<size_t> order_;
+  int epoch_ = 0;
+  int64_t total_ = 0, next_to_build_ = 0, next_to_return_ = 0;
+  std::map<int64_t, Batch> ready_;
+  bool stopping_ = false;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+};
+
+// The seed of image `index` in `epoch`: its augmentation does not depend on the batch it lands
+// in or the thread that makes it.
+uint64_t sample_seed(uint64_t seed, int epoch, size_t index);
+
+}  // namespace forge::data

@@ -1,0 +1,30 @@
+// split.h: the train/test split: seeded, stratified (each class split in the same proportion),
+// written as a CSV next to a run's outputs and readable again, so that train, eval and predict
+// agree on which images were never trained on.
+//
+// File format (split.csv): a header line, then one line per image:
+//   file,class,side
+//   anime/anime_0000.jpg,anime,train
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace forge::data {
+
+struct Split {
+  std::vector<size_t> train, test;  // indices into ImageFolder::samples, ascending
+};
+
+// Per class: shuffle that class's indices with the seed, the first round(fraction * n) train.
+// Each class keeps at least one image on each side when it has two or more.
+Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usable,
+                       float train_fraction, uint64_t seed);
+void save_split(const ImageFolder& folder, const Split& split, const std::string& path);
+// Reads a split file back against `folder`: every listed file must be in the folder with the
+// same class; errors name the file and the line.
+Split load_split(const ImageFolder& folder, const std::string& path);
+
+}  // namespace forge::data

@@ -1,0 +1,30 @@
+// evaluate.h: running a model over labelled images without gradients: mean loss, the
+// classification report, and (optionally) example predictions for report.html.
+#pragma once
+#include <vector>
+
+#include "models/model.h"
+#include "train/metrics.h"
+#include "train/report_html.h"
+#include "train/run_data.h"
+
+namespace forge::train {
+
+struct Evaluation {
+  double loss = 0;  // mean cross-entropy (no label smoothing)
+  ClassificationReport report;
+  std::vector<ExamplePrediction> examples;
+};
+
+// Evaluates on `source` (batches of normalised images with labels) in eval mode, restoring the
+// model's mode afterwards. `examples` > 0 keeps that many predictions with their images, the
+// wrong ones first.
+Evaluation evaluate(models::ImageClassifier& model, BatchSource& source,
+                    const std::vector<std::string>& class_names, Device device, int examples = 0);
+
+// Number of rows whose largest logit is at the label.
+long count_correct(const Tensor& logits, const std::vector<int32_t>& labels);
+// Softmax probabilities of logits [rows, classes], on the host.
+std::vector<float> softmax_rows(const std::vector<float>& logits, int classes);
+
+}  // namespace forge::train

@@ -1,0 +1,104 @@
+// run_data.cpp: the data layer wired up for a run: scan, decode into the cache, split, loaders.
+#include "train/run_data.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "data/split.h"
+#include "train/trainer.h"
+
+namespace forge::train {
+namespace {
+
+// A data::Loader seen as a BatchSource.
+class LoaderSource final : public BatchSource {
+ public:
+  explicit LoaderSource(std::unique_ptr<data::Loader> loader) : loader_(std::move(loader)) {}
+  void start_epoch(int epoch) override { loader_->start_epoch(epoch); }
+  bool next(Batch& batch) override { return loader_->next(batch); }
+  size_t size() const override { return loader_->size(); }
+  int64_t batches_per_epoch() const override { return loader_->batches_per_epoch(); }
+  std::string file(size_t index) const override {
+    return loader_->cache().folder().samples[index].file;
+  }
+  std::vector<float> mean() const override {
+    const auto& m = loader_->options().normalization.mean;
+    return {m.begin(), m.end()};
+  }
+  std::vector<float> std() const override {
+    const auto& s = loader_->options().normalization.std;
+    return {s.begin(), s.end()};
+  }
+
+ private:
+  std::unique_ptr<data::Loader> loader_;
+};
+
+data::AugmentOptions augment_options(const TrainOptions& o) {
+  data::AugmentOptions a;
+  a.rotate_prob = o.rotate_prob;
+  a.rotate_degrees = o.rotate_degrees;
+  a.hflip_prob = o.hflip_prob;
+  a.vflip_prob = o.vflip_prob;
+  a.crop_prob = o.crop_prob;
+  a.crop_scale_min = o.crop_scale_min;
+  a.brightness_prob = o.brightness_prob;
+  a.brightness_min = o.brightness_min;
+  a.brightness_max = o.brightness_max;
+  a.blur_prob = o.blur_prob;
+  a.blur_sigma_max = o.blur_sigma_max;
+  return a;
+}
+
+}  // namespace
+
+std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,
+                                              std::vector<size_t> indices, int batch_size,
+                                              int workers) {
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.workers = workers;
+  lo.shuffle = false;
+  lo.augment = false;
+  return std::make_unique<LoaderSource>(
+      std::make_unique<data::Loader>(std::move(cache), std::move(indices), lo));
+}
+
+RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run_dir) {
+  data::ImageFolder folder = data::scan_image_folder(o.data_dir, o.max_images_per_class);
+  std::fprintf(stderr, "decoding %zu images at %dx%d with %d threads...\n", folder.samples.size(),
+               o.image_size, o.image_size, o.workers);
+  auto cache = std::make_shared<const data::ImageCache>(
+      folder, data::CacheOptions{.image_size = o.image_size, .workers = o.workers,
+                                 .strict = o.strict});
+  data::Split split = o.split_file.empty()
+                          ? data::stratified_split(folder, cache->usable_indices(),
+                                                   o.train_fraction, o.seed)
+                          : data::load_split(folder, o.split_file);
+  // A reused split may list files that no longer decode: they were warned about; leave them out.
+  auto keep_usable = [&](std::vector<size_t>& idx) {
+    std::erase_if(idx, [&](size_t i) { return !cache->usable(i); });
+  };
+  keep_usable(split.train);
+  keep_usable(split.test);
+  if (split.train.empty() || split.test.empty())
+    throw std::runtime_error("the split leaves no " +
+                             std::string(split.train.empty() ? "training" : "test") +
+                             " images: add images or change --train-fraction");
+  data::save_split(folder, split, (run_dir / "split.csv").string());
+
+  RunData out;
+  out.class_names = folder.classes;
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.workers = o.workers;
+  lo.drop_last = o.drop_last;
+  lo.seed = o.seed;
+  lo.augment_options = augment_options(o);
+  out.train = std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
+  out.test = make_eval_source(cache, split.test, o.batch_size, o.workers);
+  out.normalization = {{"mean", lo.normalization.mean}, {"std", lo.normalization.std}};
+  return out;
+}
+
+}  // namespace forge::train

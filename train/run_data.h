@@ -1,0 +1,55 @@
+// run_data.h: the data side of a run, as the trainer and evaluator see it: batches of normalised
+// images with labels, from the data layer's image folder, split and loader.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "engine/tensor.h"
+
+namespace forge::train {
+
+struct TrainOptions;
+
+using data::Batch;
+
+// Something that yields batches epoch by epoch.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual void start_epoch(int epoch) = 0;
+  virtual bool next(Batch& batch) = 0;
+  virtual size_t size() const = 0;              // images per epoch
+  virtual int64_t batches_per_epoch() const = 0;
+  virtual std::string file(size_t index) const = 0;  // the image's path, for reports
+  // Per-channel mean and std used for normalisation: to show images again in reports.
+  virtual std::vector<float> mean() const = 0;
+  virtual std::vector<float> std() const = 0;
+};
+
+// Everything a training run reads: the classes, a training source (shuffled, augmented) and a
+// test source (fixed order, no augmentation).
+struct RunData {
+  std::vector<std::string> class_names;
+  std::unique_ptr<BatchSource> train, test;
+  nlohmann::json normalization;  // {"mean": [r, g, b], "std": [r, g, b]}
+};
+
+// Scans the image folder, draws (or reads back) the split, writes split.csv into the run folder
+// and builds both sources. Errors (missing folder, empty class, ...) say what to fix.
+RunData prepare_run_data(const TrainOptions& options, const std::filesystem::path& run_dir);
+
+// Batches of `indices` in a fixed order without augmentation (evaluation).
+std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,
+                                              std::vector<size_t> indices, int batch_size,
+                                              int workers);
+
+// Copies a batch's images to a tensor [n, c, h, w] on `device`.
+Tensor batch_tensor(const Batch& batch, Device device);
+
+}  // namespace forge::train
