@@ -85,9 +85,11 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o, std::vector<Ten
 }
 
 LrSchedule make_schedule(const TrainOptions& o, int64_t steps_per_epoch) {
-  const int64_t warmup = std::llround(o.warmup_epochs * steps_per_epoch);
-  if (o.sched == "cosine")
-    return LrSchedule::cosine(o.lr, int64_t(o.epochs) * steps_per_epoch, warmup, o.min_lr);
+  const int64_t total = int64_t(o.epochs) * steps_per_epoch;
+  // A warm-up longer than the run (tiny smoke runs) ends one step before the end instead.
+  const int64_t warmup =
+      std::min<int64_t>(std::llround(o.warmup_epochs * steps_per_epoch), total - 1);
+  if (o.sched == "cosine") return LrSchedule::cosine(o.lr, total, warmup, o.min_lr);
   if (o.sched == "step")
     return LrSchedule::step_decay(o.lr, int64_t(o.decay_epochs) * steps_per_epoch, o.decay_rate,
                                   warmup);
