@@ -9,7 +9,9 @@ namespace fs = std::filesystem;
 
 namespace forge::data {
 
-static bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
+static bool hidden(const fs::path& p) {
+  return p.filename().string().rfind('.', 0) == 0;
+}
 
 ImageFolder scan_image_folder(const std::string& root, int max_per_class) {
   std::error_code ec;

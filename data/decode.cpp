@@ -49,7 +49,8 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   // from stbi_load (stb scales them).
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(data, len, &w, &h, &channels, 3), stbi_image_free);
-  if (!pixels) throw DecodeError(name, std::string("corrupt image (") + stbi_failure_reason() + ")");
+  if (!pixels)
+    throw DecodeError(name, std::string("corrupt image (") + stbi_failure_reason() + ")");
   Image img;
   img.width = w;
   img.height = h;
@@ -57,6 +58,8 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   return img;
 }
 
-Image decode_image_file(const std::string& path) { return decode_image(read_file_bytes(path), path); }
+Image decode_image_file(const std::string& path) {
+  return decode_image(read_file_bytes(path), path);
+}
 
 }  // namespace forge::data

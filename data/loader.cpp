@@ -11,13 +11,21 @@
 
 namespace forge::data {
 
-ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o)
+ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o,
+                       const std::vector<size_t>* subset)
     : folder_(folder), size_(o.image_size), images_(folder.samples.size()) {
+  std::vector<size_t> todo;
+  if (subset)
+    todo = *subset;
+  else
+    for (size_t i = 0; i < images_.size(); ++i) todo.push_back(i);
   std::vector<std::string> errors(images_.size());
-  std::atomic<size_t> next{0}, done{0};
+  std::atomic<size_t> next{0};
   auto decode_some = [&] {
-    for (size_t i; (i = next++) < images_.size(); ++done) {
-      const std::string path = (std::filesystem::path(folder_.root) / folder_.samples[i].file).string();
+    for (size_t k; (k = next++) < todo.size();) {
+      const size_t i = todo.at(k);
+      const std::string path =
+          (std::filesystem::path(folder_.root) / folder_.samples[i].file).string();
       try {
         images_[i] = resize_square(decode_image_file(path), size_, o.fit);
       } catch (const DecodeError& e) {
@@ -37,7 +45,7 @@ ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o)
   }
   if (o.verbose && !skipped_.empty())
     std::fprintf(stderr, "warning: skipped %zu of %zu files that are not readable images\n",
-                 skipped_.size(), images_.size());
+                 skipped_.size(), todo.size());
 }
 
 std::vector<size_t> ImageCache::usable_indices() const {
@@ -60,7 +68,9 @@ Loader::Loader(std::shared_ptr<const ImageCache> cache, std::vector<size_t> indi
       throw std::invalid_argument("loader: sample " + std::to_string(i) + " is not a usable image");
 }
 
-Loader::~Loader() { stop_workers(); }
+Loader::~Loader() {
+  stop_workers();
+}
 
 int64_t Loader::batches_per_epoch() const {
   const int64_t n = static_cast<int64_t>(indices_.size()), b = options_.batch_size;
@@ -89,7 +99,8 @@ void Loader::start_epoch(int epoch) {
   total_ = batches_per_epoch();
   next_to_build_ = next_to_return_ = 0;
   ready_.clear();
-  for (int t = 0; t < std::max(1, options_.workers); ++t) workers_.emplace_back(&Loader::work, this);
+  for (int t = 0; t < std::max(1, options_.workers); ++t)
+    workers_.emplace_back(&Loader::work, this);
 }
 
 Batch Loader::build(int64_t k) const {

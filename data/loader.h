@@ -30,13 +30,15 @@ struct CacheOptions {
   int image_size = 120;
   Fit fit = Fit::crop;
   int workers = 2;
-  bool strict = false;   // throw on the first unreadable file instead of skipping it
-  bool verbose = true;   // print warnings and a progress line to stderr
+  bool strict = false;  // throw on the first unreadable file instead of skipping it
+  bool verbose = true;  // print warnings and a progress line to stderr
 };
 
 class ImageCache {
  public:
-  ImageCache(const ImageFolder& folder, const CacheOptions& options);
+  // Decodes every sample of the folder, or only those listed in `subset` (the rest stay unusable).
+  ImageCache(const ImageFolder& folder, const CacheOptions& options,
+             const std::vector<size_t>* subset = nullptr);
   const Image& image(size_t index) const { return images_[index]; }
   bool usable(size_t index) const { return images_[index].width > 0; }
   // Indices of the samples that decoded.
@@ -53,9 +55,9 @@ class ImageCache {
 };
 
 struct Batch {
-  std::vector<float> images;     // n x 3 x size x size, normalised
-  std::vector<int32_t> labels;   // n
-  std::vector<size_t> indices;   // sample index of each image in the folder
+  std::vector<float> images;    // n x 3 x size x size, normalised
+  std::vector<int32_t> labels;  // n
+  std::vector<size_t> indices;  // sample index of each image in the folder
   int n = 0, c = 3, h = 0, w = 0;
 };
 

@@ -12,8 +12,8 @@
 
 namespace forge::data {
 
-Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usable,
-                       float fraction, uint64_t seed) {
+Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usable, float fraction,
+                       uint64_t seed) {
   if (!(fraction > 0.f && fraction < 1.f))
     throw std::invalid_argument("train fraction " + std::to_string(fraction) +
                                 " must be between 0 and 1");
@@ -23,7 +23,8 @@ Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usa
   for (size_t c = 0; c < by_class.size(); ++c) {
     auto& idx = by_class[c];
     Generator gen(splitmix64(seed) ^ splitmix64(c + 1));
-    for (size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[gen.below(i)]);  // Fisher-Yates
+    for (size_t i = idx.size(); i > 1; --i)
+      std::swap(idx[i - 1], idx[gen.below(i)]);  // Fisher-Yates
     size_t n_train = static_cast<size_t>(std::lround(fraction * idx.size()));
     if (idx.size() >= 2) n_train = std::clamp<size_t>(n_train, 1, idx.size() - 1);
     split.train.insert(split.train.end(), idx.begin(), idx.begin() + n_train);
@@ -77,8 +78,10 @@ Split load_split(const ImageFolder& folder, const std::string& path) {
       throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + file +
                                "' is listed as class '" + cls + "' but lies in folder '" +
                                folder.classes[folder.samples[it->second].label] + "'");
-    if (side == "train") split.train.push_back(it->second);
-    else if (side == "test") split.test.push_back(it->second);
+    if (side == "train")
+      split.train.push_back(it->second);
+    else if (side == "test")
+      split.test.push_back(it->second);
     else
       throw std::runtime_error(path + ":" + std::to_string(n) + ": side '" + side +
                                "' is neither train nor test");

@@ -8,7 +8,9 @@
 
 namespace forge::data {
 
-static uint8_t to_byte(float v) { return static_cast<uint8_t>(std::clamp(v + 0.5f, 0.f, 255.f)); }
+static uint8_t to_byte(float v) {
+  return static_cast<uint8_t>(std::clamp(v + 0.5f, 0.f, 255.f));
+}
 
 // Bilinear sample at continuous coordinates (pixel centres at integer + 0.5), borders clamped.
 static void sample_bilinear(const Image& img, float fx, float fy, float out[3]) {
@@ -82,8 +84,8 @@ Image crop(const Image& img, int x, int y, int width, int height) {
 }
 
 Image resize_square(const Image& img, int size, Fit fit, uint8_t fill) {
-  const int side = fit == Fit::crop ? std::min(img.width, img.height)
-                                    : std::max(img.width, img.height);
+  const int side =
+      fit == Fit::crop ? std::min(img.width, img.height) : std::max(img.width, img.height);
   Image square;
   if (fit == Fit::crop) {
     square = crop(img, (img.width - side) / 2, (img.height - side) / 2, side, side);
@@ -148,7 +150,8 @@ Image gaussian_blur(const Image& img, float sigma) {
   const int radius = static_cast<int>(std::ceil(3 * sigma));
   std::vector<float> k(2 * radius + 1);
   float total = 0;
-  for (int i = -radius; i <= radius; ++i) total += k[i + radius] = std::exp(-0.5f * i * i / (sigma * sigma));
+  for (int i = -radius; i <= radius; ++i)
+    total += k[i + radius] = std::exp(-0.5f * i * i / (sigma * sigma));
   for (float& v : k) v /= total;
   // Separable: rows into a float buffer, then columns.
   std::vector<float> tmp(img.rgb.size());
@@ -166,7 +169,8 @@ Image gaussian_blur(const Image& img, float sigma) {
       for (int c = 0; c < 3; ++c) {
         float acc = 0;
         for (int i = -radius; i <= radius; ++i)
-          acc += k[i + radius] * tmp[(size_t(std::clamp(y + i, 0, img.height - 1)) * img.width + x) * 3 + c];
+          acc += k[i + radius] *
+                 tmp[(size_t(std::clamp(y + i, 0, img.height - 1)) * img.width + x) * 3 + c];
         out.pixel(x, y)[c] = to_byte(acc);
       }
   return out;
@@ -182,7 +186,8 @@ Image augment(const Image& input, const AugmentOptions& o, Generator& gen) {
   // uniformly, then resized back to the input's size.
   if (gen.uniform() < o.crop_prob) {
     const float area = uniform(gen, o.crop_scale_min, o.crop_scale_max) * img.width * img.height;
-    const float ratio = std::exp(uniform(gen, std::log(o.crop_ratio_min), std::log(o.crop_ratio_max)));
+    const float ratio =
+        std::exp(uniform(gen, std::log(o.crop_ratio_min), std::log(o.crop_ratio_max)));
     const int w = std::clamp(static_cast<int>(std::round(std::sqrt(area * ratio))), 1, img.width);
     const int h = std::clamp(static_cast<int>(std::round(std::sqrt(area / ratio))), 1, img.height);
     const int x = static_cast<int>(gen.below(img.width - w + 1));

@@ -3,7 +3,6 @@
 //
 //   build/bin/train --model vit --data ../shared/data/selfie2anime --epochs 20 --output runs/vit
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <exception>
 
@@ -13,8 +12,9 @@
 int main(int argc, char** argv) {
   forge::train::TrainOptions o;
   std::string device = "cpu";
-  CLI::App app{"Train a ViT, HRNet or CNN image classifier on an image folder (one sub-folder "
-               "per class)."};
+  CLI::App app{
+      "Train a ViT, HRNet or CNN image classifier on an image folder (one sub-folder "
+      "per class)."};
   app.get_formatter()->column_width(34);
   auto presets = forge::models::model_presets();
   app.add_option("--model", o.model, "model preset")
@@ -27,24 +27,36 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.05, 0.95))
       ->capture_default_str();
   app.add_option("--epochs", o.epochs)->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("-b,--batch-size", o.batch_size)->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr", o.lr, "peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("-b,--batch-size", o.batch_size)
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--opt", o.opt, "optimizer")
       ->check(CLI::IsMember({"adamw", "adam", "sgd"}))
       ->capture_default_str();
   app.add_option("--sched", o.sched, "learning-rate schedule")
       ->check(CLI::IsMember({"cosine", "step"}))
       ->capture_default_str();
-  app.add_option("--warmup-epochs", o.warmup_epochs)->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--min-lr", o.min_lr, "cosine floor")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--warmup-epochs", o.warmup_epochs)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--min-lr", o.min_lr, "cosine floor")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--decay-epochs", o.decay_epochs, "step schedule period")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--decay-rate", o.decay_rate, "step schedule factor")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--weight-decay", o.weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--smoothing", o.label_smoothing, "label smoothing")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -74,17 +86,49 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   // Augmentation (training images only): the seed paper's Table 2.
   auto aug = "Augmentation";
-  app.add_option("--rotate", o.rotate_degrees, "max rotation, degrees")->group(aug)->capture_default_str();
-  app.add_option("--rotate-prob", o.rotate_prob)->group(aug)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--hflip", o.hflip_prob, "horizontal flip probability")->group(aug)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--vflip", o.vflip_prob, "vertical flip probability")->group(aug)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--crop-prob", o.crop_prob, "random resized crop probability")->group(aug)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--crop-scale", o.crop_scale_min, "smallest crop area fraction")->group(aug)->check(CLI::Range(0.05, 1.0))->capture_default_str();
-  app.add_option("--brightness-prob", o.brightness_prob)->group(aug)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--brightness-min", o.brightness_min)->group(aug)->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--brightness-max", o.brightness_max)->group(aug)->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--blur-prob", o.blur_prob, "Gaussian smoothing probability")->group(aug)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--blur-sigma", o.blur_sigma_max, "largest smoothing sigma")->group(aug)->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--rotate", o.rotate_degrees, "max rotation, degrees")
+      ->group(aug)
+      ->capture_default_str();
+  app.add_option("--rotate-prob", o.rotate_prob)
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--hflip", o.hflip_prob, "horizontal flip probability")
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--vflip", o.vflip_prob, "vertical flip probability")
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--crop-prob", o.crop_prob, "random resized crop probability")
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--crop-scale", o.crop_scale_min, "smallest crop area fraction")
+      ->group(aug)
+      ->check(CLI::Range(0.05, 1.0))
+      ->capture_default_str();
+  app.add_option("--brightness-prob", o.brightness_prob)
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--brightness-min", o.brightness_min)
+      ->group(aug)
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--brightness-max", o.brightness_max)
+      ->group(aug)
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--blur-prob", o.blur_prob, "Gaussian smoothing probability")
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--blur-sigma", o.blur_sigma_max, "largest smoothing sigma")
+      ->group(aug)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     o.device = forge::parse_device(device);

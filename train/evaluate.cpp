@@ -21,7 +21,8 @@ long count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
   const int classes = static_cast<int>(logits.size(1));
   const std::vector<float> v = logits.to_vector();
   long correct = 0;
-  for (size_t r = 0; r < labels.size(); ++r) correct += argmax_row(&v[r * classes], classes) == labels[r];
+  for (size_t r = 0; r < labels.size(); ++r)
+    correct += argmax_row(&v[r * classes], classes) == labels[r];
   return correct;
 }
 

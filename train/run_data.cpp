@@ -54,8 +54,9 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
 
 std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,
                                               std::vector<size_t> indices, int batch_size,
-                                              int workers) {
+                                              int workers, const data::Normalization& norm) {
   data::LoaderOptions lo;
+  lo.normalization = norm;
   lo.batch_size = batch_size;
   lo.workers = workers;
   lo.shuffle = false;
@@ -69,12 +70,11 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   std::fprintf(stderr, "decoding %zu images at %dx%d with %d threads...\n", folder.samples.size(),
                o.image_size, o.image_size, o.workers);
   auto cache = std::make_shared<const data::ImageCache>(
-      folder, data::CacheOptions{.image_size = o.image_size, .workers = o.workers,
-                                 .strict = o.strict});
-  data::Split split = o.split_file.empty()
-                          ? data::stratified_split(folder, cache->usable_indices(),
-                                                   o.train_fraction, o.seed)
-                          : data::load_split(folder, o.split_file);
+      folder,
+      data::CacheOptions{.image_size = o.image_size, .workers = o.workers, .strict = o.strict});
+  data::Split split = o.split_file.empty() ? data::stratified_split(folder, cache->usable_indices(),
+                                                                    o.train_fraction, o.seed)
+                                           : data::load_split(folder, o.split_file);
   // A reused split may list files that no longer decode: they were warned about; leave them out.
   auto keep_usable = [&](std::vector<size_t>& idx) {
     std::erase_if(idx, [&](size_t i) { return !cache->usable(i); });
@@ -95,9 +95,10 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   lo.drop_last = o.drop_last;
   lo.seed = o.seed;
   lo.augment_options = augment_options(o);
-  out.train = std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
-  out.test = make_eval_source(cache, split.test, o.batch_size, o.workers);
-  out.normalization = {{"mean", lo.normalization.mean}, {"std", lo.normalization.std}};
+  out.train =
+      std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
+  out.test = make_eval_source(cache, split.test, o.batch_size, o.workers, lo.normalization);
+  out.normalization = lo.normalization;
   return out;
 }
 

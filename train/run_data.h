@@ -4,10 +4,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/loader.h"
 #include "engine/tensor.h"
@@ -24,7 +23,7 @@ class BatchSource {
   virtual ~BatchSource() = default;
   virtual void start_epoch(int epoch) = 0;
   virtual bool next(Batch& batch) = 0;
-  virtual size_t size() const = 0;              // images per epoch
+  virtual size_t size() const = 0;  // images per epoch
   virtual int64_t batches_per_epoch() const = 0;
   virtual std::string file(size_t index) const = 0;  // the image's path, for reports
   // Per-channel mean and std used for normalisation: to show images again in reports.
@@ -37,7 +36,7 @@ class BatchSource {
 struct RunData {
   std::vector<std::string> class_names;
   std::unique_ptr<BatchSource> train, test;
-  nlohmann::json normalization;  // {"mean": [r, g, b], "std": [r, g, b]}
+  data::Normalization normalization;
 };
 
 // Scans the image folder, draws (or reads back) the split, writes split.csv into the run folder
@@ -47,7 +46,7 @@ RunData prepare_run_data(const TrainOptions& options, const std::filesystem::pat
 // Batches of `indices` in a fixed order without augmentation (evaluation).
 std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,
                                               std::vector<size_t> indices, int batch_size,
-                                              int workers);
+                                              int workers, const data::Normalization& norm);
 
 // Copies a batch's images to a tensor [n, c, h, w] on `device`.
 Tensor batch_tensor(const Batch& batch, Device device);

@@ -24,6 +24,7 @@
 #include "train/progress.h"
 #include "train/report_html.h"
 #include "train/run_data.h"
+#include "train/saved_model.h"
 
 namespace fs = std::filesystem;
 
@@ -77,10 +78,10 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o, std::vector<Ten
     return std::make_unique<Adam>(std::move(params),
                                   AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
   if (o.opt == "sgd")
-    return std::make_unique<SGD>(std::move(params), SgdOptions{.lr = o.lr,
-                                                               .momentum = o.momentum,
-                                                               .weight_decay = o.weight_decay,
-                                                               .nesterov = true});
+    return std::make_unique<SGD>(
+        std::move(params),
+        SgdOptions{
+            .lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay, .nesterov = true});
   throw std::invalid_argument("unknown optimizer '" + o.opt + "' (expected adamw, adam or sgd)");
 }
 
@@ -94,13 +95,6 @@ LrSchedule make_schedule(const TrainOptions& o, int64_t steps_per_epoch) {
     return LrSchedule::step_decay(o.lr, int64_t(o.decay_epochs) * steps_per_epoch, o.decay_rate,
                                   warmup);
   throw std::invalid_argument("unknown schedule '" + o.sched + "' (expected cosine or step)");
-}
-
-// Checkpoint tensors: parameters and buffers under their module names.
-NamedTensors model_tensors(const models::ImageClassifier& model) {
-  NamedTensors all = model.named_parameters();
-  for (auto& b : model.named_buffers()) all.push_back(b);
-  return all;
 }
 
 void append_line(const fs::path& file, const std::string& line) {
@@ -140,12 +134,7 @@ int run_training(const TrainOptions& o) {
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
 
-  nlohmann::json meta_classes = data.class_names;
-  Metadata metadata{{"model", o.model},
-                    {"image_size", std::to_string(o.image_size)},
-                    {"dropout", std::to_string(o.dropout)},
-                    {"class_names", meta_classes.dump()},
-                    {"normalization", data.normalization.dump()}};
+  const Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization);
 
   int start_epoch = 0;
   double best_accuracy = -1;
@@ -228,14 +217,13 @@ int run_training(const TrainOptions& o) {
     std::printf(
         "epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.2e | %.1f img/s "
         "| %s\n",
-        rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.test_loss,
-        rec.test_accuracy, rec.learning_rate, rec.images_per_second,
-        format_duration(rec.seconds).c_str());
+        rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.test_loss, rec.test_accuracy,
+        rec.learning_rate, rec.images_per_second, format_duration(rec.seconds).c_str());
 
-    CheckpointInfo info{.step = int64_t(epoch + 1) * steps_per_epoch, .epoch = epoch + 1,
-                        .metadata = metadata};
-    save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model),
-                    optimizer.get(), info);
+    CheckpointInfo info{
+        .step = int64_t(epoch + 1) * steps_per_epoch, .epoch = epoch + 1, .metadata = metadata};
+    save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
+                    info);
     if (rec.test_accuracy > best_accuracy) {
       best_accuracy = rec.test_accuracy;
       save_checkpoint((run_dir / "best.safetensors").string(), model_tensors(*model), nullptr,

@@ -55,8 +55,8 @@ struct TrainOptions {
   // run
   uint64_t seed = 42;
   Device device = Device::cpu;
-  std::string output;  // run folder; default runs/<model>-<seed>
-  std::string resume;  // a last.safetensors to continue from
+  std::string output;            // run folder; default runs/<model>-<seed>
+  std::string resume;            // a last.safetensors to continue from
   int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
   int report_examples = 48;      // test images shown in report.html
 };

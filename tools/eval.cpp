@@ -1,0 +1,77 @@
+// eval: the classification report and confusion matrix of a checkpoint on an image folder.
+//
+//   build/bin/eval --checkpoint runs/vit/last.safetensors --data ../shared/data/selfie2anime \
+//                  --split runs/vit/split.csv          (the test side of the run's split)
+//   build/bin/eval --checkpoint model.safetensors --data other_images/ --json
+//                                                      (every image of the folder)
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "data/split.h"
+#include "train/evaluate.h"
+#include "train/saved_model.h"
+
+using namespace forge;
+
+int main(int argc, char** argv) {
+  std::string checkpoint, data_dir, split_file, device = "cpu";
+  int batch_size = 64, workers = 2;
+  bool json = false, strict = false;
+  CLI::App app{
+      "Evaluate a trained classifier: per-class precision, recall, F1, accuracy and the "
+      "confusion matrix."};
+  app.add_option("--checkpoint", checkpoint, "a .safetensors written by train")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--data", data_dir, "image folder, one sub-folder per class")->required();
+  app.add_option("--split", split_file, "evaluate the test side of this split.csv")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--json", json, "print the report as JSON");
+  app.add_option("-b,--batch-size", batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("-j,--workers", workers)->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--device", device)
+      ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
+      ->capture_default_str();
+  app.add_flag("--strict", strict, "refuse unreadable images instead of skipping them");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Device dev = parse_device(device);
+    train::SavedModel saved = train::load_saved_model(checkpoint, dev);
+    data::ImageFolder folder = data::scan_image_folder(data_dir);
+    if (folder.classes != saved.class_names) {
+      std::string want, got;
+      for (auto& c : saved.class_names) want += " " + c;
+      for (auto& c : folder.classes) got += " " + c;
+      throw std::runtime_error("the checkpoint knows classes" + want + " but " + data_dir +
+                               " has class folders" + got);
+    }
+    std::vector<size_t> wanted;  // the split's test side, or every file
+    if (!split_file.empty())
+      wanted = data::load_split(folder, split_file).test;
+    else
+      for (size_t i = 0; i < folder.samples.size(); ++i) wanted.push_back(i);
+    auto cache = std::make_shared<const data::ImageCache>(
+        folder,
+        data::CacheOptions{
+            .image_size = saved.image_size, .workers = workers, .strict = strict, .verbose = true},
+        &wanted);
+    std::vector<size_t> indices = cache->usable_indices();
+    if (indices.empty()) throw std::runtime_error("no readable images to evaluate");
+    auto source = train::make_eval_source(cache, indices, batch_size, workers, saved.normalization);
+    train::Evaluation ev = train::evaluate(*saved.model, *source, saved.class_names, dev);
+    if (json) {
+      nlohmann::json j = train::report_json(ev.report);
+      j["loss"] = ev.loss;
+      j["checkpoint"] = checkpoint;
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("%s: %zu images, mean loss %.4f\n\n%s", checkpoint.c_str(), indices.size(),
+                  ev.loss, train::format_report(ev.report).c_str());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eval: error: %s\n", e.what());
+    return 1;
+  }
+}

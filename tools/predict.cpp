@@ -1,0 +1,82 @@
+// predict: the class and its probability for image files, or every file of folders.
+//
+//   build/bin/predict --checkpoint runs/vit/last.safetensors photo.jpg more_images/
+// prints one line per image: path, predicted class, probability (tab-separated).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+
+#include "data/decode.h"
+#include "engine/autograd.h"
+#include "train/evaluate.h"
+#include "train/saved_model.h"
+
+using namespace forge;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  std::string checkpoint, device = "cpu";
+  std::vector<std::string> inputs;
+  int batch_size = 32;
+  CLI::App app{"Classify images with a trained checkpoint."};
+  app.add_option("--checkpoint", checkpoint, "a .safetensors written by train")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("images", inputs, "image files or folders")->required();
+  app.add_option("-b,--batch-size", batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--device", device)
+      ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Device dev = parse_device(device);
+    train::SavedModel saved = train::load_saved_model(checkpoint, dev);
+    std::vector<std::string> files;
+    for (const auto& in : inputs) {
+      if (fs::is_directory(in)) {
+        std::vector<std::string> found;
+        for (const auto& e : fs::recursive_directory_iterator(in))
+          if (e.is_regular_file()) found.push_back(e.path().string());
+        std::sort(found.begin(), found.end());
+        files.insert(files.end(), found.begin(), found.end());
+      } else {
+        files.push_back(in);
+      }
+    }
+    const int s = saved.image_size, classes = static_cast<int>(saved.class_names.size());
+    int failed = 0;
+    NoGradGuard no_grad;
+    for (size_t start = 0; start < files.size(); start += batch_size) {
+      std::vector<std::string> names;
+      std::vector<float> pixels;
+      for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
+        try {
+          data::Image img =
+              data::resize_square(data::decode_image_file(files[i]), s, data::Fit::crop);
+          pixels.resize(pixels.size() + size_t(3) * s * s);
+          data::normalize_into(img, saved.normalization,
+                               &pixels[pixels.size() - size_t(3) * s * s]);
+          names.push_back(files[i]);
+        } catch (const data::DecodeError& e) {
+          std::fprintf(stderr, "warning: skipping %s\n", e.what());
+          ++failed;
+        }
+      }
+      if (names.empty()) continue;
+      const int n = static_cast<int>(names.size());
+      Tensor logits = saved.model->forward(Tensor::from_vector(pixels, {n, 3, s, s}, dev));
+      const std::vector<float> p = train::softmax_rows(logits.to_vector(), classes);
+      for (int i = 0; i < n; ++i) {
+        const float* row = &p[size_t(i) * classes];
+        const int best = static_cast<int>(std::max_element(row, row + classes) - row);
+        std::printf("%s\t%s\t%.4f\n", names[i].c_str(), saved.class_names[best].c_str(), row[best]);
+      }
+    }
+    if (failed) std::fprintf(stderr, "warning: %d file(s) were not readable images\n", failed);
+    return files.empty() || failed == int(files.size()) ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "predict: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,60 @@
+// saved_model.cpp: checkpoint metadata to a model, and back (see saved_model.h).
+#include "train/saved_model.h"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "engine/io/checkpoint.h"
+
+namespace forge::train {
+
+NamedTensors model_tensors(const nn::Module& model) {
+  NamedTensors all = model.named_parameters();
+  for (auto& b : model.named_buffers()) all.push_back(b);
+  return all;
+}
+
+std::map<std::string, std::string> saved_model_metadata(const models::ModelSpec& spec,
+                                                        const std::vector<std::string>& classes,
+                                                        const data::Normalization& norm) {
+  return {{"model", spec.preset},
+          {"image_size", std::to_string(spec.image_size)},
+          {"dropout", std::to_string(spec.dropout)},
+          {"class_names", nlohmann::json(classes).dump()},
+          {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()}};
+}
+
+SavedModel load_saved_model(const std::string& path, Device device) {
+  const CheckpointInfo info = read_checkpoint_info(path);
+  auto field = [&](const char* key) {
+    auto it = info.metadata.find(key);
+    if (it == info.metadata.end())
+      throw std::runtime_error(path + ": checkpoint metadata has no '" + key +
+                               "' (not a model checkpoint written by train?)");
+    return it->second;
+  };
+  SavedModel saved;
+  models::ModelSpec spec;
+  try {
+    spec.preset = field("model");
+    spec.image_size = std::stoi(field("image_size"));
+    spec.dropout = std::stof(field("dropout"));
+    saved.class_names = nlohmann::json::parse(field("class_names")).get<std::vector<std::string>>();
+    const auto norm = nlohmann::json::parse(field("normalization"));
+    saved.normalization.mean = norm.at("mean").get<std::array<float, 3>>();
+    saved.normalization.std = norm.at("std").get<std::array<float, 3>>();
+  } catch (const std::runtime_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
+  }
+  spec.num_classes = static_cast<int>(saved.class_names.size());
+  Generator gen(0);  // weights are overwritten by the checkpoint's
+  saved.model = models::create_model(spec, gen, device);
+  saved.epoch = load_checkpoint(path, model_tensors(*saved.model), nullptr).epoch;
+  saved.model->eval();
+  saved.image_size = spec.image_size;
+  return saved;
+}
+
+}  // namespace forge::train

@@ -1,0 +1,34 @@
+// saved_model.h: rebuilding a trained model from its checkpoint alone. A checkpoint carries its
+// preset, image size, dropout, class names and input normalisation in its metadata, so eval
+// and predict need no other flags.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/transforms.h"
+#include "models/model.h"
+
+namespace forge::train {
+
+struct SavedModel {
+  std::unique_ptr<models::ImageClassifier> model;  // in eval mode
+  std::vector<std::string> class_names;
+  data::Normalization normalization;
+  int image_size = 0;
+  int64_t epoch = 0;
+};
+
+// Throws std::runtime_error naming the file when it is not a checkpoint of this program.
+SavedModel load_saved_model(const std::string& checkpoint, Device device);
+
+// A model's checkpoint tensors: its parameters and buffers under their module names.
+NamedTensors model_tensors(const nn::Module& model);
+
+// The metadata a checkpoint needs for load_saved_model.
+std::map<std::string, std::string> saved_model_metadata(const models::ModelSpec& spec,
+                                                        const std::vector<std::string>& classes,
+                                                        const data::Normalization& norm);
+
+}  // namespace forge::train
