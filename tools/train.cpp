@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
   app.add_flag("--drop-last", o.drop_last, "drop the last partial batch of each epoch");
   app.add_option("--max-per-class", o.max_images_per_class, "use at most N images of each class")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--stop-after", o.stop_after_epochs,
+                 "stop after N epochs of this invocation (continue later with --resume)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--report-examples", o.report_examples, "test images shown in report.html")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -109,6 +109,21 @@ void write_file(const fs::path& file, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + file.string());
 }
 
+// Reports a NaN or infinite loss and returns the exit code; last.safetensors (if any) is the
+// checkpoint of the last epoch whose weights were finite.
+int stop_on_non_finite(const char* which, double value, int epoch, int batch,
+                       const fs::path& run_dir, ProgressLine& progress) {
+  progress.finish();
+  const fs::path last = run_dir / "last.safetensors";
+  std::fprintf(stderr,
+               "error: the %s loss became %f in epoch %d (after %d training batches); stopping "
+               "without saving the broken weights. Last good checkpoint: %s. Try a lower --lr or "
+               "a --clip-grad.\n",
+               which, value, epoch + 1, batch,
+               fs::exists(last) ? last.c_str() : "none (no epoch had finished)");
+  return 3;
+}
+
 }  // namespace
 
 int run_training(const TrainOptions& o) {
@@ -160,7 +175,9 @@ int run_training(const TrainOptions& o) {
   write_file(run_dir / "config.json", options_json(o).dump(2) + "\n");
 
   // ---- epochs --------------------------------------------------------------------------------
-  for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
+  const int end_epoch =
+      o.stop_after_epochs > 0 ? std::min(o.epochs, start_epoch + o.stop_after_epochs) : o.epochs;
+  for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
     model->train();
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
@@ -178,18 +195,8 @@ int run_training(const TrainOptions& o) {
       Tensor logits = model->forward(images);
       Tensor loss = cross_entropy(logits, batch.labels, o.label_smoothing);
       const float loss_value = loss.item();
-      if (!std::isfinite(loss_value)) {
-        progress.finish();
-        std::fprintf(stderr,
-                     "error: the training loss became %f at epoch %d, batch %d (step %lld); "
-                     "stopping without saving the broken weights. The last good checkpoint is "
-                     "%s. Try a lower --lr or --clip-grad.\n",
-                     loss_value, epoch + 1, batch_index + 1, static_cast<long long>(step),
-                     epoch > start_epoch || !o.resume.empty()
-                         ? (run_dir / "last.safetensors").c_str()
-                         : "(none: the first epoch had not finished)");
-        return 3;
-      }
+      if (!std::isfinite(loss_value))
+        return stop_on_non_finite("training", loss_value, epoch, batch_index, run_dir, progress);
       optimizer->zero_grad();
       loss.backward();
       if (o.clip_grad > 0) clip_grad_norm(optimizer->params(), o.clip_grad);
@@ -204,6 +211,9 @@ int run_training(const TrainOptions& o) {
     const double train_seconds = progress.seconds();
 
     Evaluation test = evaluate(*model, *data.test, data.class_names, o.device);
+    // Weights that overflowed show up here even when no training batch did: do not save them.
+    if (!std::isfinite(test.loss))
+      return stop_on_non_finite("test", test.loss, epoch, batch_index, run_dir, progress);
     EpochRecord rec;
     rec.epoch = epoch + 1;
     rec.train_loss = loss_sum / std::max(1L, seen);
@@ -230,6 +240,12 @@ int run_training(const TrainOptions& o) {
                       info);
     }
     append_line(metrics_file, epoch_json(rec).dump());
+  }
+
+  if (end_epoch < o.epochs) {
+    std::printf("stopped after epoch %d of %d as asked; continue with --resume %s\n", end_epoch,
+                o.epochs, (run_dir / "last.safetensors").c_str());
+    return 0;
   }
 
   // ---- final report (the model after the last epoch) -----------------------------------------

@@ -58,6 +58,7 @@ struct TrainOptions {
   std::string output;            // run folder; default runs/<model>-<seed>
   std::string resume;            // a last.safetensors to continue from
   int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
+  int stop_after_epochs = 0;     // > 0: stop after this many epochs of this invocation
   int report_examples = 48;      // test images shown in report.html
 };
 

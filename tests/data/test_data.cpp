@@ -25,8 +25,8 @@ namespace {
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("forge-data-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
+    path = fs::temp_directory_path() /
+           ("forge-data-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -53,7 +53,8 @@ Image pattern(int w, int h) {
 
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 std::vector<uint8_t> encode(const Image& img, const std::string& format, int channels = 3) {
@@ -69,9 +70,12 @@ std::vector<uint8_t> encode(const Image& img, const std::string& format, int cha
     auto* v = static_cast<std::vector<uint8_t>*>(ctx);
     v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
   };
-  if (format == "png") stbi_write_png_to_func(sink, &out, img.width, img.height, channels, px.data(), 0);
-  if (format == "bmp") stbi_write_bmp_to_func(sink, &out, img.width, img.height, channels, px.data());
-  if (format == "jpg") stbi_write_jpg_to_func(sink, &out, img.width, img.height, channels, px.data(), 95);
+  if (format == "png")
+    stbi_write_png_to_func(sink, &out, img.width, img.height, channels, px.data(), 0);
+  if (format == "bmp")
+    stbi_write_bmp_to_func(sink, &out, img.width, img.height, channels, px.data());
+  if (format == "jpg")
+    stbi_write_jpg_to_func(sink, &out, img.width, img.height, channels, px.data(), 95);
   REQUIRE(!out.empty());
   return out;
 }
@@ -98,8 +102,13 @@ std::vector<uint8_t> png16(int w, int h, uint16_t value) {
       raw.push_back(uint8_t(value & 0xFF));
     }
   }
-  std::vector<uint8_t> z{0x78, 0x01, 0x01, uint8_t(raw.size() & 0xFF), uint8_t(raw.size() >> 8),
-                         uint8_t(~raw.size() & 0xFF), uint8_t((~raw.size() >> 8) & 0xFF)};
+  std::vector<uint8_t> z{0x78,
+                         0x01,
+                         0x01,
+                         uint8_t(raw.size() & 0xFF),
+                         uint8_t(raw.size() >> 8),
+                         uint8_t(~raw.size() & 0xFF),
+                         uint8_t((~raw.size() >> 8) & 0xFF)};
   z.insert(z.end(), raw.begin(), raw.end());
   uint32_t a = 1, b = 0;  // Adler-32
   for (uint8_t c : raw) {
@@ -150,7 +159,8 @@ TEST_CASE("decode: PNG, JPEG and BMP by content, whatever the extension") {
   for (const char* fmt : {"png", "bmp", "jpg"}) {
     CAPTURE(fmt);
     // The file name lies about the format: decoding must not care.
-    const fs::path path = dir.path / (std::string("picture.") + (std::string(fmt) == "png" ? "jpg" : "png"));
+    const fs::path path =
+        dir.path / (std::string("picture.") + (std::string(fmt) == "png" ? "jpg" : "png"));
     write_bytes(path, encode(img, fmt));
     Image back = decode_image_file(path.string());
     REQUIRE(back.width == 13);
@@ -186,12 +196,13 @@ TEST_CASE("decode: bad files fail with the file's name and the reason") {
   CHECK_THROWS_WITH_AS(decode_image({}, "empty.jpg"), doctest::Contains("empty.jpg: empty file"),
                        DecodeError);
   const std::vector<uint8_t> text{'h', 'e', 'l', 'l', 'o', '\n'};
-  CHECK_THROWS_WITH_AS(decode_image(text, "notes.png"), doctest::Contains("notes.png: not a readable image"),
-                       DecodeError);
+  CHECK_THROWS_WITH_AS(decode_image(text, "notes.png"),
+                       doctest::Contains("notes.png: not a readable image"), DecodeError);
   std::vector<uint8_t> jpg = encode(img, "jpg"), png = encode(img, "png");
   jpg.resize(jpg.size() / 2);
   png.resize(png.size() - 20);
-  CHECK_THROWS_WITH_AS(decode_image(jpg, "cut.jpg"), doctest::Contains("truncated JPEG"), DecodeError);
+  CHECK_THROWS_WITH_AS(decode_image(jpg, "cut.jpg"), doctest::Contains("truncated JPEG"),
+                       DecodeError);
   CHECK_THROWS_AS(decode_image(png, "cut.png"), DecodeError);
   CHECK_THROWS_WITH_AS(decode_image_file("/nonexistent/x.png"), doctest::Contains("cannot open"),
                        DecodeError);
@@ -203,12 +214,22 @@ TEST_CASE("decode: a header claiming absurd dimensions is refused before allocat
   auto le32 = [&](uint32_t v) {
     for (int s = 0; s < 32; s += 8) bmp.push_back(uint8_t(v >> s));
   };
-  le32(54 + 16); le32(0); le32(54);            // file size, reserved, pixel offset
-  le32(40); le32(100000); le32(100000);        // header size, width, height
-  bmp.insert(bmp.end(), {1, 0, 24, 0});        // planes, bits per pixel
-  le32(0); le32(16); le32(0); le32(0); le32(0); le32(0);
+  le32(54 + 16);
+  le32(0);
+  le32(54);  // file size, reserved, pixel offset
+  le32(40);
+  le32(100000);
+  le32(100000);                          // header size, width, height
+  bmp.insert(bmp.end(), {1, 0, 24, 0});  // planes, bits per pixel
+  le32(0);
+  le32(16);
+  le32(0);
+  le32(0);
+  le32(0);
+  le32(0);
   bmp.resize(bmp.size() + 16, 0);
-  CHECK_THROWS_WITH_AS(decode_image(bmp, "huge.bmp"), doctest::Contains("100000x100000"), DecodeError);
+  CHECK_THROWS_WITH_AS(decode_image(bmp, "huge.bmp"), doctest::Contains("100000x100000"),
+                       DecodeError);
 }
 
 TEST_CASE("transforms: flips mirror, quarter turns permute, brightness scales, blur smooths") {
@@ -236,7 +257,8 @@ TEST_CASE("transforms: flips mirror, quarter turns permute, brightness scales, b
   // A rotation by 45 degrees leaves the corners to the fill value.
   CHECK(rotate(sq, 45.f, 17).pixel(0, 0)[0] == 17);
   Image bright = scale_brightness(img, 0.5f);
-  for (size_t i = 0; i < img.rgb.size(); ++i) CHECK(std::abs(bright.rgb[i] - img.rgb[i] * 0.5f) <= 0.5f);
+  for (size_t i = 0; i < img.rgb.size(); ++i)
+    CHECK(std::abs(bright.rgb[i] - img.rgb[i] * 0.5f) <= 0.5f);
   Image ten = scale_brightness(img, 10.f);
   for (size_t i = 0; i < img.rgb.size(); ++i)
     if (img.rgb[i] >= 26) CHECK(ten.rgb[i] == 255);  // saturates instead of wrapping
@@ -311,7 +333,7 @@ TEST_CASE("split: stratified, disjoint, repeatable, and round-trips through its 
   CHECK(train_a == 7);  // 70% of each class
   std::set<size_t> seen(s.train.begin(), s.train.end());
   for (size_t i : s.test) CHECK(seen.insert(i).second);  // disjoint
-  CHECK(seen.size() == 20);                               // and complete
+  CHECK(seen.size() == 20);                              // and complete
   Split again = stratified_split(f, all, 0.7f, 1), other = stratified_split(f, all, 0.7f, 2);
   CHECK(again.train == s.train);
   CHECK(other.train != s.train);
@@ -347,11 +369,14 @@ TEST_CASE("loader: bad files are skipped with a count, or refused in strict mode
       doctest::Contains("strict mode"), std::runtime_error);
 }
 
-TEST_CASE("loader: each image once per epoch, a new order each epoch, same batches for any worker count") {
+TEST_CASE(
+    "loader: each image once per epoch, a new order each epoch, same batches for any worker "
+    "count") {
   TempDir dir;
   make_folder(dir.path, {"a", "b"}, 11);
   ImageFolder f = scan_image_folder(dir.path.string());
-  auto cache = std::make_shared<const ImageCache>(f, CacheOptions{.image_size = 12, .verbose = false});
+  auto cache =
+      std::make_shared<const ImageCache>(f, CacheOptions{.image_size = 12, .verbose = false});
   auto epoch_of = [&](int workers, int epoch, bool drop_last) {
     LoaderOptions o;
     o.batch_size = 5;
@@ -378,7 +403,7 @@ TEST_CASE("loader: each image once per epoch, a new order each epoch, same batch
     CHECK(two_workers[k].images == e0[k].images);  // augmentations identical too
   }
   CHECK(epoch_of(2, 1, false)[0].indices != e0[0].indices);  // reshuffled
-  CHECK(epoch_of(1, 0, true).size() == 4);                    // the partial batch dropped
+  CHECK(epoch_of(1, 0, true).size() == 4);                   // the partial batch dropped
 }
 
 TEST_CASE("data: a few real images from the shared data set") {
