@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("--split", split_file, "evaluate the test side of this split.csv")
       ->check(CLI::ExistingFile);
   app.add_flag("--json", json, "print the report as JSON");
-  app.add_option("-b,--batch-size", batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("-b,--batch-size", batch_size)->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("-j,--workers", workers)->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--device", device)
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))

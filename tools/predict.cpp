@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("images", inputs, "image files or folders")->required();
-  app.add_option("-b,--batch-size", batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("-b,--batch-size", batch_size)->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--device", device)
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
       ->capture_default_str();

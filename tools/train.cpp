@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
       "Train a ViT, HRNet or CNN image classifier on an image folder (one sub-folder "
       "per class)."};
   app.get_formatter()->column_width(34);
+  // A flag given twice takes its last value, so scripts can set defaults that users override.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   auto presets = forge::models::model_presets();
   app.add_option("--model", o.model, "model preset")
       ->check(CLI::IsMember(presets))
@@ -26,12 +28,12 @@ int main(int argc, char** argv) {
   app.add_option("--train-fraction", o.train_fraction, "share of each class used for training")
       ->check(CLI::Range(0.05, 0.95))
       ->capture_default_str();
-  app.add_option("--epochs", o.epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", o.epochs)->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_option("-b,--batch-size", o.batch_size)
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_option("--lr", o.lr, "peak learning rate")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1e-9, 1e3))
       ->capture_default_str();
   app.add_option("--opt", o.opt, "optimizer")
       ->check(CLI::IsMember({"adamw", "adam", "sgd"}))
@@ -40,19 +42,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cosine", "step"}))
       ->capture_default_str();
   app.add_option("--warmup-epochs", o.warmup_epochs)
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 1e4))
       ->capture_default_str();
   app.add_option("--min-lr", o.min_lr, "cosine floor")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 1e3))
       ->capture_default_str();
   app.add_option("--decay-epochs", o.decay_epochs, "step schedule period")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app.add_option("--decay-rate", o.decay_rate, "step schedule factor")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--weight-decay", o.weight_decay)
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();
   app.add_option("--momentum", o.momentum, "SGD momentum")
       ->check(CLI::Range(0.0, 1.0))
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--clip-grad", o.clip_grad, "max global gradient norm (0: off)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
   app.add_option("--drop", o.dropout, "dropout rate (default: the preset's)")
       ->check(CLI::Range(0.0, 0.99));
@@ -80,12 +82,12 @@ int main(int argc, char** argv) {
   app.add_flag("--strict", o.strict, "refuse unreadable images instead of skipping them");
   app.add_flag("--drop-last", o.drop_last, "drop the last partial batch of each epoch");
   app.add_option("--max-per-class", o.max_images_per_class, "use at most N images of each class")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 30));
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after N epochs of this invocation (continue later with --resume)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 100000));
   app.add_option("--report-examples", o.report_examples, "test images shown in report.html")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   // Augmentation (training images only): the seed paper's Table 2.
   auto aug = "Augmentation";
@@ -118,11 +120,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--brightness-min", o.brightness_min)
       ->group(aug)
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(0.01, 10.0))
       ->capture_default_str();
   app.add_option("--brightness-max", o.brightness_max)
       ->group(aug)
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(0.01, 10.0))
       ->capture_default_str();
   app.add_option("--blur-prob", o.blur_prob, "Gaussian smoothing probability")
       ->group(aug)
@@ -130,7 +132,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--blur-sigma", o.blur_sigma_max, "largest smoothing sigma")
       ->group(aug)
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
