@@ -3,6 +3,7 @@
 
 #include <stb/stb_image.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -24,16 +25,50 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return bytes;
 }
 
+// Debian's stb_image (2.27) writes past a 257-entry array when a JPEG Huffman table (DHT
+// segment) declares more than 256 codes; our fuzzer found it (scripts/fuzz_decode.sh). stb 2.28
+// fixed it upstream; until Debian ships that, such tables are refused here first. In JPEG data a
+// 0xFF byte inside entropy-coded data is always followed by 0x00 or a restart marker, so every
+// FF C4 in the file starts a real DHT segment:
+//   FF C4, length (2 bytes, big-endian, itself included), then tables of
+//   [class/id byte][16 counts][sum(counts) symbols]
+// stb takes a file as JPEG when it starts with FF, any further FF fill bytes, then D8 (SOI).
+static bool looks_like_jpeg(const std::vector<uint8_t>& b) {
+  size_t i = 0;
+  while (i < b.size() && b[i] == 0xFF) ++i;
+  return i > 0 && i < b.size() && b[i] == 0xD8;
+}
+
+static void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string& name) {
+  // Walk each DHT segment the way stb does: tables are read while the declared length lasts,
+  // each one in full even when it runs past the segment, bytes past the end reading as 0.
+  auto at = [&](size_t p) -> size_t { return p < b.size() ? b[p] : 0; };
+  for (size_t i = 2; i + 4 <= b.size(); ++i) {
+    if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+    long remaining = long((at(i + 2) << 8) | at(i + 3)) - 2;
+    for (size_t p = i + 4; remaining > 0;) {
+      size_t codes = 0;
+      for (int k = 1; k <= 16; ++k) codes += at(p + k);
+      if (codes > 256)
+        throw DecodeError(name, "corrupt JPEG (a Huffman table declares " + std::to_string(codes) +
+                                    " codes, at most 256 exist)");
+      p += 17 + codes;
+      remaining -= long(17 + codes);
+    }
+  }
+}
+
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.empty()) throw DecodeError(name, "empty file (0 bytes)");
   if (bytes.size() > size_t(INT32_MAX)) throw DecodeError(name, "file too large");
   // stb_image decodes a JPEG cut short without complaint, filling the rest with grey: a JPEG must
   // end with its end-of-image marker (FF D9), allowing a little trailing padding.
-  if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
+  if (looks_like_jpeg(bytes)) {
     bool has_end = false;
     for (size_t i = bytes.size() - 1; i > 0 && i + 64 >= bytes.size() && !has_end; --i)
       has_end = bytes[i - 1] == 0xFF && bytes[i] == 0xD9;
     if (!has_end) throw DecodeError(name, "truncated JPEG (no end-of-image marker)");
+    check_jpeg_huffman_tables(bytes, name);
   }
   const auto* data = bytes.data();
   const int len = static_cast<int>(bytes.size());

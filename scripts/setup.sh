@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libboost-context-dev # fibers for kernels/sim
   libcli11-dev         # command-line flags for tools/
   python3 python3-pip  # the safetensors interoperability test
+  clang libclang-rt-14-dev  # libFuzzer for the image-decoding fuzz test
 )
 
 missing=()

@@ -208,6 +208,19 @@ TEST_CASE("decode: bad files fail with the file's name and the reason") {
                        DecodeError);
 }
 
+TEST_CASE("decode: a JPEG Huffman table with more than 256 codes is refused before stb sees it") {
+  // SOI, a DHT segment whose 16 counts sum to 16 x 20 = 320 codes, then EOI. Debian's stb_image
+  // 2.27 overruns a 257-entry array on this (found by scripts/fuzz_decode.sh).
+  std::vector<uint8_t> jpg{0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x55, 0x00};
+  for (int i = 0; i < 16; ++i) jpg.push_back(20);
+  jpg.resize(jpg.size() + 320, 1);
+  jpg.insert(jpg.end(), {0xFF, 0xD9});
+  CHECK_THROWS_WITH_AS(decode_image(jpg, "evil.jpg"), doctest::Contains("320 codes"), DecodeError);
+  jpg[0] = 0xFF;  // leading fill bytes are still a JPEG to stb
+  jpg.insert(jpg.begin(), 0xFF);
+  CHECK_THROWS_WITH_AS(decode_image(jpg, "evil2.jpg"), doctest::Contains("320 codes"), DecodeError);
+}
+
 TEST_CASE("decode: a header claiming absurd dimensions is refused before allocating") {
   // A BMP header for 100000 x 100000 pixels (30 GB decoded) followed by a few bytes.
   std::vector<uint8_t> bmp{'B', 'M'};
