@@ -42,6 +42,16 @@ static std::vector<std::vector<std::pair<int, float>>> area_weights(int in, int 
   return w;
 }
 
+Fit parse_fit(const std::string& name) {
+  if (name == "crop") return Fit::crop;
+  if (name == "pad") return Fit::pad;
+  throw std::invalid_argument("fit '" + name + "' is neither crop nor pad");
+}
+
+const char* fit_name(Fit fit) {
+  return fit == Fit::crop ? "crop" : "pad";
+}
+
 Image resize(const Image& img, int width, int height) {
   if (width <= 0 || height <= 0)
     throw std::invalid_argument("resize: target " + std::to_string(width) + "x" +

@@ -6,6 +6,7 @@
 // the input (inverse mapping, bilinear sampling) and fills what falls outside with a constant.
 #pragma once
 #include <array>
+#include <string>
 #include <vector>
 
 #include "data/image.h"
@@ -13,7 +14,9 @@
 
 namespace forge::data {
 
-enum class Fit { crop, pad };  // keep the aspect ratio by a centre crop, or by padding
+enum class Fit { crop, pad };            // keep the aspect ratio by a centre crop, or by padding
+Fit parse_fit(const std::string& name);  // "crop" or "pad"; throws naming anything else
+const char* fit_name(Fit fit);
 
 Image resize(const Image& img, int width, int height);
 // Square output of side `size`: centre-crop (or pad with `fill`) to a square, then resize.

@@ -6,7 +6,6 @@
 //
 //   build/bin/bench_loader --data ../shared/data/selfie2anime
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdio>
 
@@ -31,8 +30,8 @@ int main(int argc, char** argv) {
     ImageFolder folder = scan_image_folder(dir);
     const double n = static_cast<double>(folder.samples.size());
     ImageCache warm(folder, CacheOptions{.image_size = size, .workers = 2, .verbose = false});
-    std::printf("%s: %zu images, %dx%d, batch %d\n", dir.c_str(), folder.samples.size(), size,
-                size, batch);
+    std::printf("%s: %zu images, %dx%d, batch %d\n", dir.c_str(), folder.samples.size(), size, size,
+                batch);
     std::printf("%-8s %8s %12s\n", "pass", "workers", "images/s");
     for (int workers : {1, 2}) {
       auto t = Clock::now();

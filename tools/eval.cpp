@@ -51,11 +51,14 @@ int main(int argc, char** argv) {
       wanted = data::load_split(folder, split_file).test;
     else
       for (size_t i = 0; i < folder.samples.size(); ++i) wanted.push_back(i);
-    auto cache = std::make_shared<const data::ImageCache>(
-        folder,
-        data::CacheOptions{
-            .image_size = saved.image_size, .workers = workers, .strict = strict, .verbose = true},
-        &wanted);
+    auto cache =
+        std::make_shared<const data::ImageCache>(folder,
+                                                 data::CacheOptions{.image_size = saved.image_size,
+                                                                    .fit = saved.fit,
+                                                                    .workers = workers,
+                                                                    .strict = strict,
+                                                                    .verbose = true},
+                                                 &wanted);
     std::vector<size_t> indices = cache->usable_indices();
     if (indices.empty()) throw std::runtime_error("no readable images to evaluate");
     auto source = train::make_eval_source(cache, indices, batch_size, workers, saved.normalization);

@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
       std::vector<float> pixels;
       for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
         try {
-          data::Image img =
-              data::resize_square(data::decode_image_file(files[i]), s, data::Fit::crop);
+          data::Image img = data::resize_square(data::decode_image_file(files[i]), s, saved.fit);
           pixels.resize(pixels.size() + size_t(3) * s * s);
           data::normalize_into(img, saved.normalization,
                                &pixels[pixels.size() - size_t(3) * s * s]);

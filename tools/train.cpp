@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   app.add_option("--clip-grad", o.clip_grad, "max global gradient norm (0: off)")
       ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
+  app.add_option("--fit", o.fit, "square input: centre crop or pad the shorter side")
+      ->check(CLI::IsMember({"crop", "pad"}))
+      ->capture_default_str();
   app.add_option("--drop", o.dropout, "dropout rate (default: the preset's)")
       ->check(CLI::Range(0.0, 0.99));
   app.add_option("--img-size", o.image_size, "input size in pixels")

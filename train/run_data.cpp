@@ -70,8 +70,10 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   std::fprintf(stderr, "decoding %zu images at %dx%d with %d threads...\n", folder.samples.size(),
                o.image_size, o.image_size, o.workers);
   auto cache = std::make_shared<const data::ImageCache>(
-      folder,
-      data::CacheOptions{.image_size = o.image_size, .workers = o.workers, .strict = o.strict});
+      folder, data::CacheOptions{.image_size = o.image_size,
+                                 .fit = data::parse_fit(o.fit),
+                                 .workers = o.workers,
+                                 .strict = o.strict});
   data::Split split = o.split_file.empty() ? data::stratified_split(folder, cache->usable_indices(),
                                                                     o.train_fraction, o.seed)
                                            : data::load_split(folder, o.split_file);

@@ -16,11 +16,13 @@ NamedTensors model_tensors(const nn::Module& model) {
 
 std::map<std::string, std::string> saved_model_metadata(const models::ModelSpec& spec,
                                                         const std::vector<std::string>& classes,
-                                                        const data::Normalization& norm) {
+                                                        const data::Normalization& norm,
+                                                        data::Fit fit) {
   return {{"model", spec.preset},
           {"image_size", std::to_string(spec.image_size)},
           {"dropout", std::to_string(spec.dropout)},
           {"class_names", nlohmann::json(classes).dump()},
+          {"fit", data::fit_name(fit)},
           {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()}};
 }
 
@@ -39,6 +41,9 @@ SavedModel load_saved_model(const std::string& path, Device device) {
     spec.preset = field("model");
     spec.image_size = std::stoi(field("image_size"));
     spec.dropout = std::stof(field("dropout"));
+    // Checkpoints from before --fit existed were all centre-cropped.
+    auto fit = info.metadata.find("fit");
+    saved.fit = data::parse_fit(fit == info.metadata.end() ? "crop" : fit->second);
     saved.class_names = nlohmann::json::parse(field("class_names")).get<std::vector<std::string>>();
     const auto norm = nlohmann::json::parse(field("normalization"));
     saved.normalization.mean = norm.at("mean").get<std::array<float, 3>>();

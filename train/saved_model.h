@@ -17,6 +17,7 @@ struct SavedModel {
   std::vector<std::string> class_names;
   data::Normalization normalization;
   int image_size = 0;
+  data::Fit fit = data::Fit::crop;
   int64_t epoch = 0;
 };
 
@@ -29,6 +30,7 @@ NamedTensors model_tensors(const nn::Module& model);
 // The metadata a checkpoint needs for load_saved_model.
 std::map<std::string, std::string> saved_model_metadata(const models::ModelSpec& spec,
                                                         const std::vector<std::string>& classes,
-                                                        const data::Normalization& norm);
+                                                        const data::Normalization& norm,
+                                                        data::Fit fit);
 
 }  // namespace forge::train

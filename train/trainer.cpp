@@ -34,6 +34,7 @@ namespace {
 nlohmann::json options_json(const TrainOptions& o) {
   return {{"model", o.model},
           {"image_size", o.image_size},
+          {"fit", o.fit},
           {"dropout", o.dropout},
           {"data_dir", o.data_dir},
           {"split_file", o.split_file},
@@ -149,7 +150,8 @@ int run_training(const TrainOptions& o) {
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
 
-  const Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization);
+  const Metadata metadata =
+      saved_model_metadata(spec, data.class_names, data.normalization, data::parse_fit(o.fit));
 
   int start_epoch = 0;
   double best_accuracy = -1;

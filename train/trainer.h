@@ -24,7 +24,8 @@ struct TrainOptions {
   // model
   std::string model = "vit";
   int image_size = 120;
-  float dropout = -1.f;  // < 0: the preset's own rate
+  std::string fit = "crop";  // square input from any aspect ratio: centre "crop" or "pad"
+  float dropout = -1.f;      // < 0: the preset's own rate
   // data
   std::string data_dir = "../shared/data/selfie2anime";
   std::string split_file;  // reuse a split.csv instead of drawing one
