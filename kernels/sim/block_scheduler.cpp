@@ -115,8 +115,8 @@ void BlockScheduler::add_lane() {
 // assigned, then hand control back and wait for the next block. It never returns: the workers,
 // and so their fibers, live as long as the program (see launch.cpp).
 ctx::fiber BlockScheduler::lane_main(Lane& lane, ctx::fiber&& scheduler) {
-  lane.scheduler = std::move(scheduler);
   tsan::ignore_begin();  // outside the kernel body a fiber only does bookkeeping
+  lane.scheduler = std::move(scheduler);
   for (;;) {
     tsan::acquire(&block_start_sync_);
     lane.in_body = true;
