@@ -190,6 +190,38 @@ inline T atomicExch(T* address, T value) {
 inline float rsqrtf(float x) {
   return 1.0f / sqrtf(x);
 }
+// CUDA's global min/max overloads (device code cannot call std::min without nvcc's
+// --expt-relaxed-constexpr). Floats follow fminf/fmaxf: a NaN argument loses.
+inline int min(int a, int b) {
+  return b < a ? b : a;
+}
+inline int max(int a, int b) {
+  return a < b ? b : a;
+}
+inline unsigned min(unsigned a, unsigned b) {
+  return b < a ? b : a;
+}
+inline unsigned max(unsigned a, unsigned b) {
+  return a < b ? b : a;
+}
+inline long long min(long long a, long long b) {
+  return b < a ? b : a;
+}
+inline long long max(long long a, long long b) {
+  return a < b ? b : a;
+}
+inline unsigned long long min(unsigned long long a, unsigned long long b) {
+  return b < a ? b : a;
+}
+inline unsigned long long max(unsigned long long a, unsigned long long b) {
+  return a < b ? b : a;
+}
+inline float min(float a, float b) {
+  return fminf(a, b);
+}
+inline float max(float a, float b) {
+  return fmaxf(a, b);
+}
 inline int __float_as_int(float x) {
   return std::bit_cast<int>(x);
 }
