@@ -18,16 +18,6 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
                                         float* gw, float* gbias) {
   throw std::logic_error("gpu conv2d_backward_weight: not written yet");
 }
-void GpuBackend::attention_forward(int bh, int t, int dh, float scale, const float* q,
-                                   const float* k, const float* v, float* out, float* lse) {
-  throw std::logic_error("gpu attention_forward: not written yet");
-}
-void GpuBackend::attention_backward(int bh, int t, int dh, float scale, const float* q,
-                                    const float* k, const float* v, const float* out,
-                                    const float* gout, const float* lse, float* gq, float* gk,
-                                    float* gv) {
-  throw std::logic_error("gpu attention_backward: not written yet");
-}
 void GpuBackend::patch_embed_forward(const PatchEmbedDesc& d, const float* image, const float* w,
                                      const float* bias, const float* cls, const float* pos,
                                      float* tokens) {
