@@ -31,6 +31,15 @@ inline unsigned elementwise_blocks(int64_t n) {
   return unsigned(blocks < 1 ? 1 : blocks > kMaxElementwiseBlocks ? kMaxElementwiseBlocks : blocks);
 }
 
+// Integer min / max usable in kernels on both builds (CUDA's int overloads of min and max are
+// not part of the sim's contract).
+__host__ __device__ __forceinline__ int min_int(int a, int b) {
+  return a < b ? a : b;
+}
+__host__ __device__ __forceinline__ int max_int(int a, int b) {
+  return a > b ? a : b;
+}
+
 // Grid-stride loop: `for (int64_t i = first_index(); i < n; i += index_stride())`.
 __device__ __forceinline__ int64_t first_index() {
   return int64_t(blockIdx.x) * blockDim.x + threadIdx.x;

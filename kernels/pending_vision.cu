@@ -6,18 +6,6 @@
 #include "engine/cuda/gpu_backend.h"
 
 namespace forge::FORGE_GPU_NS {
-void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,
-                                const float* bias, float* y) {
-  throw std::logic_error("gpu conv2d_forward: not written yet");
-}
-void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, const float* w,
-                                      float* gx) {
-  throw std::logic_error("gpu conv2d_backward_data: not written yet");
-}
-void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, const float* gy,
-                                        float* gw, float* gbias) {
-  throw std::logic_error("gpu conv2d_backward_weight: not written yet");
-}
 void GpuBackend::patch_embed_forward(const PatchEmbedDesc& d, const float* image, const float* w,
                                      const float* bias, const float* cls, const float* pos,
                                      float* tokens) {
@@ -50,12 +38,5 @@ void GpuBackend::pad2d_forward(int n, int c, int h, int w, int top, int bottom, 
 void GpuBackend::pad2d_backward(int n, int c, int h, int w, int top, int bottom, int left,
                                 int right, const float* gy, float* gx) {
   throw std::logic_error("gpu pad2d_backward: not written yet");
-}
-void GpuBackend::maxpool2d_forward(const Pool2dDesc& d, const float* x, float* y, int32_t* argmax) {
-  throw std::logic_error("gpu maxpool2d_forward: not written yet");
-}
-void GpuBackend::maxpool2d_backward(const Pool2dDesc& d, const float* gy, const int32_t* argmax,
-                                    float* gx) {
-  throw std::logic_error("gpu maxpool2d_backward: not written yet");
 }
 }  // namespace forge::FORGE_GPU_NS
