@@ -48,6 +48,14 @@ __device__ __forceinline__ int64_t index_stride() {
   return int64_t(blockDim.x) * gridDim.x;
 }
 
+// Launches a one-thread-per-element kernel over `total` elements (grid-stride, capped grid).
+template <typename Kernel, typename... Args>
+void launch_elementwise(const char* name, Kernel kernel, int64_t total, Args... args) {
+  FORGE_LAUNCH(kernel, dim3(elementwise_blocks(total)), dim3(kElementwiseThreads), 0, kStream,
+               args...);
+  FORGE_CHECK_LAUNCH(name);
+}
+
 // Device memory for the intermediates of one launcher call (im2col matrices, row statistics),
 // returned to the caching allocator when the call ends. On cuda the allocator hands memory out in
 // stream order, so freeing while the kernels that use it are still queued is safe.
