@@ -41,7 +41,6 @@ namespace forge::FORGE_GPU_NS {
 namespace {
 
 constexpr int kRowThreads = 4;  // threads sharing one row of a tile
-constexpr unsigned kFullWarp = 0xffffffffu;
 
 // Copies rows [row0, row0 + TILE) of a [t, dh] matrix into tile[TILE][DHP + 1], zero past t and
 // dh. Consecutive threads take consecutive columns: coalesced global reads when dh = DHP.
@@ -63,12 +62,12 @@ __device__ __forceinline__ float dot(const float* a, const float* b) {
 
 // Max and sum over the 4 lanes of a row. Butterfly order: every lane ends with the same value.
 __device__ __forceinline__ float row_max(float v) {
-  v = fmaxf(v, __shfl_xor_sync(kFullWarp, v, 1));
-  return fmaxf(v, __shfl_xor_sync(kFullWarp, v, 2));
+  v = fmaxf(v, __shfl_xor_sync(kFullWarpMask, v, 1));
+  return fmaxf(v, __shfl_xor_sync(kFullWarpMask, v, 2));
 }
 __device__ __forceinline__ float row_sum(float v) {
-  v += __shfl_xor_sync(kFullWarp, v, 1);
-  return v + __shfl_xor_sync(kFullWarp, v, 2);
+  v += __shfl_xor_sync(kFullWarpMask, v, 1);
+  return v + __shfl_xor_sync(kFullWarpMask, v, 2);
 }
 
 // Where a thread sits: `row` of its block's tile, `sub` among the row's 4 threads, `group` the
@@ -84,7 +83,7 @@ struct RowThread {
 // Value `partner` of the row's TILE values, held as v[partner / 4] by thread partner % 4.
 template <int N>
 __device__ __forceinline__ float row_value(const float (&v)[N], int partner, int group) {
-  return __shfl_sync(kFullWarp, v[partner / kRowThreads], group + partner % kRowThreads);
+  return __shfl_sync(kFullWarpMask, v[partner / kRowThreads], group + partner % kRowThreads);
 }
 
 template <int DHP, int TILE>
@@ -143,8 +142,7 @@ __global__ void attention_delta_kernel(int64_t rows, int dh, const float* out, c
   float sum = 0.f;
   if (row < rows)
     for (int d = lane; d < dh; d += warpSize) sum += out[row * dh + d] * gout[row * dh + d];
-  for (int offset = warpSize / 2; offset > 0; offset /= 2)
-    sum += __shfl_xor_sync(kFullWarp, sum, offset);
+  sum = warp_sum(sum);  // every lane takes part, also past the last row
   if (row < rows && lane == 0) delta[row] = sum;
 }
 
@@ -294,9 +292,9 @@ void GpuBackend::attention_backward(int bh, int t, int dh, float scale, const fl
     using Config = decltype(config);
     const int64_t rows = int64_t(bh) * t;
     DeviceScratch delta(*this, rows);
-    const int rows_per_block = kElementwiseThreads / 32;  // one warp per row
-    FORGE_LAUNCH(attention_delta_kernel, dim3(unsigned(ceil_div(rows, rows_per_block))),
-                 dim3(kElementwiseThreads), 0, kStream, rows, dh, out, gout, delta.data());
+
+    FORGE_LAUNCH(attention_delta_kernel, dim3(unsigned(ceil_div(rows, kRowsPerBlock))),
+                 dim3(kBlockThreads), 0, kStream, rows, dh, out, gout, delta.data());
     FORGE_CHECK_LAUNCH("attention_delta_kernel");
 
     const dim3 tiles(unsigned(ceil_div(t, Config::tile)), unsigned(bh));

@@ -30,7 +30,7 @@ constexpr int64_t kMaxColFloats = int64_t(1) << 24;
 __global__ void im2col_kernel(Conv2dDesc d, int images, const float* x, float* col) {
   const int64_t pixels = int64_t(d.oh) * d.ow, rows = int64_t(d.c) * d.r * d.s;
   const int64_t total = images * rows * pixels;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int64_t pixel = e % pixels, row = (e / pixels) % rows, image = e / (pixels * rows);
     const int b = int(row % d.s), a = int(row / d.s % d.r), ch = int(row / (d.s * d.r));
     const int iy = int(pixel / d.ow) * d.stride - d.pad + a;
@@ -45,7 +45,7 @@ __global__ void im2col_kernel(Conv2dDesc d, int images, const float* x, float* c
 __global__ void col2im_kernel(Conv2dDesc d, int images, const float* gcol, float* gx) {
   const int64_t pixels = int64_t(d.oh) * d.ow, rows = int64_t(d.c) * d.r * d.s;
   const int64_t total = int64_t(images) * d.c * d.h * d.w;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int x = int(e % d.w), y = int(e / d.w % d.h);
     const int64_t ch = e / (int64_t(d.w) * d.h) % d.c, image = e / (int64_t(d.w) * d.h * d.c);
     const float* g = gcol + image * rows * pixels;
@@ -66,24 +66,18 @@ __global__ void col2im_kernel(Conv2dDesc d, int images, const float* gcol, float
 // y [n, k, P] += bias[k].
 __global__ void add_channel_bias_kernel(int64_t total, int64_t pixels, int k, const float* bias,
                                         float* y) {
-  for (int64_t e = first_index(); e < total; e += index_stride()) y[e] += bias[e / pixels % k];
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) y[e] += bias[e / pixels % k];
 }
 
 // gbias[k] = sum over n and pixels of gy[n, k, :]: one block per channel, each thread a strided
-// partial sum, then a tree in shared memory (fixed order: deterministic).
-constexpr int kBiasThreads = 256;
+// partial sum, then block_sum's fixed tree (deterministic, no atomics).
 __global__ void channel_sum_kernel(int n, int k, int64_t pixels, const float* gy, float* gbias) {
-  __shared__ float partial[kBiasThreads];
   const int channel = blockIdx.x;
   float sum = 0.f;
   for (int64_t e = threadIdx.x; e < n * pixels; e += blockDim.x)
     sum += gy[(e / pixels * k + channel) * pixels + e % pixels];
-  partial[threadIdx.x] = sum;
-  for (int half = kBiasThreads / 2; half > 0; half /= 2) {
-    __syncthreads();
-    if (int(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-  }
-  if (threadIdx.x == 0) gbias[channel] = partial[0];
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) gbias[channel] = sum;
 }
 
 int64_t col_floats_per_image(const Conv2dDesc& d) {
@@ -147,7 +141,7 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
     }
   }
   if (!gbias) return;
-  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBiasThreads), 0, kStream, d.n, d.k,
+  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
                int64_t(pixels), gy, gbias);
   FORGE_CHECK_LAUNCH("channel_sum_kernel");
 }

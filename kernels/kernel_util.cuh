@@ -1,21 +1,16 @@
-// kernel_util.cuh: the few helpers every kernel family shares: the compat header, launch-shape
-// arithmetic, the grid-stride loop index, and scratch device memory borrowed from the backend's
-// caching allocator for the life of one launcher call.
+// kernel_util.cuh: what the conv, pool, attention and vision families share on top of
+// launch_utils.cuh (grid-stride loops) and reduce_utils.cuh (warp and block sums): the stream,
+// integer helpers, a one-line elementwise launch, and scratch device memory borrowed from the
+// backend's caching allocator for the life of one launcher call.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "engine/cuda/gpu_backend.h"
-#include "kernels/sim/cuda_compat.h"
+#include "kernels/launch_utils.cuh"
+#include "kernels/reduce_utils.cuh"
 
 namespace forge::FORGE_GPU_NS {
-
-// Threads per block of the one-thread-per-element kernels: 8 warps, a common sweet spot between
-// occupancy and scheduling overhead on sm_80/sm_90.
-constexpr int kElementwiseThreads = 256;
-// Grid cap of those kernels: enough blocks to fill any current GPU several times over; beyond it
-// each thread takes several elements (grid-stride loop) instead of launching more blocks.
-constexpr int64_t kMaxElementwiseBlocks = 4096;
 
 // The stream every kernel is launched on: the default stream, which orders our launches after
 // each other and after the backend's copies and GEMMs.
@@ -23,12 +18,6 @@ constexpr cudaStream_t kStream = 0;
 
 constexpr int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
-}
-
-// Blocks of kElementwiseThreads covering n elements, capped (at least one block).
-inline unsigned elementwise_blocks(int64_t n) {
-  const int64_t blocks = ceil_div(n, kElementwiseThreads);
-  return unsigned(blocks < 1 ? 1 : blocks > kMaxElementwiseBlocks ? kMaxElementwiseBlocks : blocks);
 }
 
 // Integer min / max usable in kernels on both builds (CUDA's int overloads of min and max are
@@ -40,19 +29,11 @@ __host__ __device__ __forceinline__ int max_int(int a, int b) {
   return a > b ? a : b;
 }
 
-// Grid-stride loop: `for (int64_t i = first_index(); i < n; i += index_stride())`.
-__device__ __forceinline__ int64_t first_index() {
-  return int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t index_stride() {
-  return int64_t(blockDim.x) * gridDim.x;
-}
-
-// Launches a one-thread-per-element kernel over `total` elements (grid-stride, capped grid).
+// Launches a one-thread-per-element kernel over `total` elements: grid_blocks(total) blocks of
+// kBlockThreads, the kernel walking them with a grid-stride loop.
 template <typename Kernel, typename... Args>
 void launch_elementwise(const char* name, Kernel kernel, int64_t total, Args... args) {
-  FORGE_LAUNCH(kernel, dim3(elementwise_blocks(total)), dim3(kElementwiseThreads), 0, kStream,
-               args...);
+  FORGE_LAUNCH(kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, args...);
   FORGE_CHECK_LAUNCH(name);
 }
 

@@ -10,7 +10,7 @@
 //   oy in [ceil((iy + pad - kernel + 1) / stride), floor((iy + pad) / stride)] within [0, oh)
 // (columns likewise), so each gx element has one writer: no atomics, and the sum runs in output
 // order, the CPU's order.
-// Launch shape: kElementwiseThreads threads per block, grid-stride over the elements.
+// Launch shape: kBlockThreads threads per block, grid-stride over the elements.
 #include <cmath>
 
 #include "kernels/kernel_util.cuh"
@@ -20,7 +20,7 @@ namespace {
 
 __global__ void maxpool2d_forward_kernel(Pool2dDesc d, const float* x, float* y, int32_t* argmax) {
   const int64_t total = int64_t(d.n) * d.c * d.oh * d.ow;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int ox = int(e % d.ow), oy = int(e / d.ow % d.oh);
     const float* plane = x + e / (int64_t(d.oh) * d.ow) * d.h * d.w;
     const int y0 = max_int(oy * d.stride - d.pad, 0),
@@ -53,7 +53,7 @@ __device__ __forceinline__ int end_window(int i, int stride, int pad, int out) {
 __global__ void maxpool2d_backward_kernel(Pool2dDesc d, const float* gy, const int32_t* argmax,
                                           float* gx) {
   const int64_t total = int64_t(d.n) * d.c * d.h * d.w;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int ix = int(e % d.w), iy = int(e / d.w % d.h), here = iy * d.w + ix;
     const int64_t out_plane = e / (int64_t(d.h) * d.w) * d.oh * d.ow;
     const int oy1 = end_window(iy, d.stride, d.pad, d.oh);

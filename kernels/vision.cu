@@ -26,8 +26,8 @@
 // Padding: y [h + top + bottom, w + left + right] holds x at (top, left), zeros elsewhere; its
 // gradient is the same window of gy.
 //
-// Launch shape: every kernel here is one thread per output element, kElementwiseThreads per
-// block, grid-stride (elementwise_blocks). Nothing is saved for backward beyond what the ops keep.
+// Launch shape: every kernel here is one thread per output element, kBlockThreads per
+// block, grid-stride (grid_blocks). Nothing is saved for backward beyond what the ops keep.
 #include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
@@ -47,7 +47,7 @@ __device__ __forceinline__ int token_count(const PatchEmbedDesc& d) {
 __global__ void im2patch_kernel(PatchEmbedDesc d, const float* image, float* patches) {
   const int gw = d.w / d.p, grid = patch_count(d), p = d.p, k = d.c * p * p;
   const int64_t total = int64_t(d.b) * grid * k;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int col = int(e % k), patch = int(e / k % grid);
     const int64_t b = e / (int64_t(k) * grid);
     const int ch = col / (p * p), y = col / p % p, x = col % p;
@@ -61,7 +61,7 @@ __global__ void add_token_terms_kernel(PatchEmbedDesc d, const float* bias, cons
                                        const float* pos, float* tokens) {
   const int tokens_per_image = token_count(d), e_dim = d.e;
   const int64_t total = int64_t(d.b) * tokens_per_image * e_dim;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int i = int(e % e_dim), t = int(e / e_dim % tokens_per_image);
     const float position = pos[int64_t(t) * e_dim + i];
     tokens[e] = t == 0 ? cls[i] + position : tokens[e] + bias[i] + position;
@@ -71,7 +71,7 @@ __global__ void add_token_terms_kernel(PatchEmbedDesc d, const float* bias, cons
 // gpos [T, e] = sum over images of gtokens [b, T, e].
 __global__ void token_sum_kernel(PatchEmbedDesc d, const float* gtokens, float* gpos) {
   const int64_t row = int64_t(token_count(d)) * d.e;
-  for (int64_t e = first_index(); e < row; e += index_stride()) {
+  for (int64_t e = grid_first(); e < row; e += grid_stride()) {
     float sum = 0.f;
     for (int b = 0; b < d.b; ++b) sum += gtokens[b * row + e];
     gpos[e] = sum;
@@ -81,7 +81,7 @@ __global__ void token_sum_kernel(PatchEmbedDesc d, const float* gtokens, float* 
 // gcls = gpos[0], gbias = sum over patch tokens t >= 1 of gpos[t]; one thread per feature.
 __global__ void cls_bias_grad_kernel(PatchEmbedDesc d, const float* gpos, float* gcls,
                                      float* gbias) {
-  for (int64_t i = first_index(); i < d.e; i += index_stride()) {
+  for (int64_t i = grid_first(); i < d.e; i += grid_stride()) {
     float sum = 0.f;
     for (int t = 1; t < token_count(d); ++t) sum += gpos[int64_t(t) * d.e + i];
     gcls[i] = gpos[i];
@@ -108,7 +108,7 @@ __device__ __forceinline__ int first_reader(int s, int in, int out) {
 template <bool kRelu>
 __global__ void nearest_sum_kernel(FusionDesc d, BranchInputs xs, float* y) {
   const int64_t total = int64_t(d.n) * d.c * d.oh * d.ow;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int ox = int(e % d.ow), oy = int(e / d.ow % d.oh);
     const int64_t plane = e / (int64_t(d.oh) * d.ow);
     float sum = 0.f;
@@ -126,7 +126,7 @@ __global__ void nearest_backward_kernel(int64_t planes, int h, int w, int oh, in
                                         const float* relu_output /*nullable*/, const float* gy,
                                         float* gx) {
   const int64_t total = planes * h * w;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int sx = int(e % w), sy = int(e / w % h);
     const int64_t out_plane = e / (int64_t(h) * w) * oh * ow;
     const int oy1 = first_reader(sy + 1, h, oh), ox1 = first_reader(sx + 1, w, ow);
@@ -146,7 +146,7 @@ __global__ void nearest_backward_kernel(int64_t planes, int h, int w, int oh, in
 __global__ void pad2d_forward_kernel(int64_t planes, int h, int w, int top, int left, int ph,
                                      int pw, const float* x, float* y) {
   const int64_t total = planes * ph * pw;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int r = int(e / pw % ph) - top, c = int(e % pw) - left;
     const int64_t plane = e / (int64_t(ph) * pw);
     y[e] = r >= 0 && r < h && c >= 0 && c < w ? x[(plane * h + r) * w + c] : 0.f;
@@ -156,7 +156,7 @@ __global__ void pad2d_forward_kernel(int64_t planes, int h, int w, int top, int 
 __global__ void pad2d_backward_kernel(int64_t planes, int h, int w, int top, int left, int ph,
                                       int pw, const float* gy, float* gx) {
   const int64_t total = planes * h * w;
-  for (int64_t e = first_index(); e < total; e += index_stride()) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
     const int r = int(e / w % h), c = int(e % w);
     const int64_t plane = e / (int64_t(h) * w);
     gx[e] = gy[(plane * ph + r + top) * pw + c + left];
