@@ -1,0 +1,206 @@
+// cuda_compat.h: the one header every kernel source (kernels/*.cu) and the CUDA backend's host code
+// include instead of <cuda_runtime.h>. Under nvcc it is CUDA itself plus three macros; under g++
+// (FORGE_SIM_BUILD) it maps the CUDA names kernels use onto kernels/sim, which runs them on the
+// CPU. docs/GPU_BACKEND.md lists what kernel code may use; everything here is that list.
+//
+// Launch with FORGE_LAUNCH(kernel, grid, block, smem_bytes, stream, args...) (g++ cannot parse
+// <<<>>>), declare dynamic shared memory with FORGE_DYNAMIC_SMEM(type, name), and follow a launch
+// with FORGE_CHECK_LAUNCH(kernel). A template kernel goes in parentheses so the preprocessor does
+// not split it at its commas: FORGE_LAUNCH((gemm_tile<float, 16>), ...).
+#pragma once
+
+#if defined(__CUDACC__)
+// ---------------------------------------------------------------- nvcc: the real thing
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#define FORGE_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+
+// One name and element type for every kernel, so template kernels that use dynamic shared memory
+// with different element types do not declare conflicting `extern __shared__` arrays.
+#define FORGE_DYNAMIC_SMEM(type, name)                         \
+  extern __shared__ __align__(16) unsigned char forge_smem_[]; \
+  type* name = reinterpret_cast<type*>(forge_smem_)
+
+#define FORGE_CHECK_LAUNCH(name)                                                    \
+  do {                                                                              \
+    if (cudaError_t forge_error_ = cudaGetLastError(); forge_error_ != cudaSuccess) \
+      throw std::runtime_error(std::string("kernel " #name ": ") +                  \
+                               cudaGetErrorString(forge_error_));                   \
+  } while (0)
+
+#else
+// ---------------------------------------------------------------- g++: kernels/sim
+#ifndef FORGE_SIM_BUILD
+#error "cuda_compat.h without nvcc needs the sim build (FORGE_SIM_BUILD, target forge_sim)"
+#endif
+// NVIDIA's runtime header compiles under g++ and gives host code cudaStream_t, cudaError_t,
+// dim3 and friends. Without __CUDACC__ it defines __shared__, __global__, ... as nothing, so they
+// are redefined below: a __shared__ array left as a plain local would silently be per-thread.
+#include <cuda_runtime.h>
+#include <math.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/sim/runtime.h"
+
+#undef __global__
+#undef __device__
+#undef __host__
+#undef __forceinline__
+#undef __noinline__
+#undef __shared__
+#undef __constant__
+#undef __launch_bounds__
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
+#define __constant__
+#define __launch_bounds__(...)
+// One OS thread runs one block at a time, so a per-OS-thread static is exactly per-block memory.
+#define __shared__ static thread_local
+// __restrict__ is a g++ keyword already.
+
+#define threadIdx (::forge::sim::thread_idx)
+#define blockIdx (::forge::sim::block_idx)
+#define blockDim (::forge::sim::block_dim)
+#define gridDim (::forge::sim::grid_dim)
+inline constexpr int warpSize = 32;
+
+#define FORGE_LAUNCH(kernel, grid, block, smem, stream, ...)                                \
+  ((void)(stream),                                                                          \
+   ::forge::sim::launch_kernel(#kernel, dim3(grid), dim3(block), static_cast<size_t>(smem), \
+                               kernel __VA_OPT__(, ) __VA_ARGS__))
+#define FORGE_DYNAMIC_SMEM(type, name) \
+  type* name = reinterpret_cast<type*>(::forge::sim::dynamic_smem())
+// The sim reports errors by throwing from the launch itself; nothing is left to check.
+#define FORGE_CHECK_LAUNCH(name) ((void)0)
+
+// ---- barriers and warp collectives
+inline void __syncthreads() {
+  ::forge::sim::sync_threads();
+}
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  ::forge::sim::warp_collective(::forge::sim::Collective::syncwarp, mask, 0, 0, 32);
+}
+
+namespace forge::sim {
+// Shuffles move any value of up to 8 bytes (float, int, __half, double, ...) as raw bits.
+template <class T>
+T shuffle(Collective kind, unsigned mask, T value, int arg, int width) {
+  static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>,
+                "warp shuffles move values of at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  bits = warp_collective(kind, mask, bits, arg, width);
+  std::memcpy(&value, &bits, sizeof(T));
+  return value;
+}
+}  // namespace forge::sim
+
+template <class T>
+inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = 32) {
+  return ::forge::sim::shuffle(::forge::sim::Collective::shfl_idx, mask, var, src_lane, width);
+}
+template <class T>
+inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32) {
+  return ::forge::sim::shuffle(::forge::sim::Collective::shfl_up, mask, var, int(delta), width);
+}
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32) {
+  return ::forge::sim::shuffle(::forge::sim::Collective::shfl_down, mask, var, int(delta), width);
+}
+template <class T>
+inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32) {
+  return ::forge::sim::shuffle(::forge::sim::Collective::shfl_xor, mask, var, lane_mask, width);
+}
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  return unsigned(
+      ::forge::sim::warp_collective(::forge::sim::Collective::ballot, mask, predicate != 0, 0, 32));
+}
+inline int __any_sync(unsigned mask, int predicate) {
+  return int(
+      ::forge::sim::warp_collective(::forge::sim::Collective::any, mask, predicate != 0, 0, 32));
+}
+inline int __all_sync(unsigned mask, int predicate) {
+  return int(
+      ::forge::sim::warp_collective(::forge::sim::Collective::all, mask, predicate != 0, 0, 32));
+}
+
+// ---- atomics: relaxed, like CUDA's. Lanes of one block never interleave between barriers; blocks
+// on different OS threads do, and these are real atomics between them.
+inline int atomicAdd(int* address, int value) {
+  return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);
+}
+inline unsigned atomicAdd(unsigned* address, unsigned value) {
+  return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);
+}
+inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
+  return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);
+}
+// No float fetch_add in hardware here: a compare-and-swap loop, so sums depend on the order blocks
+// happen to add in (compare them with a tolerance).
+inline float atomicAdd(float* address, float value) {
+  float old;
+  __atomic_load(address, &old, __ATOMIC_RELAXED);
+  float sum = old + value;
+  while (
+      !__atomic_compare_exchange(address, &old, &sum, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    sum = old + value;
+  }
+  return old;
+}
+// g++ has no __atomic_fetch_max before GCC 13: compare-and-swap loops.
+inline int atomicMax(int* address, int value) {
+  int old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old < value && !__atomic_compare_exchange_n(address, &old, value, true, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+inline int atomicMin(int* address, int value) {
+  int old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old > value && !__atomic_compare_exchange_n(address, &old, value, true, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+template <class T>
+inline T atomicCAS(T* address, T compare, T value) {
+  static_assert(std::is_integral_v<T>, "atomicCAS takes int, unsigned or unsigned long long");
+  __atomic_compare_exchange_n(address, &compare, value, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  return compare;  // the old value, whether or not the swap happened
+}
+template <class T>
+inline T atomicExch(T* address, T value) {
+  T old;
+  __atomic_exchange(address, &value, &old, __ATOMIC_RELAXED);
+  return old;
+}
+
+// ---- math and bit casts beyond <math.h>
+inline float rsqrtf(float x) {
+  return 1.0f / sqrtf(x);
+}
+inline int __float_as_int(float x) {
+  return std::bit_cast<int>(x);
+}
+inline float __int_as_float(int x) {
+  return std::bit_cast<float>(x);
+}
+inline unsigned __float_as_uint(float x) {
+  return std::bit_cast<unsigned>(x);
+}
+inline float __uint_as_float(unsigned x) {
+  return std::bit_cast<float>(x);
+}
+
+#endif

@@ -1,0 +1,74 @@
+// runtime.h: the emulator's interface, as cuda_compat.h uses it. Kernel code never calls these
+// directly; it writes CUDA (threadIdx, __syncthreads, __shfl_sync, FORGE_LAUNCH) and cuda_compat.h
+// maps that onto the functions below. Tests and tools may call set_order().
+//
+// The model (../../../shared/docs/SIM.md): a persistent pool of OS threads takes whole blocks; the
+// threads of a block are fibers on one OS thread; the scheduler runs each warp's lanes until every
+// one blocks on a barrier or exits, then completes whatever barriers are complete.
+#pragma once
+#include <vector_types.h>  // NVIDIA's uint3 / dim3, so kernels see the same types under g++
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace forge::sim {
+
+// The order in which the scheduler runs lanes within a warp and warps within a block. A kernel
+// whose result depends on it has a race: a missing barrier, or warp-synchronous code.
+enum class Order { forward, reverse };
+// Initially FORGE_SIM_ORDER (forward when unset); set_order overrides it for later launches.
+void set_order(Order order);
+Order order();
+
+// Coordinates of the CUDA thread now running on this OS thread. The scheduler writes them before
+// it resumes a fiber; fibers never migrate between OS threads, so thread_local is exact.
+// (constinit: no dynamic initialisation, so reading them needs no TLS wrapper call.)
+extern thread_local constinit uint3 thread_idx;
+extern thread_local constinit uint3 block_idx;
+extern thread_local constinit dim3 block_dim;
+extern thread_local constinit dim3 grid_dim;
+
+// __syncthreads(): suspends this fiber until every thread of the block has arrived.
+void sync_threads();
+
+// A warp collective: the calling lane posts `value` and waits until every lane of `mask` has
+// posted the same collective; then each gets its result. Shuffles return the source lane's value
+// bits, ballot/any/all the vote, syncwarp nothing. `arg` is srcLane, delta or laneMask.
+enum class Collective : uint8_t {
+  syncwarp,
+  shfl_idx,
+  shfl_up,
+  shfl_down,
+  shfl_xor,
+  ballot,
+  any,
+  all
+};
+uint64_t warp_collective(Collective kind, unsigned mask, uint64_t value, int arg, int width);
+
+// The running block's dynamic shared memory (FORGE_DYNAMIC_SMEM), 16-byte aligned, filled with
+// 0xFF bytes at block start so a float read before it is written is NaN.
+void* dynamic_smem();
+
+// Runs thread_body once per thread of every block and returns when all have finished (launches
+// are synchronous). Throws std::runtime_error naming the kernel for an invalid configuration or a
+// barrier error, and rethrows the first exception a kernel body threw.
+void launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
+            const std::function<void()>& thread_body);
+
+// FORGE_LAUNCH on the sim: CUDA copies the arguments into parameter space once per launch, with the
+// kernel's parameter types; every thread then receives its own by-value copies.
+template <class... Params, class... Args>
+void launch_kernel(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
+                   void (*kernel)(Params...), Args&&... args) {
+  static_assert(sizeof...(Params) == sizeof...(Args), "FORGE_LAUNCH: wrong number of arguments");
+  std::tuple<std::decay_t<Params>...> parameters(std::forward<Args>(args)...);
+  launch(kernel_name, grid, block, dynamic_smem_bytes,
+         [&parameters, kernel] { std::apply(kernel, parameters); });
+}
+
+}  // namespace forge::sim
