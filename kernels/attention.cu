@@ -276,11 +276,10 @@ void GpuBackend::attention_forward(int bh, int t, int dh, float scale, const flo
                                    const float* k, const float* v, float* out, float* lse) {
   with_tile_config("gpu attention_forward", bh, dh, [&](auto config) {
     using Config = decltype(config);
-    const auto kernel = attention_forward_kernel<Config::head_dim, Config::tile>;
     const dim3 grid(unsigned(ceil_div(t, Config::tile)), unsigned(bh));
-    FORGE_LAUNCH(kernel, grid, dim3(Config::tile * kRowThreads), 0, kStream, t, dh, scale, q, k, v,
-                 out, lse);
-    FORGE_CHECK_LAUNCH("attention_forward_kernel");
+    FORGE_LAUNCH((attention_forward_kernel<Config::head_dim, Config::tile>), grid,
+                 dim3(Config::tile * kRowThreads), 0, kStream, t, dh, scale, q, k, v, out, lse);
+    FORGE_CHECK_LAUNCH(attention_forward_kernel);
   });
 }
 
@@ -295,18 +294,16 @@ void GpuBackend::attention_backward(int bh, int t, int dh, float scale, const fl
 
     FORGE_LAUNCH(attention_delta_kernel, dim3(unsigned(ceil_div(rows, kRowsPerBlock))),
                  dim3(kBlockThreads), 0, kStream, rows, dh, out, gout, delta.data());
-    FORGE_CHECK_LAUNCH("attention_delta_kernel");
+    FORGE_CHECK_LAUNCH(attention_delta_kernel);
 
     const dim3 tiles(unsigned(ceil_div(t, Config::tile)), unsigned(bh));
     const dim3 block(Config::tile * kRowThreads);
-    const auto kv_kernel = attention_backward_kv_kernel<Config::head_dim, Config::tile>;
-    FORGE_LAUNCH(kv_kernel, tiles, block, 0, kStream, t, dh, scale, q, k, v, gout, lse,
-                 delta.data(), gk, gv);
-    FORGE_CHECK_LAUNCH("attention_backward_kv_kernel");
-    const auto q_kernel = attention_backward_q_kernel<Config::head_dim, Config::tile>;
-    FORGE_LAUNCH(q_kernel, tiles, block, 0, kStream, t, dh, scale, q, k, v, gout, lse, delta.data(),
-                 gq);
-    FORGE_CHECK_LAUNCH("attention_backward_q_kernel");
+    FORGE_LAUNCH((attention_backward_kv_kernel<Config::head_dim, Config::tile>), tiles, block, 0,
+                 kStream, t, dh, scale, q, k, v, gout, lse, delta.data(), gk, gv);
+    FORGE_CHECK_LAUNCH(attention_backward_kv_kernel);
+    FORGE_LAUNCH((attention_backward_q_kernel<Config::head_dim, Config::tile>), tiles, block, 0,
+                 kStream, t, dh, scale, q, k, v, gout, lse, delta.data(), gq);
+    FORGE_CHECK_LAUNCH(attention_backward_q_kernel);
   });
 }
 

@@ -88,8 +88,9 @@ int images_per_chunk(const Conv2dDesc& d) {
 }
 
 void launch_im2col(const Conv2dDesc& d, int images, const float* x, float* col) {
-  launch_elementwise("im2col_kernel", im2col_kernel, images * col_floats_per_image(d), d, images, x,
-                     col);
+  FORGE_LAUNCH(im2col_kernel, dim3(grid_blocks(images * col_floats_per_image(d))),
+               dim3(kBlockThreads), 0, kStream, d, images, x, col);
+  FORGE_CHECK_LAUNCH(im2col_kernel);
 }
 
 }  // namespace
@@ -107,8 +108,9 @@ void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float
   }
   if (!bias) return;
   const int64_t total = int64_t(d.n) * d.k * pixels;
-  launch_elementwise("add_channel_bias_kernel", add_channel_bias_kernel, total, total,
-                     int64_t(pixels), d.k, bias, y);
+  FORGE_LAUNCH(add_channel_bias_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
+               total, int64_t(pixels), d.k, bias, y);
+  FORGE_CHECK_LAUNCH(add_channel_bias_kernel);
 }
 
 void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, const float* w,
@@ -121,8 +123,9 @@ void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, cons
     gemm(true, false, crs, pixels, d.k, 1.f, w, crs, 0, gy + int64_t(n0) * d.k * pixels, pixels,
          int64_t(d.k) * pixels, 0.f, gcol.data(), pixels, int64_t(crs) * pixels, images);
     const int64_t total = int64_t(images) * d.c * d.h * d.w;
-    launch_elementwise("col2im_kernel", col2im_kernel, total, d, images, gcol.data(),
-                       gx + int64_t(n0) * d.c * d.h * d.w);
+    FORGE_LAUNCH(col2im_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, d,
+                 images, gcol.data(), gx + int64_t(n0) * d.c * d.h * d.w);
+    FORGE_CHECK_LAUNCH(col2im_kernel);
   }
 }
 
@@ -143,7 +146,7 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
   if (!gbias) return;
   FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
                int64_t(pixels), gy, gbias);
-  FORGE_CHECK_LAUNCH("channel_sum_kernel");
+  FORGE_CHECK_LAUNCH(channel_sum_kernel);
 }
 
 }  // namespace forge::FORGE_GPU_NS

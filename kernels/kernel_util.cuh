@@ -1,6 +1,6 @@
 // kernel_util.cuh: what the conv, pool, attention and vision families share on top of
 // launch_utils.cuh (grid-stride loops) and reduce_utils.cuh (warp and block sums): the stream,
-// integer helpers, a one-line elementwise launch, and scratch device memory borrowed from the
+// integer helpers, and scratch device memory borrowed from the
 // backend's caching allocator for the life of one launcher call.
 #pragma once
 #include <cstddef>
@@ -27,14 +27,6 @@ __host__ __device__ __forceinline__ int min_int(int a, int b) {
 }
 __host__ __device__ __forceinline__ int max_int(int a, int b) {
   return a > b ? a : b;
-}
-
-// Launches a one-thread-per-element kernel over `total` elements: grid_blocks(total) blocks of
-// kBlockThreads, the kernel walking them with a grid-stride loop.
-template <typename Kernel, typename... Args>
-void launch_elementwise(const char* name, Kernel kernel, int64_t total, Args... args) {
-  FORGE_LAUNCH(kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, args...);
-  FORGE_CHECK_LAUNCH(name);
 }
 
 // Device memory for the intermediates of one launcher call (im2col matrices, row statistics),

@@ -73,14 +73,17 @@ __global__ void maxpool2d_backward_kernel(Pool2dDesc d, const float* gy, const i
 
 void GpuBackend::maxpool2d_forward(const Pool2dDesc& d, const float* x, float* y, int32_t* argmax) {
   const int64_t total = int64_t(d.n) * d.c * d.oh * d.ow;
-  launch_elementwise("maxpool2d_forward_kernel", maxpool2d_forward_kernel, total, d, x, y, argmax);
+  FORGE_LAUNCH(maxpool2d_forward_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
+               d, x, y, argmax);
+  FORGE_CHECK_LAUNCH(maxpool2d_forward_kernel);
 }
 
 void GpuBackend::maxpool2d_backward(const Pool2dDesc& d, const float* gy, const int32_t* argmax,
                                     float* gx) {
   const int64_t total = int64_t(d.n) * d.c * d.h * d.w;
-  launch_elementwise("maxpool2d_backward_kernel", maxpool2d_backward_kernel, total, d, gy, argmax,
-                     gx);
+  FORGE_LAUNCH(maxpool2d_backward_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
+               d, gy, argmax, gx);
+  FORGE_CHECK_LAUNCH(maxpool2d_backward_kernel);
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -170,22 +170,27 @@ void GpuBackend::patch_embed_forward(const PatchEmbedDesc& d, const float* image
                                      float* tokens) {
   const int grid = d.tokens() - 1, k = d.patch_dim();
   DeviceScratch patches(*this, int64_t(d.b) * grid * k);
-  launch_elementwise("im2patch_kernel", im2patch_kernel, int64_t(d.b) * grid * k, d, image,
-                     patches.data());
+  FORGE_LAUNCH(im2patch_kernel, dim3(grid_blocks(int64_t(d.b) * grid * k)), dim3(kBlockThreads), 0,
+               kStream, d, image, patches.data());
+  FORGE_CHECK_LAUNCH(im2patch_kernel);
   // Per image: tokens_b[1:] [G, e] = P_b [G, k] W^T [k, e].
   gemm(false, true, grid, d.e, k, 1.f, patches.data(), k, int64_t(grid) * k, w, k, 0, 0.f,
        tokens + d.e, d.e, int64_t(d.tokens()) * d.e, d.b);
-  launch_elementwise("add_token_terms_kernel", add_token_terms_kernel,
-                     int64_t(d.b) * d.tokens() * d.e, d, bias, cls, pos, tokens);
+  FORGE_LAUNCH(add_token_terms_kernel, dim3(grid_blocks(int64_t(d.b) * d.tokens() * d.e)),
+               dim3(kBlockThreads), 0, kStream, d, bias, cls, pos, tokens);
+  FORGE_CHECK_LAUNCH(add_token_terms_kernel);
 }
 
 void GpuBackend::patch_embed_backward(const PatchEmbedDesc& d, const float* image,
                                       const float* gtokens, float* gw, float* gbias, float* gcls,
                                       float* gpos) {
   const int tokens = d.tokens(), grid = tokens - 1, k = d.patch_dim();
-  launch_elementwise("token_sum_kernel", token_sum_kernel, int64_t(tokens) * d.e, d, gtokens, gpos);
-  launch_elementwise("cls_bias_grad_kernel", cls_bias_grad_kernel, int64_t(d.e), d, gpos, gcls,
-                     gbias);
+  FORGE_LAUNCH(token_sum_kernel, dim3(grid_blocks(int64_t(tokens) * d.e)), dim3(kBlockThreads), 0,
+               kStream, d, gtokens, gpos);
+  FORGE_CHECK_LAUNCH(token_sum_kernel);
+  FORGE_LAUNCH(cls_bias_grad_kernel, dim3(grid_blocks(int64_t(d.e))), dim3(kBlockThreads), 0,
+               kStream, d, gpos, gcls, gbias);
+  FORGE_CHECK_LAUNCH(cls_bias_grad_kernel);
   // Gr [b, G, e] = gtokens[:, 1:, :], contiguous.
   DeviceScratch patch_rows(*this, int64_t(d.b) * grid * d.e);
   StridedView view;
@@ -195,8 +200,9 @@ void GpuBackend::patch_embed_backward(const PatchEmbedDesc& d, const float* imag
   view.offset = d.e;
   gather(gtokens, view, patch_rows.data());
   DeviceScratch patches(*this, int64_t(d.b) * grid * k);
-  launch_elementwise("im2patch_kernel", im2patch_kernel, int64_t(d.b) * grid * k, d, image,
-                     patches.data());
+  FORGE_LAUNCH(im2patch_kernel, dim3(grid_blocks(int64_t(d.b) * grid * k)), dim3(kBlockThreads), 0,
+               kStream, d, image, patches.data());
+  FORGE_CHECK_LAUNCH(im2patch_kernel);
   // gW [e, k] = Gr^T [e, b*G] P [b*G, k].
   gemm(true, false, d.e, k, d.b * grid, 1.f, patch_rows.data(), d.e, 0, patches.data(), k, 0, 0.f,
        gw, k, 0, 1);
@@ -205,43 +211,51 @@ void GpuBackend::patch_embed_backward(const PatchEmbedDesc& d, const float* imag
 void GpuBackend::fusion_forward(const FusionDesc& d, const float* const* xs, float* y) {
   BranchInputs inputs{};
   for (int i = 0; i < d.branches; ++i) inputs.x[i] = xs[i];
-  launch_elementwise("nearest_sum_kernel", nearest_sum_kernel<true>,
-                     int64_t(d.n) * d.c * d.oh * d.ow, d, inputs, y);
+  FORGE_LAUNCH((nearest_sum_kernel<true>), dim3(grid_blocks(int64_t(d.n) * d.c * d.oh * d.ow)),
+               dim3(kBlockThreads), 0, kStream, d, inputs, y);
+  FORGE_CHECK_LAUNCH((nearest_sum_kernel<true>));
 }
 
 void GpuBackend::fusion_backward(const FusionDesc& d, const float* y, const float* gy,
                                  float* const* gxs) {
-  for (int i = 0; i < d.branches; ++i)
-    launch_elementwise("nearest_backward_kernel", nearest_backward_kernel,
-                       int64_t(d.n) * d.c * d.hs[i] * d.ws[i], int64_t(d.n) * d.c, d.hs[i], d.ws[i],
-                       d.oh, d.ow, y, gy, gxs[i]);
+  for (int i = 0; i < d.branches; ++i) {  // a launch per branch: each has its own size
+    FORGE_LAUNCH(nearest_backward_kernel, dim3(grid_blocks(int64_t(d.n) * d.c * d.hs[i] * d.ws[i])),
+                 dim3(kBlockThreads), 0, kStream, int64_t(d.n) * d.c, d.hs[i], d.ws[i], d.oh, d.ow,
+                 y, gy, gxs[i]);
+    FORGE_CHECK_LAUNCH(nearest_backward_kernel);
+  }
 }
 
 void GpuBackend::resize_nearest_forward(int n, int c, int h, int w, int oh, int ow, const float* x,
                                         float* y) {
   FusionDesc d{n, c, oh, ow, 1, {h}, {w}};
-  launch_elementwise("nearest_sum_kernel", nearest_sum_kernel<false>, int64_t(n) * c * oh * ow, d,
-                     BranchInputs{{x}}, y);
+  FORGE_LAUNCH((nearest_sum_kernel<false>), dim3(grid_blocks(int64_t(n) * c * oh * ow)),
+               dim3(kBlockThreads), 0, kStream, d, BranchInputs{{x}}, y);
+  FORGE_CHECK_LAUNCH((nearest_sum_kernel<false>));
 }
 
 void GpuBackend::resize_nearest_backward(int n, int c, int h, int w, int oh, int ow,
                                          const float* gy, float* gx) {
-  launch_elementwise("nearest_backward_kernel", nearest_backward_kernel, int64_t(n) * c * h * w,
-                     int64_t(n) * c, h, w, oh, ow, static_cast<const float*>(nullptr), gy, gx);
+  FORGE_LAUNCH(nearest_backward_kernel, dim3(grid_blocks(int64_t(n) * c * h * w)),
+               dim3(kBlockThreads), 0, kStream, int64_t(n) * c, h, w, oh, ow,
+               static_cast<const float*>(nullptr), gy, gx);
+  FORGE_CHECK_LAUNCH(nearest_backward_kernel);
 }
 
 void GpuBackend::pad2d_forward(int n, int c, int h, int w, int top, int bottom, int left, int right,
                                const float* x, float* y) {
   const int ph = h + top + bottom, pw = w + left + right;
-  launch_elementwise("pad2d_forward_kernel", pad2d_forward_kernel, int64_t(n) * c * ph * pw,
-                     int64_t(n) * c, h, w, top, left, ph, pw, x, y);
+  FORGE_LAUNCH(pad2d_forward_kernel, dim3(grid_blocks(int64_t(n) * c * ph * pw)),
+               dim3(kBlockThreads), 0, kStream, int64_t(n) * c, h, w, top, left, ph, pw, x, y);
+  FORGE_CHECK_LAUNCH(pad2d_forward_kernel);
 }
 
 void GpuBackend::pad2d_backward(int n, int c, int h, int w, int top, int bottom, int left,
                                 int right, const float* gy, float* gx) {
   const int ph = h + top + bottom, pw = w + left + right;
-  launch_elementwise("pad2d_backward_kernel", pad2d_backward_kernel, int64_t(n) * c * h * w,
-                     int64_t(n) * c, h, w, top, left, ph, pw, gy, gx);
+  FORGE_LAUNCH(pad2d_backward_kernel, dim3(grid_blocks(int64_t(n) * c * h * w)),
+               dim3(kBlockThreads), 0, kStream, int64_t(n) * c, h, w, top, left, ph, pw, gy, gx);
+  FORGE_CHECK_LAUNCH(pad2d_backward_kernel);
 }
 
 }  // namespace forge::FORGE_GPU_NS
