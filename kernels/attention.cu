@@ -55,7 +55,7 @@ __device__ void stage_rows(float (*tile)[DHP + 1], const float* matrix, int row0
 template <int DHP>
 __device__ __forceinline__ float dot(const float* a, const float* b) {
   float sum = 0.f;
-#pragma unroll 16
+  FORGE_UNROLL
   for (int d = 0; d < DHP; ++d) sum += a[d] * b[d];
   return sum;
 }
@@ -103,7 +103,7 @@ __global__ void attention_forward_kernel(int t, int dh, float scale, const float
     stage_rows<DHP, TILE>(v_tile, v + base, k0, t, dh);
     __syncthreads();
     float p[kPartners], tile_max = -INFINITY;  // scores, then exp(score - new max)
-#pragma unroll
+    FORGE_UNROLL
     for (int jj = 0; jj < kPartners; ++jj) {
       const int j = me.sub + kRowThreads * jj;
       p[jj] = k0 + j < t ? scale * dot<DHP>(q_tile[me.row], k_tile[j]) : -INFINITY;
@@ -112,16 +112,16 @@ __global__ void attention_forward_kernel(int t, int dh, float scale, const float
     const float m_new = fmaxf(m, row_max(tile_max));  // finite: key k0 < t is in the tile
     const float rescale = expf(m - m_new);
     float p_sum = 0.f;
-#pragma unroll
+    FORGE_UNROLL
     for (int jj = 0; jj < kPartners; ++jj) p_sum += p[jj] = expf(p[jj] - m_new);
     l = l * rescale + row_sum(p_sum);
     m = m_new;
-#pragma unroll
+    FORGE_UNROLL
     for (int cc = 0; cc < kCols; ++cc) acc[cc] *= rescale;
-#pragma unroll
+    FORGE_UNROLL
     for (int j = 0; j < TILE; ++j) {
       const float pj = row_value(p, j, me.group);
-#pragma unroll
+      FORGE_UNROLL
       for (int cc = 0; cc < kCols; ++cc) acc[cc] += pj * v_tile[j][me.sub + kRowThreads * cc];
     }
   }
@@ -175,7 +175,7 @@ __global__ void attention_backward_kv_kernel(int t, int dh, float scale, const f
     }
     __syncthreads();
     float p[kPartners], ds[kPartners];  // P_ij and dS_ij of this key row, query i = sub + 4 ii
-#pragma unroll
+    FORGE_UNROLL
     for (int ii = 0; ii < kPartners; ++ii) {
       const int i = me.sub + kRowThreads * ii;
       p[ii] = ds[ii] = 0.f;  // query rows past t contribute nothing
@@ -184,10 +184,10 @@ __global__ void attention_backward_kv_kernel(int t, int dh, float scale, const f
         ds[ii] = p[ii] * (dot<DHP>(go_tile[i], v_tile[me.row]) - delta_tile[i]);
       }
     }
-#pragma unroll
+    FORGE_UNROLL
     for (int i = 0; i < TILE; ++i) {
       const float pi = row_value(p, i, me.group), dsi = row_value(ds, i, me.group);
-#pragma unroll
+      FORGE_UNROLL
       for (int cc = 0; cc < kCols; ++cc) {
         const int c = me.sub + kRowThreads * cc;
         gv_acc[cc] += pi * go_tile[i][c];
@@ -228,7 +228,7 @@ __global__ void attention_backward_q_kernel(int t, int dh, float scale, const fl
     stage_rows<DHP, TILE>(v_tile, v + base, k0, t, dh);
     __syncthreads();
     float ds[kPartners];
-#pragma unroll
+    FORGE_UNROLL
     for (int jj = 0; jj < kPartners; ++jj) {
       const int j = me.sub + kRowThreads * jj;
       ds[jj] = 0.f;  // keys past t contribute nothing
@@ -237,10 +237,10 @@ __global__ void attention_backward_q_kernel(int t, int dh, float scale, const fl
         ds[jj] = p * (dot<DHP>(go_tile[me.row], v_tile[j]) - delta_i);
       }
     }
-#pragma unroll
+    FORGE_UNROLL
     for (int j = 0; j < TILE; ++j) {
       const float dsj = row_value(ds, j, me.group);
-#pragma unroll
+      FORGE_UNROLL
       for (int cc = 0; cc < kCols; ++cc) gq_acc[cc] += dsj * k_tile[j][me.sub + kRowThreads * cc];
     }
   }

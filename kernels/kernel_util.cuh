@@ -20,6 +20,14 @@ constexpr int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+// Full unrolling of a loop with a compile-time trip count, on both compilers. It matters where a
+// loop indexes a small per-thread array: unrolled, the array lives in registers.
+#if defined(__CUDACC__)
+#define FORGE_UNROLL _Pragma("unroll")
+#else
+#define FORGE_UNROLL _Pragma("GCC unroll 32")
+#endif
+
 // Integer min / max usable in kernels on both builds (CUDA's int overloads of min and max are
 // not part of the sim's contract).
 __host__ __device__ __forceinline__ int min_int(int a, int b) {
