@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/cuda/builtin.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -31,7 +32,7 @@ const std::vector<Device>& gpu_devices() {
       backend(Device::cuda);
       found.push_back(Device::cuda);
     } catch (const std::exception& e) {
-      MESSAGE("Device::cuda skipped: " << e.what());
+      MESSAGE("Device::cuda skipped: " << std::string(e.what()));
     }
     return found;
   }();
