@@ -28,8 +28,7 @@
 #include <cmath>
 
 #include "engine/cuda/gpu_backend.h"
-#include "kernels/launch_utils.cuh"
-#include "kernels/reduce_utils.cuh"
+#include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -238,30 +237,20 @@ void GpuBackend::layernorm_backward(int rows, int d, const float* x, const float
   FORGE_CHECK_LAUNCH("layernorm_param_grad_kernel");
 }
 
-// Scale and shift per channel, in one scratch block from the caching allocator.
-struct ChannelScratch {
-  GpuBackend& backend;
-  int c;
-  float* scale;
-  ChannelScratch(GpuBackend& b, int channels)
-      : backend(b), c(channels), scale(static_cast<float*>(b.allocate(2 * c * sizeof(float)))) {}
-  ~ChannelScratch() { backend.deallocate(scale, 2 * c * sizeof(float)); }  // stream-ordered reuse
-  float* shift() const { return scale + c; }
-};
-
+// Scale and shift per channel: 2c floats of scratch, [scale | shift].
 void GpuBackend::batchnorm_forward_train(int n, int c, int hw, const float* x, const float* gamma,
                                          const float* beta, float eps, float momentum, float* y,
                                          float* save_mean, float* save_invstd, float* running_mean,
                                          float* running_var) {
   if (c == 0) return;
-  ChannelScratch affine(*this, c);
+  DeviceScratch affine(*this, 2 * int64_t(c));
   FORGE_LAUNCH(batchnorm_stats_kernel, dim3(c), dim3(kBlockThreads), 0, 0, n, c, hw, x, gamma, beta,
-               eps, momentum, save_mean, save_invstd, running_mean, running_var, affine.scale,
-               affine.shift());
+               eps, momentum, save_mean, save_invstd, running_mean, running_var, affine.data(),
+               affine.data() + c);
   FORGE_CHECK_LAUNCH("batchnorm_stats_kernel");
   const int64_t total = int64_t(n) * c * hw;
   FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, 0, n, c, hw,
-               x, affine.scale, affine.shift(), y);
+               x, affine.data(), affine.data() + c, y);
   FORGE_CHECK_LAUNCH("channel_affine_kernel");
 }
 
@@ -269,13 +258,13 @@ void GpuBackend::batchnorm_forward_eval(int n, int c, int hw, const float* x, co
                                         const float* beta, const float* running_mean,
                                         const float* running_var, float eps, float* y) {
   if (c == 0) return;
-  ChannelScratch affine(*this, c);
+  DeviceScratch affine(*this, 2 * int64_t(c));
   FORGE_LAUNCH(batchnorm_eval_scale_kernel, dim3(grid_blocks(c)), dim3(kBlockThreads), 0, 0, c,
-               gamma, beta, running_mean, running_var, eps, affine.scale, affine.shift());
+               gamma, beta, running_mean, running_var, eps, affine.data(), affine.data() + c);
   FORGE_CHECK_LAUNCH("batchnorm_eval_scale_kernel");
   const int64_t total = int64_t(n) * c * hw;
   FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, 0, n, c, hw,
-               x, affine.scale, affine.shift(), y);
+               x, affine.data(), affine.data() + c, y);
   FORGE_CHECK_LAUNCH("channel_affine_kernel");
 }
 
