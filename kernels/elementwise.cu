@@ -17,7 +17,7 @@
 
 #include "engine/cuda/gpu_backend.h"
 #include "engine/random.h"
-#include "kernels/launch_utils.cuh"
+#include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -141,14 +141,14 @@ __global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, flo
 // ---- launchers ------------------------------------------------------------------------------
 
 void GpuBackend::fill(float* x, int64_t n, float value) {
-  FORGE_LAUNCH(fill_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, x, n, value);
+  FORGE_LAUNCH(fill_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, n, value);
   FORGE_CHECK_LAUNCH("fill_kernel");
 }
 
 void GpuBackend::gather(const float* src_base, const StridedView& src, float* dst) {
   const int64_t n = view_numel(src);
-  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, src_base, src, dst,
-               n);
+  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, src,
+               dst, n);
   FORGE_CHECK_LAUNCH("gather_kernel");
 }
 
@@ -157,40 +157,41 @@ void GpuBackend::scatter(const float* src, float* dst_base, const StridedView& d
   const int64_t n = view_numel(dst);
   bool overlapping = false;  // a zero stride over an extent > 1: several i, one destination
   for (int d = 0; d < dst.ndim; ++d) overlapping |= dst.strides[d] == 0 && dst.shape[d] > 1;
-  FORGE_LAUNCH(scatter_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, src, dst_base, dst,
-               n, accumulate, accumulate && overlapping);
+  FORGE_LAUNCH(scatter_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src, dst_base,
+               dst, n, accumulate, accumulate && overlapping);
   FORGE_CHECK_LAUNCH("scatter_kernel");
 }
 
 void GpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, const float* b,
                         const StridedView& bv, float* out) {
   const int64_t n = view_numel(av);
-  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, op, a, av, b, bv,
-               out, n);
+  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, av, b,
+               bv, out, n);
   FORGE_CHECK_LAUNCH("binary_kernel");
 }
 
 void GpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
-  FORGE_LAUNCH(unary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, op, x, y, n, alpha);
+  FORGE_LAUNCH(unary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, x, y, n,
+               alpha);
   FORGE_CHECK_LAUNCH("unary_kernel");
 }
 
 void GpuBackend::unary_backward(UnaryOp op, const float* x, const float* gy, float* gx, int64_t n) {
   if (op != UnaryOp::relu && op != UnaryOp::gelu)
     throw std::invalid_argument("unary_backward: only relu and gelu have a backward primitive");
-  FORGE_LAUNCH(unary_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0,
+  FORGE_LAUNCH(unary_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
                op == UnaryOp::gelu, x, gy, gx, n);
   FORGE_CHECK_LAUNCH("unary_backward_kernel");
 }
 
 void GpuBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
-  FORGE_LAUNCH(axpy_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, alpha, x, y, n);
+  FORGE_LAUNCH(axpy_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, alpha, x, y, n);
   FORGE_CHECK_LAUNCH("axpy_kernel");
 }
 
 void GpuBackend::dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) {
   const float keep_scale = 1.f / (1.f - p);  // computed as the CPU does, so outputs match exactly
-  FORGE_LAUNCH(dropout_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, x, y, n, p,
+  FORGE_LAUNCH(dropout_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, y, n, p,
                keep_scale, seed);
   FORGE_CHECK_LAUNCH("dropout_kernel");
 }

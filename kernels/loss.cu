@@ -14,8 +14,7 @@
 #include <cmath>
 
 #include "engine/cuda/gpu_backend.h"
-#include "kernels/launch_utils.cuh"
-#include "kernels/reduce_utils.cuh"
+#include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -62,8 +61,8 @@ void GpuBackend::cross_entropy_forward(int rows, int classes, const float* logit
                                        const int32_t* labels, float smoothing, float* loss,
                                        float* lse) {
   if (rows == 0) return;
-  FORGE_LAUNCH(cross_entropy_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, 0,
-               rows, classes, logits, labels, smoothing, loss, lse);
+  FORGE_LAUNCH(cross_entropy_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0,
+               kStream, rows, classes, logits, labels, smoothing, loss, lse);
   FORGE_CHECK_LAUNCH("cross_entropy_forward_kernel");
 }
 
@@ -71,8 +70,8 @@ void GpuBackend::cross_entropy_backward(int rows, int classes, const float* logi
                                         const int32_t* labels, float smoothing, const float* lse,
                                         const float* gloss, float* glogits) {
   const int64_t n = int64_t(rows) * classes;
-  FORGE_LAUNCH(cross_entropy_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, rows,
-               classes, logits, labels, smoothing, lse, gloss, glogits);
+  FORGE_LAUNCH(cross_entropy_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
+               rows, classes, logits, labels, smoothing, lse, gloss, glogits);
   FORGE_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 

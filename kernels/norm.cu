@@ -218,8 +218,8 @@ void GpuBackend::layernorm_forward(int rows, int d, const float* x, const float*
                                    const float* beta, float eps, float* y, float* mean,
                                    float* rstd) {
   if (rows == 0) return;
-  FORGE_LAUNCH(layernorm_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, 0, rows, d,
-               x, gamma, beta, eps, y, mean, rstd);
+  FORGE_LAUNCH(layernorm_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, kStream,
+               rows, d, x, gamma, beta, eps, y, mean, rstd);
   FORGE_CHECK_LAUNCH("layernorm_forward_kernel");
 }
 
@@ -227,13 +227,13 @@ void GpuBackend::layernorm_backward(int rows, int d, const float* x, const float
                                     const float* gamma, const float* mean, const float* rstd,
                                     float* gx, float* ggamma, float* gbeta) {
   if (rows > 0) {
-    FORGE_LAUNCH(layernorm_backward_input_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, 0,
-                 rows, d, x, gy, gamma, mean, rstd, gx);
+    FORGE_LAUNCH(layernorm_backward_input_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0,
+                 kStream, rows, d, x, gy, gamma, mean, rstd, gx);
     FORGE_CHECK_LAUNCH("layernorm_backward_input_kernel");
   }
   const unsigned col_blocks = unsigned((d + kParamCols - 1) / kParamCols);
-  FORGE_LAUNCH(layernorm_param_grad_kernel, dim3(col_blocks), dim3(kParamCols, kRowPhases), 0, 0,
-               rows, d, x, gy, mean, rstd, ggamma, gbeta);
+  FORGE_LAUNCH(layernorm_param_grad_kernel, dim3(col_blocks), dim3(kParamCols, kRowPhases), 0,
+               kStream, rows, d, x, gy, mean, rstd, ggamma, gbeta);
   FORGE_CHECK_LAUNCH("layernorm_param_grad_kernel");
 }
 
@@ -244,13 +244,13 @@ void GpuBackend::batchnorm_forward_train(int n, int c, int hw, const float* x, c
                                          float* running_var) {
   if (c == 0) return;
   DeviceScratch affine(*this, 2 * int64_t(c));
-  FORGE_LAUNCH(batchnorm_stats_kernel, dim3(c), dim3(kBlockThreads), 0, 0, n, c, hw, x, gamma, beta,
-               eps, momentum, save_mean, save_invstd, running_mean, running_var, affine.data(),
-               affine.data() + c);
+  FORGE_LAUNCH(batchnorm_stats_kernel, dim3(c), dim3(kBlockThreads), 0, kStream, n, c, hw, x, gamma,
+               beta, eps, momentum, save_mean, save_invstd, running_mean, running_var,
+               affine.data(), affine.data() + c);
   FORGE_CHECK_LAUNCH("batchnorm_stats_kernel");
   const int64_t total = int64_t(n) * c * hw;
-  FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, 0, n, c, hw,
-               x, affine.data(), affine.data() + c, y);
+  FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, n,
+               c, hw, x, affine.data(), affine.data() + c, y);
   FORGE_CHECK_LAUNCH("channel_affine_kernel");
 }
 
@@ -259,12 +259,12 @@ void GpuBackend::batchnorm_forward_eval(int n, int c, int hw, const float* x, co
                                         const float* running_var, float eps, float* y) {
   if (c == 0) return;
   DeviceScratch affine(*this, 2 * int64_t(c));
-  FORGE_LAUNCH(batchnorm_eval_scale_kernel, dim3(grid_blocks(c)), dim3(kBlockThreads), 0, 0, c,
-               gamma, beta, running_mean, running_var, eps, affine.data(), affine.data() + c);
+  FORGE_LAUNCH(batchnorm_eval_scale_kernel, dim3(grid_blocks(c)), dim3(kBlockThreads), 0, kStream,
+               c, gamma, beta, running_mean, running_var, eps, affine.data(), affine.data() + c);
   FORGE_CHECK_LAUNCH("batchnorm_eval_scale_kernel");
   const int64_t total = int64_t(n) * c * hw;
-  FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, 0, n, c, hw,
-               x, affine.data(), affine.data() + c, y);
+  FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, n,
+               c, hw, x, affine.data(), affine.data() + c, y);
   FORGE_CHECK_LAUNCH("channel_affine_kernel");
 }
 
@@ -273,22 +273,22 @@ void GpuBackend::batchnorm_backward(int n, int c, int hw, const float* x, const 
                                     const float* save_invstd, float* gx, float* ggamma,
                                     float* gbeta) {
   if (c == 0) return;
-  FORGE_LAUNCH(batchnorm_backward_kernel, dim3(c), dim3(kBlockThreads), 0, 0, n, c, hw, x, gy,
+  FORGE_LAUNCH(batchnorm_backward_kernel, dim3(c), dim3(kBlockThreads), 0, kStream, n, c, hw, x, gy,
                gamma, save_mean, save_invstd, gx, ggamma, gbeta);
   FORGE_CHECK_LAUNCH("batchnorm_backward_kernel");
 }
 
 void GpuBackend::softmax_forward(int rows, int d, const float* x, float* y) {
   if (rows == 0) return;
-  FORGE_LAUNCH(softmax_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, 0, rows, d,
-               x, y);
+  FORGE_LAUNCH(softmax_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, kStream,
+               rows, d, x, y);
   FORGE_CHECK_LAUNCH("softmax_forward_kernel");
 }
 
 void GpuBackend::softmax_backward(int rows, int d, const float* y, const float* gy, float* gx) {
   if (rows == 0) return;
-  FORGE_LAUNCH(softmax_backward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, 0, rows, d,
-               y, gy, gx);
+  FORGE_LAUNCH(softmax_backward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, kStream,
+               rows, d, y, gy, gx);
   FORGE_CHECK_LAUNCH("softmax_backward_kernel");
 }
 

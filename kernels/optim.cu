@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "engine/cuda/gpu_backend.h"
-#include "kernels/launch_utils.cuh"
+#include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -45,14 +45,14 @@ void GpuBackend::adam_step(int64_t n, float* p, const float* g, float* m, float*
   const float bc2 = 1.f - std::pow(beta2, float(step));
   const float l2 = decoupled ? 0.f : weight_decay;  // Adam: decay through the gradient
   const float shrink = decoupled ? 1.f - lr * weight_decay : 1.f;  // AdamW: decay of p itself
-  FORGE_LAUNCH(adam_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, n, p, g, m, v, lr,
-               beta1, beta2, eps, l2, shrink, bc1, bc2);
+  FORGE_LAUNCH(adam_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, n, p, g, m, v,
+               lr, beta1, beta2, eps, l2, shrink, bc1, bc2);
   FORGE_CHECK_LAUNCH("adam_kernel");
 }
 
 void GpuBackend::sgd_step(int64_t n, float* p, const float* g, float* buf, float lr, float momentum,
                           float weight_decay, bool nesterov) {
-  FORGE_LAUNCH(sgd_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, 0, n, p, g, buf, lr,
+  FORGE_LAUNCH(sgd_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, n, p, g, buf, lr,
                momentum, weight_decay, nesterov);
   FORGE_CHECK_LAUNCH("sgd_kernel");
 }

@@ -19,8 +19,7 @@
 #include <algorithm>
 
 #include "engine/cuda/gpu_backend.h"
-#include "kernels/launch_utils.cuh"
-#include "kernels/reduce_utils.cuh"
+#include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -62,13 +61,13 @@ __global__ void sum_squares_partials_kernel(const float* x, int64_t n, float* pa
 static void launch_reduce_sum(const float* x, const StridedView& kept, const StridedView& reduced,
                               int64_t out_n, int64_t red_n, bool last_dim_kept, float* out) {
   if (red_n <= 32 || (last_dim_kept && out_n >= 1024)) {
-    FORGE_LAUNCH(reduce_sum_serial_kernel, dim3(grid_blocks(out_n)), dim3(kBlockThreads), 0, 0, x,
-                 kept, reduced, out_n, red_n, out);
+    FORGE_LAUNCH(reduce_sum_serial_kernel, dim3(grid_blocks(out_n)), dim3(kBlockThreads), 0,
+                 kStream, x, kept, reduced, out_n, red_n, out);
     FORGE_CHECK_LAUNCH("reduce_sum_serial_kernel");
   } else {
     const unsigned blocks = unsigned(std::min<int64_t>(out_n, kMaxGridBlocks));
-    FORGE_LAUNCH(reduce_sum_block_kernel, dim3(blocks), dim3(kBlockThreads), 0, 0, x, kept, reduced,
-                 out_n, red_n, out);
+    FORGE_LAUNCH(reduce_sum_block_kernel, dim3(blocks), dim3(kBlockThreads), 0, kStream, x, kept,
+                 reduced, out_n, red_n, out);
     FORGE_CHECK_LAUNCH("reduce_sum_block_kernel");
   }
 }
@@ -99,19 +98,18 @@ void GpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64
 
 void GpuBackend::sum_squares(const float* x, int64_t n, float* out) {
   const unsigned blocks = std::min(grid_blocks(n), 1024u);
-  float* partials = static_cast<float*>(allocate(blocks * sizeof(float)));
-  FORGE_LAUNCH(sum_squares_partials_kernel, dim3(blocks), dim3(kBlockThreads), 0, 0, x, n,
-               partials);
+  DeviceScratch partials(*this, blocks);  // back to the cache when this call ends
+  FORGE_LAUNCH(sum_squares_partials_kernel, dim3(blocks), dim3(kBlockThreads), 0, kStream, x, n,
+               partials.data());
   FORGE_CHECK_LAUNCH("sum_squares_partials_kernel");
   // The second pass: one output, the partials its only reduced dimension.
   StridedView scalar, all_partials;
   all_partials.ndim = 1;
   all_partials.shape[0] = blocks;
   all_partials.strides[0] = 1;
-  FORGE_LAUNCH(reduce_sum_block_kernel, dim3(1), dim3(kBlockThreads), 0, 0, partials, scalar,
-               all_partials, int64_t(1), int64_t(blocks), out);
+  FORGE_LAUNCH(reduce_sum_block_kernel, dim3(1), dim3(kBlockThreads), 0, kStream, partials.data(),
+               scalar, all_partials, int64_t(1), int64_t(blocks), out);
   FORGE_CHECK_LAUNCH("reduce_sum_block_kernel");
-  deallocate(partials, blocks * sizeof(float));  // reused only by work issued after this
 }
 
 }  // namespace forge::FORGE_GPU_NS
