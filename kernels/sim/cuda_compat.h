@@ -25,12 +25,18 @@
   extern __shared__ __align__(16) unsigned char forge_smem_[]; \
   type* name = reinterpret_cast<type*>(forge_smem_)
 
-#define FORGE_CHECK_LAUNCH(name)                                                    \
-  do {                                                                              \
-    if (cudaError_t forge_error_ = cudaGetLastError(); forge_error_ != cudaSuccess) \
-      throw std::runtime_error(std::string("kernel " #name ": ") +                  \
-                               cudaGetErrorString(forge_error_));                   \
-  } while (0)
+namespace forge {
+// FORGE_CHECK_LAUNCH's body. `spelled` is the macro argument as written: a kernel's name, or a
+// string literal naming it (whose quotes are dropped from the message).
+inline void check_launch(std::string spelled) {
+  const cudaError_t error = cudaGetLastError();
+  if (error == cudaSuccess) return;
+  if (spelled.size() >= 2 && spelled.front() == '"')
+    spelled = spelled.substr(1, spelled.size() - 2);
+  throw std::runtime_error("kernel " + spelled + ": " + cudaGetErrorString(error));
+}
+}  // namespace forge
+#define FORGE_CHECK_LAUNCH(name) ::forge::check_launch(#name)
 
 #else
 // ---------------------------------------------------------------- g++: kernels/sim
