@@ -24,7 +24,8 @@ namespace {
 thread_local BlockScheduler* current_scheduler = nullptr;
 
 constexpr unsigned kWarpSize = 32;
-constexpr size_t kFiberStackBytes = 64 * 1024;
+// TSan's runtime (and its report printer) runs on the fiber's stack too: give it more room.
+constexpr size_t kFiberStackBytes = (tsan::enabled ? 512 : 64) * 1024;
 
 // Thrown into a lane's fiber to unwind its kernel body when the block is abandoned (another thread
 // threw, or the block is stuck). Never leaves the fiber.
@@ -87,37 +88,9 @@ unsigned shuffle_source(Collective kind, unsigned lane, int arg, unsigned width)
 
 }  // namespace
 
-struct BlockScheduler::Lane {
-  ctx::fiber fiber;      // this CUDA thread; suspended whenever the scheduler runs
-  ctx::fiber scheduler;  // where the fiber returns to when it blocks
-  void* tsan_fiber = nullptr;
-  unsigned linear = 0;  // index in the block: x + y * blockDim.x + z * blockDim.x * blockDim.y
-  uint3 index{};
-  State state = State::exited;
-  bool in_body = false;  // suspended inside the kernel body (must be unwound on abort)
-  // The warp collective it waits at, and its result.
-  Collective kind = Collective::syncwarp;
-  unsigned mask = 0;
-  int arg = 0;
-  unsigned width = kWarpSize;
-  uint64_t value = 0;
-  uint64_t result = 0;
-  std::shared_ptr<std::byte> departure_sync;  // TSan: the barrier generation it waits at
-};
-
 BlockScheduler::BlockScheduler() : scheduler_tsan_fiber_(tsan::current_fiber()) {
   // The scheduler itself only does bookkeeping: hidden from race detection for good.
   tsan::ignore_begin();
-}
-
-BlockScheduler::~BlockScheduler() {
-  // Every fiber waits at the end of its loop; let each return so its stack is released normally.
-  stopping_ = true;
-  for (auto& lane : lanes_) {
-    resume(*lane);
-    tsan::destroy_fiber(lane->tsan_fiber);
-  }
-  tsan::ignore_end();
 }
 
 BlockScheduler* BlockScheduler::current() {
@@ -139,11 +112,12 @@ void BlockScheduler::add_lane() {
 }
 
 // The loop every fiber runs for its whole life: run the kernel body as the thread the scheduler
-// assigned, then hand control back and wait for the next block.
+// assigned, then hand control back and wait for the next block. It never returns: the workers,
+// and so their fibers, live as long as the program (see launch.cpp).
 ctx::fiber BlockScheduler::lane_main(Lane& lane, ctx::fiber&& scheduler) {
-  lane.scheduler = std::move(scheduler);
   tsan::ignore_begin();  // outside the kernel body a fiber only does bookkeeping
-  while (!stopping_) {
+  lane.scheduler = std::move(scheduler);
+  for (;;) {
     tsan::acquire(&block_start_sync_);
     lane.in_body = true;
     tsan::ignore_end();  // the kernel body is what TSan is for
@@ -151,6 +125,7 @@ ctx::fiber BlockScheduler::lane_main(Lane& lane, ctx::fiber&& scheduler) {
       (*kernel_->thread_body)();
     } catch (const BlockAborted&) {
     } catch (...) {
+      tsan::Hidden hidden;
       if (!thread_error_) thread_error_ = std::current_exception();
     }
     tsan::ignore_begin();
@@ -160,8 +135,6 @@ ctx::fiber BlockScheduler::lane_main(Lane& lane, ctx::fiber&& scheduler) {
     tsan::switch_to(scheduler_tsan_fiber_);
     lane.scheduler = std::move(lane.scheduler).resume();
   }
-  tsan::switch_to(scheduler_tsan_fiber_);
-  return std::move(lane.scheduler);
 }
 
 void BlockScheduler::resume(Lane& lane) {

@@ -32,8 +32,9 @@ struct Kernel {
 
 class BlockScheduler {
  public:
+  // Never destroyed: it belongs to a worker thread that runs until the program exits, and its
+  // fibers wait inside their loops (tearing them down at exit would buy nothing).
   BlockScheduler();
-  ~BlockScheduler();
   BlockScheduler(const BlockScheduler&) = delete;
   BlockScheduler& operator=(const BlockScheduler&) = delete;
 
@@ -51,7 +52,23 @@ class BlockScheduler {
 
  private:
   enum class State : uint8_t { ready, at_syncthreads, at_warp, exited };
-  struct Lane;
+  struct Lane {
+    boost::context::fiber fiber;      // this CUDA thread; suspended whenever the scheduler runs
+    boost::context::fiber scheduler;  // where the fiber returns to when it blocks
+    void* tsan_fiber = nullptr;
+    unsigned linear = 0;  // index in the block: x + y * blockDim.x + z * blockDim.x * blockDim.y
+    uint3 index{};
+    State state = State::exited;
+    bool in_body = false;  // suspended inside the kernel body (must be unwound on abort)
+    // The warp collective it waits at, and its result.
+    Collective kind = Collective::syncwarp;
+    unsigned mask = 0;
+    int arg = 0;
+    unsigned width = 32;  // warpSize
+    uint64_t value = 0;
+    uint64_t result = 0;
+    std::shared_ptr<std::byte> departure_sync;  // TSan: the barrier generation it waits at
+  };
 
   Lane& lane(unsigned linear) { return *lanes_[linear]; }
   void add_lane();
@@ -74,7 +91,6 @@ class BlockScheduler {
   unsigned threads_ = 0;             // threads in the running block
   Lane* running_ = nullptr;          // the lane whose fiber is executing, if any
   bool aborting_ = false;            // resumed lanes unwind instead of continuing
-  bool stopping_ = false;            // lane fibers return (destruction)
   std::exception_ptr thread_error_;  // the first exception a kernel body threw in this block
   void* scheduler_tsan_fiber_ = nullptr;
   std::shared_ptr<std::byte> syncthreads_sync_;      // TSan: this __syncthreads generation's object

@@ -25,12 +25,18 @@
   extern __shared__ __align__(16) unsigned char forge_smem_[]; \
   type* name = reinterpret_cast<type*>(forge_smem_)
 
-#define FORGE_CHECK_LAUNCH(name)                                                    \
-  do {                                                                              \
-    if (cudaError_t forge_error_ = cudaGetLastError(); forge_error_ != cudaSuccess) \
-      throw std::runtime_error(std::string("kernel " #name ": ") +                  \
-                               cudaGetErrorString(forge_error_));                   \
-  } while (0)
+namespace forge {
+// FORGE_CHECK_LAUNCH's body. `spelled` is the macro argument as written: a kernel's name, or a
+// string literal naming it (whose quotes are dropped from the message).
+inline void check_launch(std::string spelled) {
+  const cudaError_t error = cudaGetLastError();
+  if (error == cudaSuccess) return;
+  if (spelled.size() >= 2 && spelled.front() == '"')
+    spelled = spelled.substr(1, spelled.size() - 2);
+  throw std::runtime_error("kernel " + spelled + ": " + cudaGetErrorString(error));
+}
+}  // namespace forge
+#define FORGE_CHECK_LAUNCH(name) ::forge::check_launch(#name)
 
 #else
 // ---------------------------------------------------------------- g++: kernels/sim
@@ -189,6 +195,38 @@ inline T atomicExch(T* address, T value) {
 // ---- math and bit casts beyond <math.h>
 inline float rsqrtf(float x) {
   return 1.0f / sqrtf(x);
+}
+// CUDA's global min/max overloads (device code cannot call std::min without nvcc's
+// --expt-relaxed-constexpr). Floats follow fminf/fmaxf: a NaN argument loses.
+inline int min(int a, int b) {
+  return b < a ? b : a;
+}
+inline int max(int a, int b) {
+  return a < b ? b : a;
+}
+inline unsigned min(unsigned a, unsigned b) {
+  return b < a ? b : a;
+}
+inline unsigned max(unsigned a, unsigned b) {
+  return a < b ? b : a;
+}
+inline long long min(long long a, long long b) {
+  return b < a ? b : a;
+}
+inline long long max(long long a, long long b) {
+  return a < b ? b : a;
+}
+inline unsigned long long min(unsigned long long a, unsigned long long b) {
+  return b < a ? b : a;
+}
+inline unsigned long long max(unsigned long long a, unsigned long long b) {
+  return a < b ? b : a;
+}
+inline float min(float a, float b) {
+  return fminf(a, b);
+}
+inline float max(float a, float b) {
+  return fmaxf(a, b);
 }
 inline int __float_as_int(float x) {
   return std::bit_cast<int>(x);

@@ -11,7 +11,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "kernels/sim/block_scheduler.h"
 
@@ -74,17 +73,12 @@ thread_local bool on_worker = false;
 
 class WorkerPool {
  public:
+  // The workers run until the program exits (detached: nothing waits for them). The pool is never
+  // destroyed, so that no static destructor can pull it from under a late launch.
   WorkerPool() {
     const unsigned n = worker_count();
-    for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { work(); });
-  }
-  ~WorkerPool() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    work_ready_.notify_all();
-    for (auto& t : workers_) t.join();
+    for (unsigned i = 0; i < n; ++i) std::thread([this] { work(); }).detach();
+    workers_ = n;
   }
 
   void run(const Kernel& kernel) {
@@ -96,7 +90,7 @@ class WorkerPool {
       next_block_ = 0;
       failed_ = false;
       error_ = nullptr;
-      busy_ = unsigned(workers_.size());
+      busy_ = workers_;
       ++generation_;
     }
     work_ready_.notify_all();
@@ -113,8 +107,7 @@ class WorkerPool {
     for (;;) {
       {
         std::unique_lock lock(mutex_);
-        work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
+        work_ready_.wait(lock, [&] { return generation_ != seen; });
         seen = generation_;
       }
       const Kernel& k = *kernel_;
@@ -134,7 +127,7 @@ class WorkerPool {
     }
   }
 
-  std::vector<std::thread> workers_;
+  unsigned workers_ = 0;
   std::mutex launch_mutex_;
   std::mutex mutex_;
   std::condition_variable work_ready_, all_done_;
@@ -145,7 +138,6 @@ class WorkerPool {
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;
   unsigned busy_ = 0;  // workers still on the current launch
-  bool stopping_ = false;
 };
 
 BlockScheduler& running_block(const char* what) {
@@ -170,7 +162,7 @@ void launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_
   if (on_worker)
     throw std::logic_error("kernel " + std::string(kernel_name) +
                            ": launched from inside a kernel (no dynamic parallelism on the sim)");
-  static WorkerPool pool;
+  static WorkerPool& pool = *new WorkerPool;
   pool.run(kernel);
 }
 

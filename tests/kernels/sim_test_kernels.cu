@@ -45,6 +45,15 @@ __global__ void shuffle_with_exited_lane_kernel(float* out) {
   out[threadIdx.x] = __shfl_xor_sync(kFullMask, float(threadIdx.x), 1);
 }
 
+__global__ void shuffle_outside_mask_kernel(float* out) {
+  if (threadIdx.x >= 16) return;
+  out[threadIdx.x] = __shfl_sync(0x0000ffffu, float(threadIdx.x), threadIdx.x == 0 ? 20 : 1);
+}
+
+__global__ void shuffle_in_partial_warp_kernel(float* out) {
+  out[threadIdx.x] = __shfl_down_sync(kFullMask, float(threadIdx.x), 1);
+}
+
 __device__ float warp_sum_down(float v) {
   for (int offset = warpSize / 2; offset > 0; offset /= 2)
     v += __shfl_down_sync(kFullMask, v, offset);
@@ -99,6 +108,16 @@ __global__ void index_3d_kernel(unsigned* out) {
                                threadIdx.y, threadIdx.z, blockDim.x, blockDim.y,
                                blockDim.z,  gridDim.x,   gridDim.y,  gridDim.z};
   for (int j = 0; j < 12; ++j) o[j] = values[j];
+}
+
+__global__ void integer_atomics_kernel(int* out, unsigned long long* exchanged) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  const int value = (t * 37) % 1001 - 500;
+  atomicMax(&out[0], max(value, -1000));
+  atomicMin(&out[1], min(value, 1000));
+  atomicAdd(reinterpret_cast<unsigned*>(&out[2]), 1u);
+  atomicAdd(exchanged, static_cast<unsigned long long>(atomicExch(&out[3], t)));
+  atomicCAS(&out[4], 0, t + 1);
 }
 
 __global__ void empty_kernel() {}
@@ -158,6 +177,21 @@ void read_dynamic_smem(float* out, int n) {
 void index_3d(dim3 grid, dim3 block, unsigned* out) {
   FORGE_LAUNCH(index_3d_kernel, grid, block, 0, 0, out);
   FORGE_CHECK_LAUNCH(index_3d_kernel);
+}
+
+void shuffle_outside_mask(float* out) {
+  FORGE_LAUNCH(shuffle_outside_mask_kernel, 1, 32, 0, 0, out);
+  FORGE_CHECK_LAUNCH(shuffle_outside_mask_kernel);
+}
+
+void shuffle_in_partial_warp(float* out) {
+  FORGE_LAUNCH(shuffle_in_partial_warp_kernel, 1, 48, 0, 0, out);
+  FORGE_CHECK_LAUNCH(shuffle_in_partial_warp_kernel);
+}
+
+void integer_atomics(int blocks, int* out, unsigned long long* exchanged) {
+  FORGE_LAUNCH(integer_atomics_kernel, blocks, 256, 0, 0, out, exchanged);
+  FORGE_CHECK_LAUNCH(integer_atomics_kernel);
 }
 
 void launch_empty(dim3 grid, dim3 block, size_t dynamic_smem_bytes) {

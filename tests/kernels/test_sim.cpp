@@ -124,6 +124,20 @@ TEST_CASE("a shuffle whose mask names an exited lane is diagnosed") {
                        std::runtime_error);
 }
 
+TEST_CASE("a shuffle reading a lane outside its mask is diagnosed") {
+  std::vector<float> out(32);
+  CHECK_THROWS_WITH_AS(
+      st::shuffle_outside_mask(out.data()),
+      doctest::Contains("reads lane 20 with __shfl_sync, which is not in its mask"),
+      std::runtime_error);
+}
+
+TEST_CASE("a full mask in a partial warp names absent lanes and is diagnosed") {
+  std::vector<float> out(48);
+  CHECK_THROWS_WITH_AS(st::shuffle_in_partial_warp(out.data()),
+                       doctest::Contains("names lanes absent from its warp"), std::runtime_error);
+}
+
 TEST_CASE("the emulator still runs kernels correctly after diagnosing a broken one") {
   std::vector<float> out(64);
   CHECK_THROWS_AS(st::mismatched_barriers(out.data()), std::runtime_error);
@@ -161,6 +175,27 @@ TEST_CASE("block reduction of 1000 elements: shared memory, shuffles, float atom
   st::block_reduce_sum(x.data(), n, &sum);
   // Any order of float additions is within n * eps * sum|x| of the exact sum.
   CHECK(std::abs(sum - expected) <= n * 1.2e-7 * magnitude);
+}
+
+TEST_CASE("integer atomics across blocks: max, min, add, exchange, compare-and-swap") {
+  const int blocks = 5, threads = blocks * 256;
+  std::vector<int> out(5, 0);
+  unsigned long long exchanged = 0;
+  st::integer_atomics(blocks, out.data(), &exchanged);
+  int most = 0, least = 0;
+  unsigned long long all_indices = 0;
+  for (int t = 0; t < threads; ++t) {
+    const int value = (t * 37) % 1001 - 500;
+    most = std::max(most, value), least = std::min(least, value);
+    all_indices += t;
+  }
+  CHECK(out[0] == most);
+  CHECK(out[1] == least);
+  CHECK(out[2] == threads);
+  // The exchanges form a chain 0 -> t1 -> t2 ...: every index but the last one stored was seen.
+  CHECK(exchanged + out[3] == all_indices);
+  CHECK(out[4] >= 1);
+  CHECK(out[4] <= threads);
 }
 
 TEST_CASE("dynamic shared memory read before it is written is NaN") {
