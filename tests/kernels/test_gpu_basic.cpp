@@ -21,6 +21,9 @@
 #include <vector>
 
 #include "engine/backend.h"
+#if FORGE_SIM_BUILD
+#include "engine/cuda/blas.h"  // the host cuBLAS stand-in, tested directly below
+#endif
 #include "engine/cuda/builtin.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
@@ -44,7 +47,7 @@ void for_each_gpu(const std::function<void(Device)>& body) {
   try {
     backend(Device::cuda);
   } catch (const std::exception& e) {
-    MESSAGE("Device::cuda skipped: " << e.what());
+    MESSAGE("Device::cuda skipped: " << std::string(e.what()));
     return;
   }
   INFO("device cuda");
@@ -82,7 +85,7 @@ struct DeviceBuffer {
 
 // |got - want| <= tol elementwise (tol absolute, from the check's own error bound).
 void check_near(const std::vector<float>& got, const std::vector<float>& want, float tol,
-                const char* what) {
+                const std::string& what) {
   REQUIRE(got.size() == want.size());
   int bad = 0;
   for (size_t i = 0; i < got.size() && bad < 3; ++i) {
@@ -99,7 +102,7 @@ void check_near(const std::vector<float>& got, const std::vector<float>& want, f
 
 // Relative version: |got - want| <= rel * |want| + abs_floor.
 void check_rel(const std::vector<float>& got, const std::vector<float>& want, float rel,
-               float abs_floor, const char* what) {
+               float abs_floor, const std::string& what) {
   REQUIRE(got.size() == want.size());
   int bad = 0;
   for (size_t i = 0; i < got.size() && bad < 3; ++i) {
@@ -109,12 +112,6 @@ void check_rel(const std::vector<float>& got, const std::vector<float>& want, fl
     }
   }
   CHECK_MESSAGE(bad == 0, what);
-}
-
-float sum_abs(const std::vector<float>& v) {
-  double s = 0;
-  for (float x : v) s += std::fabs(x);
-  return float(s);
 }
 
 Backend& cpu() {
