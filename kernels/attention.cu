@@ -80,9 +80,10 @@ struct RowThread {
         group((threadIdx.x % warpSize) & ~(kRowThreads - 1)) {}
 };
 
-// Value `partner` of the row's TILE values, held as v[partner / 4] by thread partner % 4.
-template <int N>
-__device__ __forceinline__ float row_value(const float (&v)[N], int partner, int group) {
+// Value `partner` of the row's TILE values, held as v[partner / 4] by thread partner % 4 (v: the
+// calling thread's register array; with partner a compile-time constant after unrolling, the
+// index is too).
+__device__ __forceinline__ float row_value(const float* v, int partner, int group) {
   return __shfl_sync(kFullWarpMask, v[partner / kRowThreads], group + partner % kRowThreads);
 }
 
