@@ -9,12 +9,14 @@
 #include <exception>
 
 #include "data/split.h"
+#include "engine/cuda/builtin.h"
 #include "train/evaluate.h"
 #include "train/saved_model.h"
 
 using namespace forge;
 
 int main(int argc, char** argv) {
+  forge::register_builtin_backends();  // --device sim / cuda, when built in
   std::string checkpoint, data_dir, split_file, device = "cpu";
   int batch_size = 64, workers = 2;
   bool json = false, strict = false;

@@ -9,6 +9,7 @@
 
 #include "data/decode.h"
 #include "engine/autograd.h"
+#include "engine/cuda/builtin.h"
 #include "train/evaluate.h"
 #include "train/saved_model.h"
 
@@ -16,6 +17,7 @@ using namespace forge;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+  forge::register_builtin_backends();  // --device sim / cuda, when built in
   std::string checkpoint, device = "cpu";
   std::vector<std::string> inputs;
   int batch_size = 32;

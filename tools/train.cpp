@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <exception>
 
+#include "engine/cuda/builtin.h"
 #include "models/model.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
+  forge::register_builtin_backends();  // --device sim / cuda, when built in
   forge::train::TrainOptions o;
   std::string device = "cpu";
   CLI::App app{

@@ -1,0 +1,51 @@
+// blas.h: GEMM for the GPU backend. Under nvcc it is cuBLAS. Under the sim build the same names
+// (cublasHandle_t, CUBLAS_OP_N/T, cublasSgemmStridedBatched) are declared here, in
+// forge::gpu_sim, by a host implementation with cuBLAS's exact semantics, so GpuBackend::gemm
+// (blas.cpp) is one piece of code for both builds.
+//
+// cuBLAS's convention is column-major: element (i, j) of a matrix X with leading dimension ldx is
+// X[i + j * ldx]. op(X) is X or its transpose. For each batch b:
+//   C_b = alpha * op(A_b) op(B_b) + beta * C_b,  op(A) m x k, op(B) k x n, C m x n,
+//   X_b = X + b * strideX.
+// As in cuBLAS, C is not read when beta == 0 (it may hold NaN from an earlier owner).
+#pragma once
+
+#ifndef FORGE_GPU_NS
+#error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
+#endif
+
+#if !FORGE_SIM_BUILD
+#include <cublas_v2.h>
+#endif
+
+namespace forge::FORGE_GPU_NS {
+
+#if FORGE_SIM_BUILD
+// The part of cuBLAS's API that the backend uses, with the same meaning.
+enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
+enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+struct SimBlasContext {};
+using cublasHandle_t = SimBlasContext*;
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
+                                         cublasOperation_t transb, int m, int n, int k,
+                                         const float* alpha, const float* A, int lda,
+                                         long long strideA, const float* B, int ldb,
+                                         long long strideB, const float* beta, float* C, int ldc,
+                                         long long strideC, int batchCount);
+#endif
+
+// Owns the library handle (cublasCreate/cublasDestroy on cuda; nothing to own on sim).
+class BlasHandle {
+ public:
+  BlasHandle();
+  ~BlasHandle();
+  BlasHandle(const BlasHandle&) = delete;
+  BlasHandle& operator=(const BlasHandle&) = delete;
+  cublasHandle_t get() const { return handle_; }
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+}  // namespace forge::FORGE_GPU_NS

@@ -1,0 +1,95 @@
+// gpu_memory.cpp: GpuBackend's construction, memory and synchronisation: allocations go through
+// the caching allocator (caching_allocator.h), copies and syncs through gpu_runtime.h.
+#include <bit>
+
+#include "engine/cuda/gpu_impl.h"
+#include "engine/cuda/gpu_runtime.h"
+
+namespace forge::FORGE_GPU_NS {
+
+// ---- CachingAllocator -----------------------------------------------------------------------
+
+size_t CachingAllocator::bin_bytes(size_t bytes) {
+  constexpr size_t kMinBin = 512;
+  if (bytes <= kMinBin) return kMinBin;
+  // step = a quarter of the largest power of two <= bytes; round up to a multiple of it.
+  const size_t step = std::bit_floor(bytes) / 4;
+  return (bytes + step - 1) / step * step;
+}
+
+void* CachingAllocator::allocate(size_t bytes) {
+  const size_t bin = bin_bytes(bytes);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_blocks_.find(bin);
+    if (it != free_blocks_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      return p;
+    }
+  }
+  try {
+    return device_malloc(bin);
+  } catch (const std::exception&) {
+    // Out of memory, perhaps only because of what the cache holds: give it back, try once more.
+    release_cached();
+    return device_malloc(bin);
+  }
+}
+
+void CachingAllocator::deallocate(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_blocks_[bin_bytes(bytes)].push_back(ptr);
+}
+
+void CachingAllocator::release_cached() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [bin, blocks] : free_blocks_)
+    for (void* p : blocks) device_free(p);
+  free_blocks_.clear();
+}
+
+CachingAllocator::~CachingAllocator() {
+  try {
+    release_cached();
+  } catch (...) {
+    // At process exit the CUDA context may already be gone; the memory goes with it.
+  }
+}
+
+// ---- GpuBackend: memory --------------------------------------------------------------------
+
+GpuBackend::GpuBackend() : impl_(new Impl) {}
+GpuBackend::~GpuBackend() {
+  delete impl_;
+}
+
+Device GpuBackend::device() const {
+#if FORGE_SIM_BUILD
+  return Device::sim;
+#else
+  return Device::cuda;
+#endif
+}
+
+void* GpuBackend::allocate(size_t bytes) {
+  return impl_->allocator.allocate(bytes);
+}
+void GpuBackend::deallocate(void* ptr, size_t bytes) {
+  impl_->allocator.deallocate(ptr, bytes);
+}
+void GpuBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  copy_h2d(dst, src, bytes);
+}
+void GpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  copy_d2h(dst, src, bytes);
+}
+void GpuBackend::copy(void* dst, const void* src, size_t bytes) {
+  copy_d2d(dst, src, bytes);
+}
+void GpuBackend::synchronize() {
+  device_synchronize();
+}
+
+}  // namespace forge::FORGE_GPU_NS

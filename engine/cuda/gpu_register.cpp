@@ -1,0 +1,25 @@
+// gpu_register.cpp: makes this build of the GPU backend known to forge::backend(): Device::sim for
+// the sim build, Device::cuda for the nvcc build. The factory runs on first use of the device, so
+// a program that never asks for cuda never touches the driver.
+#include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_runtime.h"
+
+namespace forge::FORGE_GPU_NS {
+
+#if FORGE_SIM_BUILD
+constexpr Device kDevice = Device::sim;
+#else
+constexpr Device kDevice = Device::cuda;
+#endif
+
+static Backend* make_gpu_backend() {
+  // On cuda: without a GPU or a driver, a clear error now instead of a failure in the first kernel.
+  require_usable_device(device_name(kDevice));
+  return new GpuBackend();  // lives as long as the program (the registry keeps it)
+}
+
+void register_gpu_backend() {
+  register_backend(kDevice, &make_gpu_backend);
+}
+
+}  // namespace forge::FORGE_GPU_NS

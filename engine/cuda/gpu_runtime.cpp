@@ -1,0 +1,107 @@
+// gpu_runtime.cpp: device memory and synchronisation (see gpu_runtime.h). Two implementations, one
+// per build: the CUDA runtime under nvcc, host memory under the sim.
+//
+// All work goes to the legacy default stream (0): kernels, copies and cuBLAS calls run in the order
+// they were issued, which is what lets the caching allocator hand a freed block to the next
+// allocation without waiting (its last user was issued earlier, so it finishes earlier).
+#include "engine/cuda/gpu_runtime.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#if !FORGE_SIM_BUILD
+#include <cuda_runtime.h>
+#endif
+
+namespace forge::FORGE_GPU_NS {
+
+#if FORGE_SIM_BUILD
+
+void require_usable_device(const char*) {}  // the sim runs wherever the program does
+
+void* device_malloc(size_t bytes) {
+  // aligned_alloc wants a multiple of the alignment; 0 bytes still gets a distinct pointer.
+  void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + (bytes == 0 ? 256 : 0));
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+void device_free(void* ptr) {
+  std::free(ptr);
+}
+void copy_h2d(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+void copy_d2h(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+void copy_d2d(void* dst, const void* src, size_t bytes) {
+  std::memmove(dst, src, bytes);
+}
+void device_memset(void* dst, int byte, size_t bytes) {
+  std::memset(dst, byte, bytes);
+}
+void device_synchronize() {}  // sim launches are synchronous: nothing is in flight
+
+#else
+
+namespace {
+// Throws "<what>: <error name>: <error string>" when status is not cudaSuccess.
+void check(cudaError_t status, const std::string& what) {
+  if (status != cudaSuccess)
+    throw std::runtime_error("cuda: " + what + " failed (" + cudaGetErrorName(status) + ": " +
+                             cudaGetErrorString(status) + ")");
+}
+std::string bytes_text(size_t bytes) {
+  return std::to_string(bytes) + " bytes";
+}
+}  // namespace
+
+void require_usable_device(const char* device_label) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  const std::string advice = "; use --device cpu or --device sim";
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error so a later query starts clean
+    throw std::runtime_error(std::string("device ") + device_label + ": no usable GPU (" +
+                             cudaGetErrorName(status) + ": " + cudaGetErrorString(status) + ")" +
+                             advice);
+  }
+  if (count == 0)
+    throw std::runtime_error(std::string("device ") + device_label +
+                             ": no usable GPU (the CUDA driver reports no devices)" + advice);
+}
+
+void* device_malloc(size_t bytes) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, bytes), "cudaMalloc of " + bytes_text(bytes));
+  return p;
+}
+void device_free(void* ptr) {
+  check(cudaFree(ptr), "cudaFree");
+}
+void copy_h2d(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice),
+        "copy of " + bytes_text(bytes) + " host to device");
+}
+void copy_d2h(void* dst, const void* src, size_t bytes) {
+  // cudaMemcpy on the default stream waits for the kernels issued before it.
+  check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost),
+        "copy of " + bytes_text(bytes) + " device to host");
+}
+void copy_d2d(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0),
+        "copy of " + bytes_text(bytes) + " device to device");
+}
+void device_memset(void* dst, int byte, size_t bytes) {
+  check(cudaMemsetAsync(dst, byte, bytes, 0), "memset of " + bytes_text(bytes));
+}
+void device_synchronize() {
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+#endif
+
+}  // namespace forge::FORGE_GPU_NS

@@ -1,0 +1,29 @@
+// gpu_runtime.h: the GPU backend's device memory and synchronisation, in one place so that the
+// rest of engine/cuda never calls the CUDA runtime directly.
+//
+// Under nvcc (Device::cuda) these wrap the CUDA runtime and turn every error into a
+// std::runtime_error naming what was asked and cudaGetErrorString's answer. Under the sim build
+// (FORGE_SIM_BUILD, Device::sim) "device" memory is host memory: the emulator runs kernels on the
+// CPU, so a kernel reads and writes plain pointers, and every launch has finished when it returns.
+#pragma once
+#include <cstddef>
+
+#ifndef FORGE_GPU_NS
+#error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
+#endif
+
+namespace forge::FORGE_GPU_NS {
+
+// Throws a clear error when this build's device cannot be used (cuda: no GPU or no driver).
+// `device_label` is the device's name in the message ("cuda").
+void require_usable_device(const char* device_label);
+
+void* device_malloc(size_t bytes);  // 256-byte aligned, like cudaMalloc
+void device_free(void* ptr);
+void copy_h2d(void* dst, const void* src, size_t bytes);
+void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first
+void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the default stream
+void device_memset(void* dst, int byte, size_t bytes);
+void device_synchronize();
+
+}  // namespace forge::FORGE_GPU_NS

@@ -1,0 +1,152 @@
+// conv.cu: 2-D convolution, NCHW, as im2col + GEMM (the GEMM is GpuBackend::gemm: cuBLAS on cuda,
+// the host GEMM on sim).
+//
+// x [n, c, h, w], weight W [k, c, r, s] = [k, crs] with crs = c*r*s, y [n, k, oh, ow], P = oh*ow:
+//   col_n [crs, P],  col_n[(ch, a, b), (i, j)] = x[n, ch, i*stride - pad + a, j*stride - pad + b]
+//                                                (0 outside the image: zero padding)
+//   y_n   = W col_n + bias                       (forward)
+//   gcol_n = W^T gy_n,  gx_n = col2im(gcol_n)    (backward data)
+//   gW    = sum_n gy_n col_n^T,  gbias[k] = sum_{n, i, j} gy[n, k, i, j]   (backward weight)
+// col2im is the transpose of im2col: gx[n, ch, y, x] sums gcol_n over every (a, b, i, j) with
+// i*stride - pad + a = y and j*stride - pad + b = x. Written as a GATHER, one thread per gx
+// element visiting the r*s taps that can reach it, it needs no atomics and sums in a fixed order.
+//
+// Images go through in chunks whose col matrices fit a scratch cap; each chunk is one batched GEMM
+// (forward, backward data). gW sums over images, which a batched GEMM cannot do, so backward
+// weight runs one GEMM per image accumulating into gW (beta = 1 after the first).
+// Nothing is saved for backward beyond what the op keeps (x and W); col is rebuilt.
+#include <algorithm>
+
+#include "kernels/kernel_util.cuh"
+
+namespace forge::FORGE_GPU_NS {
+namespace {
+
+// Upper bound on the im2col scratch, in floats (64 MiB): a chunk holds as many images as fit.
+constexpr int64_t kMaxColFloats = int64_t(1) << 24;
+
+// col [images, crs, P] of images [n0, n0 + images); one thread per col element, consecutive threads
+// on consecutive output pixels (reads along an image row).
+__global__ void im2col_kernel(Conv2dDesc d, int images, const float* x, float* col) {
+  const int64_t pixels = int64_t(d.oh) * d.ow, rows = int64_t(d.c) * d.r * d.s;
+  const int64_t total = images * rows * pixels;
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
+    const int64_t pixel = e % pixels, row = (e / pixels) % rows, image = e / (pixels * rows);
+    const int b = int(row % d.s), a = int(row / d.s % d.r), ch = int(row / (d.s * d.r));
+    const int iy = int(pixel / d.ow) * d.stride - d.pad + a;
+    const int ix = int(pixel % d.ow) * d.stride - d.pad + b;
+    const bool inside = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w;
+    col[e] = inside ? x[((image * d.c + ch) * d.h + iy) * d.w + ix] : 0.f;
+  }
+}
+
+// gx [images, c, h, w] from gcol [images, crs, P]: for each tap (a, b) the output pixel (i, j)
+// that read (y, x) through it, if any: i = (y + pad - a) / stride when that divides exactly.
+__global__ void col2im_kernel(Conv2dDesc d, int images, const float* gcol, float* gx) {
+  const int64_t pixels = int64_t(d.oh) * d.ow, rows = int64_t(d.c) * d.r * d.s;
+  const int64_t total = int64_t(images) * d.c * d.h * d.w;
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
+    const int x = int(e % d.w), y = int(e / d.w % d.h);
+    const int64_t ch = e / (int64_t(d.w) * d.h) % d.c, image = e / (int64_t(d.w) * d.h * d.c);
+    const float* g = gcol + image * rows * pixels;
+    float sum = 0.f;
+    for (int a = 0; a < d.r; ++a) {
+      const int sy = y + d.pad - a;  // i * stride
+      if (sy < 0 || sy % d.stride || sy / d.stride >= d.oh) continue;
+      for (int b = 0; b < d.s; ++b) {
+        const int sx = x + d.pad - b;
+        if (sx < 0 || sx % d.stride || sx / d.stride >= d.ow) continue;
+        sum += g[((ch * d.r + a) * d.s + b) * pixels + (sy / d.stride) * d.ow + sx / d.stride];
+      }
+    }
+    gx[e] = sum;
+  }
+}
+
+// y [n, k, P] += bias[k].
+__global__ void add_channel_bias_kernel(int64_t total, int64_t pixels, int k, const float* bias,
+                                        float* y) {
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) y[e] += bias[e / pixels % k];
+}
+
+// gbias[k] = sum over n and pixels of gy[n, k, :]: one block per channel, each thread a strided
+// partial sum, then block_sum's fixed tree (deterministic, no atomics).
+__global__ void channel_sum_kernel(int n, int k, int64_t pixels, const float* gy, float* gbias) {
+  const int channel = blockIdx.x;
+  float sum = 0.f;
+  for (int64_t e = threadIdx.x; e < n * pixels; e += blockDim.x)
+    sum += gy[(e / pixels * k + channel) * pixels + e % pixels];
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) gbias[channel] = sum;
+}
+
+int64_t col_floats_per_image(const Conv2dDesc& d) {
+  return int64_t(d.c) * d.r * d.s * d.oh * d.ow;
+}
+int images_per_chunk(const Conv2dDesc& d) {
+  return int(std::clamp<int64_t>(kMaxColFloats / col_floats_per_image(d), 1, d.n));
+}
+
+void launch_im2col(const Conv2dDesc& d, int images, const float* x, float* col) {
+  FORGE_LAUNCH(im2col_kernel, dim3(grid_blocks(images * col_floats_per_image(d))),
+               dim3(kBlockThreads), 0, kStream, d, images, x, col);
+  FORGE_CHECK_LAUNCH(im2col_kernel);
+}
+
+}  // namespace
+
+void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,
+                                const float* bias, float* y) {
+  const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
+  DeviceScratch col(*this, chunk * col_floats_per_image(d));
+  for (int n0 = 0; n0 < d.n; n0 += chunk) {
+    const int images = std::min(chunk, d.n - n0);
+    launch_im2col(d, images, x + int64_t(n0) * d.c * d.h * d.w, col.data());
+    // y_n [k, P] = W [k, crs] col_n [crs, P], one problem per image of the chunk.
+    gemm(false, false, d.k, pixels, crs, 1.f, w, crs, 0, col.data(), pixels, int64_t(crs) * pixels,
+         0.f, y + int64_t(n0) * d.k * pixels, pixels, int64_t(d.k) * pixels, images);
+  }
+  if (!bias) return;
+  const int64_t total = int64_t(d.n) * d.k * pixels;
+  FORGE_LAUNCH(add_channel_bias_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
+               total, int64_t(pixels), d.k, bias, y);
+  FORGE_CHECK_LAUNCH(add_channel_bias_kernel);
+}
+
+void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, const float* w,
+                                      float* gx) {
+  const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
+  DeviceScratch gcol(*this, chunk * col_floats_per_image(d));
+  for (int n0 = 0; n0 < d.n; n0 += chunk) {
+    const int images = std::min(chunk, d.n - n0);
+    // gcol_n [crs, P] = W^T [crs, k] gy_n [k, P].
+    gemm(true, false, crs, pixels, d.k, 1.f, w, crs, 0, gy + int64_t(n0) * d.k * pixels, pixels,
+         int64_t(d.k) * pixels, 0.f, gcol.data(), pixels, int64_t(crs) * pixels, images);
+    const int64_t total = int64_t(images) * d.c * d.h * d.w;
+    FORGE_LAUNCH(col2im_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, d,
+                 images, gcol.data(), gx + int64_t(n0) * d.c * d.h * d.w);
+    FORGE_CHECK_LAUNCH(col2im_kernel);
+  }
+}
+
+void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, const float* gy,
+                                        float* gw, float* gbias) {
+  const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
+  DeviceScratch col(*this, chunk * col_floats_per_image(d));
+  for (int n0 = 0; n0 < d.n; n0 += chunk) {
+    const int images = std::min(chunk, d.n - n0);
+    launch_im2col(d, images, x + int64_t(n0) * d.c * d.h * d.w, col.data());
+    for (int i = 0; i < images; ++i) {
+      // gW [k, crs] (+)= gy_n [k, P] col_n^T [P, crs]
+      const float beta = n0 + i == 0 ? 0.f : 1.f;
+      gemm(false, true, d.k, crs, pixels, 1.f, gy + int64_t(n0 + i) * d.k * pixels, pixels, 0,
+           col.data() + i * col_floats_per_image(d), pixels, 0, beta, gw, crs, 0, 1);
+    }
+  }
+  if (!gbias) return;
+  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
+               int64_t(pixels), gy, gbias);
+  FORGE_CHECK_LAUNCH(channel_sum_kernel);
+}
+
+}  // namespace forge::FORGE_GPU_NS

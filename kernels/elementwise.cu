@@ -1,0 +1,203 @@
+// elementwise.cu: fill, strided gather/scatter, broadcast binary ops, unary ops and the backward of
+// relu and gelu, axpy, dropout. One thread per element in grid-stride loops (launch_utils.cuh):
+// grid = min(ceil(n / 256), 4096) blocks of 256 threads. Nothing is saved for backward here; the
+// ops that need x keep it themselves, and dropout recomputes its mask.
+//
+//   fill:     x[i] = value
+//   gather:   dst[i] = src[view_offset(src, i)]
+//   scatter:  dst[view_offset(dst, i)] (+)= src[i]
+//   binary:   out[i] = a[view_offset(av, i)] op b[view_offset(bv, i)]   (stride 0 broadcasts)
+//   unary:    y = -x, e^x, ln x, sqrt x, x^2, max(x, 0), gelu(x) = x Phi(x), alpha x, x + alpha
+//   backward: relu: gx = gy [x > 0];   gelu: gx = gy (Phi(x) + x phi(x))
+//   axpy:     y += alpha x
+//   dropout:  y = x / (1 - p) where counter_uniform(seed, i) >= p, else 0 (engine/random.h: the
+//             same hash on every device, so masks equal the CPU's bit for bit)
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/cuda/gpu_backend.h"
+#include "engine/random.h"
+#include "kernels/kernel_util.cuh"
+
+namespace forge::FORGE_GPU_NS {
+
+// ---- kernels --------------------------------------------------------------------------------
+
+__global__ void fill_kernel(float* x, int64_t n, float value) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) x[i] = value;
+}
+
+__global__ void gather_kernel(const float* src, StridedView view, float* dst, int64_t n) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) dst[i] = src[view_offset(view, i)];
+}
+
+// Several i may reach one destination when the view has a zero stride (a broadcast's backward):
+// `atomic` then makes each += indivisible. The order of the additions is whatever the threads'
+// order is, so such sums vary in the last bits between runs; views without overlap take the plain
+// path and are exact.
+__global__ void scatter_kernel(const float* src, float* dst, StridedView view, int64_t n,
+                               bool accumulate, bool atomic) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    float* d = dst + view_offset(view, i);
+    if (atomic)
+      atomicAdd(d, src[i]);
+    else if (accumulate)
+      *d += src[i];
+    else
+      *d = src[i];
+  }
+}
+
+__global__ void binary_kernel(BinaryOp op, const float* a, StridedView av, const float* b,
+                              StridedView bv, float* out, int64_t n) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    const float x = a[view_offset(av, i)], y = b[view_offset(bv, i)];
+    float r = 0.f;
+    switch (op) {  // the same op for every thread: no divergence
+      case BinaryOp::add:
+        r = x + y;
+        break;
+      case BinaryOp::sub:
+        r = x - y;
+        break;
+      case BinaryOp::mul:
+        r = x * y;
+        break;
+      case BinaryOp::div:
+        r = x / y;
+        break;
+    }
+    out[i] = r;
+  }
+}
+
+// Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF; written as the CPU writes it so both
+// round alike.
+__device__ __forceinline__ float normal_cdf(float x) {
+  return 0.5f * (1.f + erff(x * float(M_SQRT1_2)));
+}
+
+__global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    const float v = x[i];
+    float r = 0.f;
+    switch (op) {
+      case UnaryOp::neg:
+        r = -v;
+        break;
+      case UnaryOp::exp:
+        r = expf(v);
+        break;
+      case UnaryOp::log:
+        r = logf(v);
+        break;
+      case UnaryOp::sqrt:
+        r = sqrtf(v);
+        break;
+      case UnaryOp::square:
+        r = v * v;
+        break;
+      case UnaryOp::relu:
+        r = v > 0.f ? v : 0.f;
+        break;
+      case UnaryOp::gelu:
+        r = v * normal_cdf(v);
+        break;
+      case UnaryOp::scale:
+        r = alpha * v;
+        break;
+      case UnaryOp::add_scalar:
+        r = v + alpha;
+        break;
+    }
+    y[i] = r;
+  }
+}
+
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+__global__ void unary_backward_kernel(bool gelu, const float* x, const float* gy, float* gx,
+                                      int64_t n) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    const float v = x[i];
+    if (gelu) {
+      const float pdf = expf(-0.5f * v * v) * float(0.5 * M_2_SQRTPI * M_SQRT1_2);
+      gx[i] = gy[i] * (normal_cdf(v) + v * pdf);
+    } else {
+      gx[i] = v > 0.f ? gy[i] : 0.f;
+    }
+  }
+}
+
+__global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) y[i] += alpha * x[i];
+}
+
+__global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, float keep_scale,
+                               uint64_t seed) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride())
+    y[i] = counter_uniform(seed, uint64_t(i)) >= p ? x[i] * keep_scale : 0.f;
+}
+
+// ---- launchers ------------------------------------------------------------------------------
+
+void GpuBackend::fill(float* x, int64_t n, float value) {
+  FORGE_LAUNCH(fill_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, n, value);
+  FORGE_CHECK_LAUNCH("fill_kernel");
+}
+
+void GpuBackend::gather(const float* src_base, const StridedView& src, float* dst) {
+  const int64_t n = view_numel(src);
+  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, src,
+               dst, n);
+  FORGE_CHECK_LAUNCH("gather_kernel");
+}
+
+void GpuBackend::scatter(const float* src, float* dst_base, const StridedView& dst,
+                         bool accumulate) {
+  const int64_t n = view_numel(dst);
+  bool overlapping = false;  // a zero stride over an extent > 1: several i, one destination
+  for (int d = 0; d < dst.ndim; ++d) overlapping |= dst.strides[d] == 0 && dst.shape[d] > 1;
+  FORGE_LAUNCH(scatter_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src, dst_base,
+               dst, n, accumulate, accumulate && overlapping);
+  FORGE_CHECK_LAUNCH("scatter_kernel");
+}
+
+void GpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, const float* b,
+                        const StridedView& bv, float* out) {
+  const int64_t n = view_numel(av);
+  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, av, b,
+               bv, out, n);
+  FORGE_CHECK_LAUNCH("binary_kernel");
+}
+
+void GpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
+  FORGE_LAUNCH(unary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, x, y, n,
+               alpha);
+  FORGE_CHECK_LAUNCH("unary_kernel");
+}
+
+void GpuBackend::unary_backward(UnaryOp op, const float* x, const float* gy, float* gx, int64_t n) {
+  if (op != UnaryOp::relu && op != UnaryOp::gelu)
+    throw std::invalid_argument("unary_backward: only relu and gelu have a backward primitive");
+  FORGE_LAUNCH(unary_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
+               op == UnaryOp::gelu, x, gy, gx, n);
+  FORGE_CHECK_LAUNCH("unary_backward_kernel");
+}
+
+void GpuBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
+  FORGE_LAUNCH(axpy_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, alpha, x, y, n);
+  FORGE_CHECK_LAUNCH("axpy_kernel");
+}
+
+void GpuBackend::dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) {
+  const float keep_scale = 1.f / (1.f - p);  // computed as the CPU does, so outputs match exactly
+  FORGE_LAUNCH(dropout_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, y, n, p,
+               keep_scale, seed);
+  FORGE_CHECK_LAUNCH("dropout_kernel");
+}
+
+void GpuBackend::dropout_backward(const float* gy, float* gx, int64_t n, float p, uint64_t seed) {
+  dropout_forward(gy, gx, n, p, seed);  // the same mask and scale: dy/dx is diagonal
+}
+
+}  // namespace forge::FORGE_GPU_NS

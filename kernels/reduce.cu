@@ -1,0 +1,115 @@
+// reduce.cu: reduce_sum (a tensor summed down to a shape with some extents 1: broadcast backward,
+// bias gradients, means) and sum_squares (gradient-norm clipping).
+//
+//   reduce_sum:  out[o] = sum over r of x[kept(o) + reduced(r)]
+// where kept(o) is the input offset of output element o's coordinates and reduced(r) that of the
+// r-th combination of the reduced coordinates; both are strided views (launch_utils.cuh) over the
+// input's row-major strides. Two launch shapes:
+//  - one thread per output, a serial loop over r, when each sum is short (<= 32 terms) or when the
+//    last dimension is kept and outputs are many (>= 1024): neighbouring threads then read
+//    neighbouring addresses, e.g. a bias gradient [rows, n] -> [n];
+//  - otherwise one 256-thread block per output (grid-stride over outputs, at most 4096 blocks):
+//    the threads stride over r and meet in block_sum (reduce_utils.cuh).
+//   sum_squares: out[0] = sum x_i^2 in two passes, without atomics so the result does not depend
+//    on the order blocks run in: up to 1024 blocks each write block_sum of their grid-stride share
+//    to a partials buffer, then one block sums the partials (the block kernel above).
+// Accumulation is in float: a serial sum of m terms is within m * eps * sum|x| of exact, a tree
+// within log2(m) * eps * sum|x| (the CPU accumulates in double; tests allow for the difference).
+// Nothing is saved for backward.
+#include <algorithm>
+
+#include "engine/cuda/gpu_backend.h"
+#include "kernels/kernel_util.cuh"
+
+namespace forge::FORGE_GPU_NS {
+
+// ---- kernels --------------------------------------------------------------------------------
+
+__global__ void reduce_sum_serial_kernel(const float* x, StridedView kept, StridedView reduced,
+                                         int64_t out_n, int64_t red_n, float* out) {
+  for (int64_t o = grid_first(); o < out_n; o += grid_stride()) {
+    const float* base = x + view_offset(kept, o);
+    float acc = 0.f;
+    for (int64_t r = 0; r < red_n; ++r) acc += base[view_offset(reduced, r)];
+    out[o] = acc;
+  }
+}
+
+__global__ void reduce_sum_block_kernel(const float* x, StridedView kept, StridedView reduced,
+                                        int64_t out_n, int64_t red_n, float* out) {
+  // o depends on the block only, so every thread of a block runs the same iterations and reaches
+  // each block_sum together.
+  for (int64_t o = blockIdx.x; o < out_n; o += gridDim.x) {
+    const float* base = x + view_offset(kept, o);
+    float acc = 0.f;
+    for (int64_t r = threadIdx.x; r < red_n; r += blockDim.x) acc += base[view_offset(reduced, r)];
+    acc = block_sum(acc);
+    if (threadIdx.x == 0) out[o] = acc;
+  }
+}
+
+__global__ void sum_squares_partials_kernel(const float* x, int64_t n, float* partials) {
+  float acc = 0.f;
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) acc += x[i] * x[i];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+// ---- launchers ------------------------------------------------------------------------------
+
+// Sums `red_n` elements per output with the block kernel or the serial one (see the top).
+static void launch_reduce_sum(const float* x, const StridedView& kept, const StridedView& reduced,
+                              int64_t out_n, int64_t red_n, bool last_dim_kept, float* out) {
+  if (red_n <= 32 || (last_dim_kept && out_n >= 1024)) {
+    FORGE_LAUNCH(reduce_sum_serial_kernel, dim3(grid_blocks(out_n)), dim3(kBlockThreads), 0,
+                 kStream, x, kept, reduced, out_n, red_n, out);
+    FORGE_CHECK_LAUNCH("reduce_sum_serial_kernel");
+  } else {
+    const unsigned blocks = unsigned(std::min<int64_t>(out_n, kMaxGridBlocks));
+    FORGE_LAUNCH(reduce_sum_block_kernel, dim3(blocks), dim3(kBlockThreads), 0, kStream, x, kept,
+                 reduced, out_n, red_n, out);
+    FORGE_CHECK_LAUNCH("reduce_sum_block_kernel");
+  }
+}
+
+void GpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64_t* out_shape,
+                            int ndim, float* out) {
+  // kept: the output's shape over the input's strides; reduced: the reduced extents and strides.
+  StridedView kept, reduced;
+  kept.ndim = ndim;
+  int64_t stride = 1, out_n = 1, red_n = 1;
+  for (int d = ndim - 1; d >= 0; --d) {
+    kept.shape[d] = out_shape[d];
+    kept.strides[d] = stride;
+    out_n *= out_shape[d];
+    stride *= in_shape[d];
+  }
+  for (int d = 0; d < ndim; ++d) {
+    if (out_shape[d] == in_shape[d]) continue;
+    reduced.shape[reduced.ndim] = in_shape[d];
+    reduced.strides[reduced.ndim] = kept.strides[d];
+    ++reduced.ndim;
+    red_n *= in_shape[d];
+  }
+  if (out_n == 0) return;
+  const bool last_dim_kept = ndim > 0 && out_shape[ndim - 1] == in_shape[ndim - 1];
+  launch_reduce_sum(x, kept, reduced, out_n, red_n, last_dim_kept, out);
+}
+
+void GpuBackend::sum_squares(const float* x, int64_t n, float* out) {
+  const unsigned blocks = std::min(grid_blocks(n), 1024u);
+  DeviceScratch partials(*this, blocks);  // back to the cache when this call ends
+  FORGE_LAUNCH(sum_squares_partials_kernel, dim3(blocks), dim3(kBlockThreads), 0, kStream, x, n,
+               partials.data());
+  FORGE_CHECK_LAUNCH("sum_squares_partials_kernel");
+  // The second pass: one output, the partials its only reduced dimension.
+  StridedView scalar, all_partials;
+  all_partials.ndim = 1;
+  all_partials.shape[0] = blocks;
+  all_partials.strides[0] = 1;
+  FORGE_LAUNCH(reduce_sum_block_kernel, dim3(1), dim3(kBlockThreads), 0, kStream, partials.data(),
+               scalar, all_partials, int64_t(1), int64_t(blocks), out);
+  FORGE_CHECK_LAUNCH("reduce_sum_block_kernel");
+}
+
+}  // namespace forge::FORGE_GPU_NS

@@ -1,0 +1,636 @@
+// test_gpu_basic.cpp: the GPU backend's memory, GEMM and basic kernel families (elementwise,
+// reductions, optimizers, loss, norms) against Device::cpu, the oracle.
+//
+// Every check runs on Device::sim, and on Device::cuda too when a GPU is usable (otherwise a
+// MESSAGE says it was skipped). Shapes are multiples of no tile size (1, 17, 65, 101 rows; widths
+// 3, 31, 33, 257). The CTest registration runs the file twice, FORGE_SIM_ORDER=forward and
+// reverse: a kernel whose result depends on the order lanes and warps run in has a race.
+//
+// Tolerances come from the math: a sum of m float terms may differ from the CPU's (double) sum by
+// about m * eps * sum|terms| (serial) or log2(m) * eps * sum|terms| (tree); we allow m * eps * the
+// sum of magnitudes, eps = 2^-23, as stated next to each check. Single roundings of the same
+// expression (gather, binary ops, dropout) must match exactly; libm functions may differ by a few
+// ulps between the host and a GPU.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#if FORGE_SIM_BUILD
+#include "engine/cuda/blas.h"  // the host cuBLAS stand-in, tested directly below
+#endif
+#include "engine/cuda/builtin.h"
+#include "engine/ops.h"
+#include "engine/optim/optimizer.h"
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+using namespace forge;
+
+namespace {
+
+const bool backends_registered = (register_builtin_backends(), true);
+constexpr float kEps = std::numeric_limits<float>::epsilon();
+
+// Runs `body` on each GPU device of this build: sim always, cuda when a GPU is usable.
+void for_each_gpu(const std::function<void(Device)>& body) {
+  REQUIRE(backends_registered);
+  {
+    INFO("device sim");
+    body(Device::sim);
+  }
+  try {
+    backend(Device::cuda);
+  } catch (const std::exception& e) {
+    MESSAGE("Device::cuda skipped: " << std::string(e.what()));
+    return;
+  }
+  INFO("device cuda");
+  body(Device::cuda);
+}
+
+std::vector<float> random_values(size_t n, uint64_t seed, float low = -1.f, float high = 1.f) {
+  Generator gen(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = float(low + (high - low) * gen.uniform());
+  return v;
+}
+
+// A buffer on a device's backend, filled from the host (NaN when no values are given, so an
+// element a kernel forgets to write shows up).
+template <class T = float>
+struct DeviceBuffer {
+  Backend& be;
+  size_t n;
+  T* ptr;
+  DeviceBuffer(Device d, const std::vector<T>& values)
+      : be(backend(d)), n(values.size()), ptr(static_cast<T*>(be.allocate(n * sizeof(T)))) {
+    be.copy_from_host(ptr, values.data(), n * sizeof(T));
+  }
+  DeviceBuffer(Device d, size_t count)
+      : DeviceBuffer(d, std::vector<T>(count, T(std::numeric_limits<float>::quiet_NaN()))) {}
+  ~DeviceBuffer() { be.deallocate(ptr, n * sizeof(T)); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  std::vector<T> host() const {
+    std::vector<T> v(n);
+    be.copy_to_host(v.data(), ptr, n * sizeof(T));
+    return v;
+  }
+};
+
+// |got - want| <= tol elementwise (tol absolute, from the check's own error bound).
+void check_near(const std::vector<float>& got, const std::vector<float>& want, float tol,
+                const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  int bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 3; ++i) {
+    const bool ok =
+        std::fabs(got[i] - want[i]) <= tol || (std::isnan(got[i]) && std::isnan(want[i]));
+    if (!ok) {
+      ++bad;
+      FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i] << " (tol " << tol
+                      << ")");
+    }
+  }
+  CHECK_MESSAGE(bad == 0, what);
+}
+
+// Relative version: |got - want| <= rel * |want| + abs_floor.
+void check_rel(const std::vector<float>& got, const std::vector<float>& want, float rel,
+               float abs_floor, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  int bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 3; ++i) {
+    if (!(std::fabs(got[i] - want[i]) <= rel * std::fabs(want[i]) + abs_floor)) {
+      ++bad;
+      FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
+    }
+  }
+  CHECK_MESSAGE(bad == 0, what);
+}
+
+Backend& cpu() {
+  return backend(Device::cpu);
+}
+
+StridedView make_view(std::vector<int64_t> shape, std::vector<int64_t> strides, int64_t offset) {
+  StridedView v;
+  v.ndim = int(shape.size());
+  for (int i = 0; i < v.ndim; ++i) {
+    v.shape[i] = shape[i];
+    v.strides[i] = strides[i];
+  }
+  v.offset = offset;
+  return v;
+}
+
+}  // namespace
+
+// ---- memory and registration ------------------------------------------------------------------
+
+TEST_CASE("gpu memory: round trips, device copies, and the caching allocator reuses blocks") {
+  for_each_gpu([](Device d) {
+    const std::vector<float> values = random_values(1001, 1);
+    DeviceBuffer<float> a(d, values), b(d, values.size());
+    backend(d).copy(b.ptr, a.ptr, values.size() * sizeof(float));
+    CHECK(b.host() == values);
+    // A freed block goes back to its bin (1000 and 1010 bytes share the 1024-byte bin) and is the
+    // next block of that bin handed out.
+    Backend& be = backend(d);
+    void* first = be.allocate(1000);
+    be.deallocate(first, 1000);
+    void* second = be.allocate(1010);
+    CHECK(second == first);
+    be.deallocate(second, 1010);
+  });
+}
+
+TEST_CASE("device cuda without a usable GPU is a clear error, not a crash") {
+  REQUIRE(backends_registered);
+  if (std::system("nvidia-smi -L > /dev/null 2>&1") == 0) {
+    MESSAGE("nvidia-smi finds a GPU: nothing to check here");
+    return;
+  }
+  try {
+    backend(Device::cuda);
+    FAIL("backend(Device::cuda) succeeded without a GPU");
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    INFO(message);
+    CHECK(message.find("cuda") != std::string::npos);
+    // Built with FORGE_CUDA: the driver's answer; without it: how to build it in.
+    CHECK((message.find("no usable GPU") != std::string::npos ||
+           message.find("not built into this program") != std::string::npos));
+  }
+}
+
+// ---- GEMM -------------------------------------------------------------------------------------
+
+TEST_CASE("gpu gemm: every transpose combination, odd shapes, padded leading dimensions, batches") {
+  struct Case {
+    int m, n, k, batch;
+  };
+  for_each_gpu([](Device d) {
+    for (const Case& s : {Case{1, 1, 1, 1}, Case{17, 33, 31, 3}, Case{65, 3, 257, 2}}) {
+      for (int trans = 0; trans < 4; ++trans) {
+        for (float beta : {0.f, 0.3f}) {
+          const bool ta = trans & 1, tb = trans & 2;
+          // Stored shapes (row-major) with 2 columns of padding; batches 5 elements apart more.
+          const int a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
+          const int b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
+          const int lda = a_cols + 2, ldb = b_cols + 2, ldc = s.n + 2;
+          const int64_t sa = int64_t(a_rows) * lda + 5, sb = int64_t(b_rows) * ldb + 5,
+                        sc = int64_t(s.m) * ldc + 5;
+          const auto a = random_values(sa * s.batch, 10 + trans),
+                     b = random_values(sb * s.batch, 20);
+          auto c = random_values(sc * s.batch, 30);
+          // beta = 0: C is not read (cuBLAS's rule), so NaN there must not leak into the result.
+          if (beta == 0.f) c.assign(c.size(), std::numeric_limits<float>::quiet_NaN());
+          std::vector<float> want = c;
+          cpu().gemm(ta, tb, s.m, s.n, s.k, 0.7f, a.data(), lda, sa, b.data(), ldb, sb, beta,
+                     want.data(), ldc, sc, s.batch);
+          DeviceBuffer<float> da(d, a), db(d, b), dc(d, c);
+          backend(d).gemm(ta, tb, s.m, s.n, s.k, 0.7f, da.ptr, lda, sa, db.ptr, ldb, sb, beta,
+                          dc.ptr, ldc, sc, s.batch);
+          const auto got = dc.host();
+          // |a|, |b|, |c| < 1: each dot product of k terms is within k * eps * k of exact (and the
+          // padding, never written, stays equal: NaN == NaN is accepted by check_near).
+          INFO("m=" << s.m << " n=" << s.n << " k=" << s.k << " ta=" << ta << " tb=" << tb
+                    << " beta=" << beta);
+          check_near(got, want, 2.f * s.k * s.k * kEps + 1e-6f, "gemm C");
+        }
+      }
+    }
+  });
+}
+
+#if FORGE_SIM_BUILD
+TEST_CASE("sim cublasSgemmStridedBatched: column-major with op() and leading dimensions") {
+  // A 2x3 (lda 4) times B^T where B is 2x3 stored column-major (ldb 2): C = A B^T, 2x2.
+  const float A[] = {1, 2, -1, -1, 3, 4, -1, -1, 5, 6, -1, -1};  // columns (1,2) (3,4) (5,6)
+  const float B[] = {1, 0, 0, 1, 1, 1};                          // columns (1,0) (0,1) (1,1)
+  float C[4] = {100, 100, 100, 100};
+  const float alpha = 1.f, beta = 0.5f;
+  namespace sim_blas = forge::gpu_sim;
+  CHECK(sim_blas::cublasSgemmStridedBatched(nullptr, sim_blas::CUBLAS_OP_N, sim_blas::CUBLAS_OP_T,
+                                            2, 2, 3, &alpha, A, 4, 0, B, 2, 0, &beta, C, 2, 0,
+                                            1) == sim_blas::CUBLAS_STATUS_SUCCESS);
+  // (A B^T)_{ij} = sum_l A_il B_jl: row 0 of A (1,3,5), row 1 (2,4,6); B rows (1,0,1), (0,1,1).
+  CHECK(C[0] == 6 + 50);   // (0,0): 1 + 5
+  CHECK(C[1] == 8 + 50);   // (1,0): 2 + 6
+  CHECK(C[2] == 8 + 50);   // (0,1): 3 + 5
+  CHECK(C[3] == 10 + 50);  // (1,1): 4 + 6
+  CHECK(sim_blas::cublasSgemmStridedBatched(nullptr, sim_blas::CUBLAS_OP_N, sim_blas::CUBLAS_OP_N,
+                                            2, 2, 3, &alpha, A, 1, 0, B, 3, 0, &beta, C, 2, 0,
+                                            1) == sim_blas::CUBLAS_STATUS_INVALID_VALUE);
+}
+#endif
+
+// ---- elementwise ------------------------------------------------------------------------------
+
+TEST_CASE("gpu fill, unary, unary_backward, axpy") {
+  for_each_gpu([](Device d) {
+    for (int64_t n : {1, 17, 1003, 1 << 20 | 3}) {  // the last needs the grid-stride loop
+      INFO("n=" << n);
+      DeviceBuffer<float> y(d, size_t(n));
+      backend(d).fill(y.ptr, n, 2.5f);
+      CHECK(y.host() == std::vector<float>(size_t(n), 2.5f));
+    }
+    const int64_t n = 1003;
+    const auto x = random_values(n, 3, -3.f, 3.f), positive = random_values(n, 4, 0.01f, 5.f),
+               gy = random_values(n, 5);
+    struct U {
+      UnaryOp op;
+      const std::vector<float>* input;
+    };
+    for (U u : {U{UnaryOp::neg, &x}, U{UnaryOp::exp, &x}, U{UnaryOp::log, &positive},
+                U{UnaryOp::sqrt, &positive}, U{UnaryOp::square, &x}, U{UnaryOp::relu, &x},
+                U{UnaryOp::gelu, &x}, U{UnaryOp::scale, &x}, U{UnaryOp::add_scalar, &x}}) {
+      INFO("unary op " << int(u.op));
+      std::vector<float> want(n);
+      cpu().unary(u.op, u.input->data(), want.data(), n, -1.75f);
+      DeviceBuffer<float> dx(d, *u.input), dy(d, size_t(n));
+      backend(d).unary(u.op, dx.ptr, dy.ptr, n, -1.75f);
+      // One libm call and at most two roundings: 4 ulps covers a GPU's expf/logf/erff.
+      check_rel(dy.host(), want, 4 * kEps, 1e-30f, "unary");
+    }
+    for (UnaryOp op : {UnaryOp::relu, UnaryOp::gelu}) {
+      std::vector<float> want(n);
+      cpu().unary_backward(op, x.data(), gy.data(), want.data(), n);
+      DeviceBuffer<float> dx(d, x), dgy(d, gy), dgx(d, size_t(n));
+      backend(d).unary_backward(op, dx.ptr, dgy.ptr, dgx.ptr, n);
+      // erf, exp and ~6 roundings, each within an ulp of a value below 1.1 in size.
+      check_near(dgx.host(), want, 8 * kEps, "unary_backward");
+    }
+    std::vector<float> want = gy;
+    cpu().axpy(0.3f, x.data(), want.data(), n);
+    DeviceBuffer<float> dx(d, x), dy(d, gy);
+    backend(d).axpy(0.3f, dx.ptr, dy.ptr, n);
+    check_near(dy.host(), want, 4 * kEps, "axpy");  // |y| < 2: one FMA or two roundings
+  });
+}
+
+TEST_CASE("gpu gather, scatter and binary ops over strided and broadcast views") {
+  for_each_gpu([](Device d) {
+    const auto base = random_values(5000, 6, 0.5f, 2.f);
+    // A transposed, offset 3-D view [3, 17, 31] of a [31, 3, 17]-like layout.
+    const StridedView permuted = make_view({3, 17, 31}, {17, 1, 51}, 7);
+    const int64_t n = 3 * 17 * 31;
+    std::vector<float> want(n);
+    cpu().gather(base.data(), permuted, want.data());
+    DeviceBuffer<float> dbase(d, base), dgot(d, size_t(n));
+    backend(d).gather(dbase.ptr, permuted, dgot.ptr);
+    CHECK(dgot.host() == want);  // a copy: exact
+
+    const auto src = random_values(n, 7);
+    for (bool accumulate : {false, true}) {
+      std::vector<float> want_base = base;
+      cpu().scatter(src.data(), want_base.data(), permuted, accumulate);
+      DeviceBuffer<float> db(d, base), ds(d, src);
+      backend(d).scatter(ds.ptr, db.ptr, permuted, accumulate);
+      CHECK(db.host() == want_base);  // no overlap: one rounding per element, exact
+    }
+    // Broadcast backward: [17, 33] accumulated into a [1, 33] row through a zero stride, and
+    // [65, 3] into [65, 1]; 17 (or 3) terms per destination: 17 * eps * sum of magnitudes.
+    for (auto [rows, cols, view] : {std::tuple{17, 33, make_view({17, 33}, {0, 1}, 2)},
+                                    std::tuple{65, 3, make_view({65, 3}, {1, 0}, 0)}}) {
+      const auto g = random_values(size_t(rows) * cols, 8);
+      std::vector<float> want_base(200, 1.f);
+      cpu().scatter(g.data(), want_base.data(), view, true);
+      DeviceBuffer<float> db(d, std::vector<float>(200, 1.f)), dg(d, g);
+      backend(d).scatter(dg.ptr, db.ptr, view, true);
+      check_near(db.host(), want_base, float(std::max(rows, cols)) * kEps * (1.f + rows),
+                 "scatter accumulate through a zero stride");
+    }
+
+    // Binary ops: a [17, 33] (contiguous), b broadcast along rows ([1, 33], stride 0) or along
+    // columns ([17, 1]); also a transposed a. Each output is one rounding: exact.
+    const auto a = random_values(17 * 33, 9, 0.5f, 2.f), b = random_values(33 * 17, 10, 0.5f, 2.f);
+    const StridedView av = make_view({17, 33}, {33, 1}, 0), at = make_view({17, 33}, {1, 17}, 0);
+    for (const StridedView& bv : {make_view({17, 33}, {0, 1}, 0), make_view({17, 33}, {1, 0}, 3),
+                                  make_view({17, 33}, {33, 1}, 0)}) {
+      for (const StridedView& aview : {av, at}) {
+        for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div}) {
+          std::vector<float> want_out(17 * 33);
+          cpu().binary(op, a.data(), aview, b.data(), bv, want_out.data());
+          DeviceBuffer<float> da(d, a), dbv(d, b), dout(d, size_t(17 * 33));
+          backend(d).binary(op, da.ptr, aview, dbv.ptr, bv, dout.ptr);
+          INFO("binary op " << int(op));
+          CHECK(dout.host() == want_out);
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
+  for_each_gpu([](Device d) {
+    for (float p : {0.1f, 0.5f}) {
+      const int64_t n = 100003;
+      const auto x = random_values(n, 11);
+      std::vector<float> want(n), want_back(n);
+      cpu().dropout_forward(x.data(), want.data(), n, p, 1234);
+      cpu().dropout_backward(x.data(), want_back.data(), n, p, 1234);
+      DeviceBuffer<float> dx(d, x), dy(d, size_t(n)), dgx(d, size_t(n));
+      backend(d).dropout_forward(dx.ptr, dy.ptr, n, p, 1234);
+      backend(d).dropout_backward(dx.ptr, dgx.ptr, n, p, 1234);
+      CHECK(dy.host() == want);
+      CHECK(dgx.host() == want_back);
+    }
+  });
+}
+
+// ---- reductions -------------------------------------------------------------------------------
+
+TEST_CASE("gpu reduce_sum over kept and reduced dimensions, and sum_squares") {
+  struct Case {
+    std::vector<int64_t> in, out;
+  };
+  const std::vector<Case> cases = {
+      {{101, 257}, {1, 257}},        // bias gradient: serial path (last dim kept)
+      {{101, 257}, {101, 1}},        // row sums: block path
+      {{3, 31, 33}, {3, 1, 33}},     // middle dimension
+      {{5, 7, 9, 3}, {1, 7, 1, 3}},  // interleaved kept / reduced
+      {{17, 65}, {1, 1}},            // everything
+      {{65, 3, 17}, {1, 3, 1}},      // batch-norm-like channel sums
+      {{2, 2000, 3}, {2, 1, 3}},     // long reductions, few outputs
+      {{1031, 1}, {1031, 1}},        // nothing reduced
+  };
+  for_each_gpu([&](Device d) {
+    for (const Case& c : cases) {
+      int64_t n = 1, out_n = 1, red_n = 1;
+      for (size_t i = 0; i < c.in.size(); ++i) {
+        n *= c.in[i];
+        out_n *= c.out[i];
+      }
+      red_n = n / out_n;
+      const auto x = random_values(n, 12);
+      std::vector<float> want(out_n);
+      cpu().reduce_sum(x.data(), c.in.data(), c.out.data(), int(c.in.size()), want.data());
+      DeviceBuffer<float> dx(d, x), dout(d, size_t(out_n));
+      backend(d).reduce_sum(dx.ptr, c.in.data(), c.out.data(), int(c.in.size()), dout.ptr);
+      INFO("reduce " << n << " elements to " << out_n);
+      // red_n terms of magnitude < 1 per output: within red_n * eps * red_n of the double sum.
+      check_near(dout.host(), want, float(red_n) * float(red_n) * kEps + 1e-6f, "reduce_sum");
+    }
+    for (int64_t n : {1, 1000, 300007}) {
+      const auto x = random_values(n, 13);
+      float want = 0;
+      cpu().sum_squares(x.data(), n, &want);
+      DeviceBuffer<float> dx(d, x), dout(d, size_t(1));
+      backend(d).sum_squares(dx.ptr, n, dout.ptr);
+      // n / (4096 * 256) serial terms per thread then trees: well within n * eps * sum x^2.
+      INFO("n=" << n);
+      CHECK(std::fabs(dout.host()[0] - want) <= float(n) * kEps * want);
+    }
+  });
+}
+
+// ---- optimizers -------------------------------------------------------------------------------
+
+TEST_CASE("gpu adam (L2 and decoupled) and sgd (plain and Nesterov) over three steps") {
+  for_each_gpu([](Device d) {
+    const int64_t n = 1003;
+    const auto p0 = random_values(n, 14), g = random_values(n, 15);
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<float> p = p0, m(n, 0.f), v(n, 0.f);
+      DeviceBuffer<float> dp(d, p0), dg(d, g), dm(d, m), dv(d, v);
+      for (int step = 1; step <= 3; ++step) {
+        if (variant < 2) {
+          cpu().adam_step(n, p.data(), g.data(), m.data(), v.data(), 1e-2f, 0.9f, 0.999f, 1e-8f,
+                          0.01f, variant == 1, step);
+          backend(d).adam_step(n, dp.ptr, dg.ptr, dm.ptr, dv.ptr, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                               variant == 1, step);
+        } else {
+          cpu().sgd_step(n, p.data(), g.data(), m.data(), 0.1f, 0.9f, 0.01f, variant == 3);
+          backend(d).sgd_step(n, dp.ptr, dg.ptr, dm.ptr, 0.1f, 0.9f, 0.01f, variant == 3);
+        }
+      }
+      INFO("variant " << variant);
+      // A dozen roundings per step (FMA contraction may differ on a GPU) on values below ~2: a
+      // few ulps per step, three steps.
+      check_near(dp.host(), p, 64 * kEps, "parameters");
+      check_near(dm.host(), m, 64 * kEps, "first state");
+      if (variant < 2) check_rel(dv.host(), v, 64 * kEps, 1e-12f, "second moment");
+    }
+  });
+}
+
+// ---- loss -------------------------------------------------------------------------------------
+
+TEST_CASE("gpu cross-entropy forward and backward, with and without label smoothing") {
+  for_each_gpu([](Device d) {
+    for (int rows : {1, 17, 65}) {
+      for (int classes : {3, 33, 257}) {
+        for (float smoothing : {0.f, 0.1f}) {
+          const auto z = random_values(size_t(rows) * classes, 16, -4.f, 4.f);
+          std::vector<int32_t> labels(rows);
+          for (int r = 0; r < rows; ++r) labels[r] = (r * 7 + 3) % classes;
+          const auto gloss = random_values(rows, 17);
+          std::vector<float> loss(rows), lse(rows), gz(z.size());
+          cpu().cross_entropy_forward(rows, classes, z.data(), labels.data(), smoothing,
+                                      loss.data(), lse.data());
+          cpu().cross_entropy_backward(rows, classes, z.data(), labels.data(), smoothing,
+                                       lse.data(), gloss.data(), gz.data());
+          DeviceBuffer<float> dz(d, z), dloss(d, size_t(rows)), dlse(d, size_t(rows)),
+              dgloss(d, gloss), dgz(d, z.size());
+          DeviceBuffer<int32_t> dlabels(d, labels);
+          backend(d).cross_entropy_forward(rows, classes, dz.ptr, dlabels.ptr, smoothing, dloss.ptr,
+                                           dlse.ptr);
+          backend(d).cross_entropy_backward(rows, classes, dz.ptr, dlabels.ptr, smoothing, dlse.ptr,
+                                            dgloss.ptr, dgz.ptr);
+          INFO("rows=" << rows << " classes=" << classes << " smoothing=" << smoothing);
+          // Sums of `classes` terms: exp terms <= 1, logits |z| <= 4: classes * eps * 4 classes.
+          const float tol = 4.f * classes * classes * kEps + 8 * kEps;
+          check_near(dlse.host(), lse, tol, "lse");
+          check_near(dloss.host(), loss, tol, "loss");
+          // From the backend's own lse: one exp of an argument off by tol, times |gloss| < 1.
+          check_near(dgz.host(), gz, 2 * tol, "glogits");
+        }
+      }
+    }
+  });
+}
+
+// ---- normalisation ----------------------------------------------------------------------------
+
+TEST_CASE("gpu layer norm and softmax, forward and backward") {
+  for_each_gpu([](Device d) {
+    for (int rows : {1, 17, 65, 101}) {
+      for (int dim : {3, 31, 33, 257}) {
+        INFO("rows=" << rows << " d=" << dim);
+        const size_t n = size_t(rows) * dim;
+        const auto x = random_values(n, 18, -2.f, 3.f), gy = random_values(n, 19),
+                   gamma = random_values(dim, 20, 0.5f, 1.5f), beta = random_values(dim, 21);
+        std::vector<float> y(n), mean(rows), rstd(rows), gx(n), ggamma(dim), gbeta(dim);
+        cpu().layernorm_forward(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
+                                mean.data(), rstd.data());
+        cpu().layernorm_backward(rows, dim, x.data(), gy.data(), gamma.data(), mean.data(),
+                                 rstd.data(), gx.data(), ggamma.data(), gbeta.data());
+        DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dbeta(d, beta), dy(d, n),
+            dmean(d, size_t(rows)), drstd(d, size_t(rows)), dgx(d, n), dgg(d, size_t(dim)),
+            dgb(d, size_t(dim));
+        Backend& be = backend(d);
+        be.layernorm_forward(rows, dim, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, dy.ptr, dmean.ptr,
+                             drstd.ptr);
+        be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr);
+        // Row statistics are sums of d terms (|x| <= 3, xhat up to sqrt(d)): d * eps relative,
+        // magnified by |xhat| <= sqrt(d) in y and gx; parameter gradients sum `rows` terms of
+        // |gy xhat| <= sqrt(d).
+        const float row_tol = 16.f * dim * std::sqrt(float(dim)) * kEps;
+        check_near(dmean.host(), mean, 3.f * dim * kEps, "mean");
+        check_rel(drstd.host(), rstd, 2.f * dim * kEps, 0.f, "rstd");
+        check_near(dy.host(), y, row_tol, "layernorm y");
+        check_near(dgx.host(), gx, 4.f * row_tol, "layernorm gx");
+        check_near(dgg.host(), ggamma, rows * row_tol, "ggamma");
+        check_near(dgb.host(), gbeta, rows * kEps * rows + 1e-6f, "gbeta");
+
+        std::vector<float> sy(n), sgx(n);
+        cpu().softmax_forward(rows, dim, x.data(), sy.data());
+        cpu().softmax_backward(rows, dim, sy.data(), gy.data(), sgx.data());
+        DeviceBuffer<float> dsy(d, n), dsgx(d, n);
+        be.softmax_forward(rows, dim, dx.ptr, dsy.ptr);
+        be.softmax_backward(rows, dim, dsy.ptr, dgy.ptr, dsgx.ptr);
+        // y <= 1, the normaliser a sum of d terms: d * eps; gx adds a dot of d terms.
+        check_near(dsy.host(), sy, 2.f * dim * kEps, "softmax y");
+        check_near(dsgx.host(), sgx, 4.f * dim * kEps, "softmax gx");
+      }
+    }
+  });
+}
+
+TEST_CASE("gpu batch norm: training forward with running statistics, eval, backward") {
+  for_each_gpu([](Device d) {
+    for (int n : {1, 3}) {
+      for (int c : {1, 5, 7}) {
+        for (int hw : {1, 17, 33}) {
+          if (n * hw == 1) continue;  // one value per channel: variance 0, nothing to compare
+          INFO("n=" << n << " c=" << c << " hw=" << hw);
+          const size_t size = size_t(n) * c * hw;
+          const int64_t count = int64_t(n) * hw;
+          const auto x = random_values(size, 22, -1.f, 3.f), gy = random_values(size, 23),
+                     gamma = random_values(c, 24, 0.5f, 1.5f), beta = random_values(c, 25);
+          std::vector<float> y(size), mean(c), invstd(c), rm(c, 0.1f), rv(c, 0.9f), gx(size), gg(c),
+              gb(c), ye(size);
+          cpu().batchnorm_forward_train(n, c, hw, x.data(), gamma.data(), beta.data(), 1e-5f, 0.1f,
+                                        y.data(), mean.data(), invstd.data(), rm.data(), rv.data());
+          cpu().batchnorm_backward(n, c, hw, x.data(), gy.data(), gamma.data(), mean.data(),
+                                   invstd.data(), gx.data(), gg.data(), gb.data());
+          cpu().batchnorm_forward_eval(n, c, hw, x.data(), gamma.data(), beta.data(), rm.data(),
+                                       rv.data(), 1e-5f, ye.data());
+          Backend& be = backend(d);
+          DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dbeta(d, beta), dy(d, size),
+              dmean(d, size_t(c)), dinv(d, size_t(c)), drm(d, std::vector<float>(c, 0.1f)),
+              drv(d, std::vector<float>(c, 0.9f)), dgx(d, size), dgg(d, size_t(c)),
+              dgb(d, size_t(c)), dye(d, size);
+          be.batchnorm_forward_train(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, 0.1f, dy.ptr,
+                                     dmean.ptr, dinv.ptr, drm.ptr, drv.ptr);
+          be.batchnorm_backward(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, dinv.ptr, dgx.ptr,
+                                dgg.ptr, dgb.ptr);
+          be.batchnorm_forward_eval(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, drm.ptr, drv.ptr,
+                                    1e-5f, dye.ptr);
+          // Channel sums of N = n hw terms (|x| <= 3): N * eps relative; invstd may be large
+          // when N is small, so relative checks for it and the normalised outputs scaled by it.
+          const float tol = 8.f * count * kEps;
+          const float scale = 1.f + invstd[0] * 4.f;
+          check_near(dmean.host(), mean, 3.f * tol, "save_mean");
+          check_rel(dinv.host(), invstd, tol, 0.f, "save_invstd");
+          check_near(drm.host(), rm, 3.f * tol, "running_mean");
+          check_rel(drv.host(), rv, tol, 1e-6f, "running_var");
+          check_near(dy.host(), y, scale * tol * 4.f, "y (train)");
+          check_near(dye.host(), ye, scale * tol * 4.f, "y (eval)");
+          check_near(dgb.host(), gb, tol, "gbeta");
+          check_near(dgg.host(), gg, scale * tol * 4.f, "ggamma");
+          check_near(dgx.host(), gx, scale * scale * tol * 4.f, "gx");
+        }
+      }
+    }
+  });
+}
+
+// ---- the whole path: differentiable ops on Device::sim (and cuda) against Device::cpu ---------
+
+namespace {
+
+// A small network touching every op family here: linear (GEMM, broadcast add, reduce_sum in its
+// backward), gelu, layer norm, dropout, relu, softmax, elementwise with broadcasting, sum/mean,
+// and cross-entropy. Returns the loss; gradients land on the leaves.
+Tensor small_net(const std::vector<Tensor>& p, const Tensor& x,
+                 const std::vector<int32_t>& labels) {
+  Tensor h = gelu(linear(x, p[0], p[1]));  // [17, 31]
+  h = layer_norm(h, p[2], p[3], 1e-5f);
+  h = dropout(h, 0.2f, true, 99);
+  Tensor attn = softmax(h);                                 // [17, 31]
+  h = relu(h * attn + h / (exp(p[3]) + 1.f));               // broadcast [31] over rows
+  Tensor logits = linear(h, p[4], p[5]);                    // [17, 3]
+  Tensor reg = mean(sum(transpose(h, 0, 1), {1}) * 0.01f);  // a strided view and reductions
+  return cross_entropy(logits, labels, 0.1f) + reg;
+}
+
+std::vector<Tensor> small_net_params(Device d) {
+  Generator gen(42);
+  std::vector<Tensor> p = {Tensor::randn({31, 33}, gen, 0.f, 0.2f), Tensor::randn({31}, gen),
+                           Tensor::uniform({31}, gen, 0.5f, 1.5f),  Tensor::randn({31}, gen),
+                           Tensor::randn({3, 31}, gen, 0.f, 0.2f),  Tensor::randn({3}, gen)};
+  for (Tensor& t : p) {
+    t = t.to(d);
+    t.requires_grad_();
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("ops on a GPU device: loss and every gradient match Device::cpu") {
+  for_each_gpu([](Device d) {
+    Generator gen(7);
+    const Tensor x_cpu = Tensor::randn({17, 33}, gen);
+    std::vector<int32_t> labels(17);
+    for (int i = 0; i < 17; ++i) labels[i] = i % 3;
+    auto p_cpu = small_net_params(Device::cpu), p_gpu = small_net_params(d);
+    Tensor loss_cpu = small_net(p_cpu, x_cpu, labels);
+    Tensor loss_gpu = small_net(p_gpu, x_cpu.to(d), labels);
+    CHECK(loss_gpu.device() == d);
+    loss_cpu.backward();
+    loss_gpu.backward();
+    // Every quantity passes through sums of at most 33 terms of size ~1, a few in sequence:
+    // 1e-5 is ~100 x (33 eps), generous for the chain yet far below any real discrepancy.
+    CHECK(loss_gpu.item() == doctest::Approx(loss_cpu.item()).epsilon(1e-5));
+    for (size_t i = 0; i < p_cpu.size(); ++i) {
+      INFO("parameter " << i);
+      check_near(p_gpu[i].grad().to_vector(), p_cpu[i].grad().to_vector(), 1e-5f, "gradient");
+    }
+  });
+}
+
+TEST_CASE("training steps on a GPU device follow the CPU's losses (Adam)") {
+  for_each_gpu([](Device d) {
+    Generator gen(8);
+    const Tensor x_cpu = Tensor::randn({17, 33}, gen);
+    const Tensor x_gpu = x_cpu.to(d);
+    std::vector<int32_t> labels(17);
+    for (int i = 0; i < 17; ++i) labels[i] = (i * 5) % 3;
+    auto p_cpu = small_net_params(Device::cpu), p_gpu = small_net_params(d);
+    AdamOptions options;
+    options.lr = 1e-2f;
+    Adam opt_cpu(p_cpu, options), opt_gpu(p_gpu, options);
+    for (int step = 0; step < 5; ++step) {
+      opt_cpu.zero_grad();
+      opt_gpu.zero_grad();
+      Tensor loss_cpu = small_net(p_cpu, x_cpu, labels), loss_gpu = small_net(p_gpu, x_gpu, labels);
+      loss_cpu.backward();
+      loss_gpu.backward();
+      opt_cpu.step();
+      opt_gpu.step();
+      INFO("step " << step);
+      // Five steps of lr 1e-2 let the 1e-5 per-step differences grow only slightly.
+      CHECK(loss_gpu.item() == doctest::Approx(loss_cpu.item()).epsilon(1e-4));
+    }
+  });
+}

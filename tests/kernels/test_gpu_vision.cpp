@@ -1,0 +1,240 @@
+// test_gpu_vision.cpp: the conv, pool, attention and vision kernel families (kernels/conv.cu,
+// pool.cu, attention.cu, vision.cu) against the CPU backend. Each case runs the differentiable op
+// (engine/ops.h) on Device::cpu and on every GPU device present (always Device::sim; Device::cuda
+// when a GPU answers), seeds backward with a fixed random gradient R (loss = sum(out * R), so no
+// two outputs get the same gradient), and compares the outputs and every input gradient.
+// Shapes are multiples of no tile size (attention tiles are 16 or 32 rows; conv images 7x9).
+// CTest runs this executable in both emulator orders (FORGE_SIM_ORDER): a race shows as a
+// difference in one of them.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cuda/builtin.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+
+using namespace forge;
+
+namespace {
+
+// The GPU devices of this program: sim always, cuda when its backend can be made (a GPU exists).
+const std::vector<Device>& gpu_devices() {
+  static const std::vector<Device> devices = [] {
+    register_builtin_backends();
+    std::vector<Device> found{Device::sim};
+    try {
+      backend(Device::cuda);
+      found.push_back(Device::cuda);
+    } catch (const std::exception& e) {
+      MESSAGE("Device::cuda skipped: " << std::string(e.what()));
+    }
+    return found;
+  }();
+  return devices;
+}
+
+struct Input {
+  Tensor value;      // on the CPU
+  bool grad = true;  // whether the op's gradient for it is checked (images of patch_embed: no)
+};
+
+// The output and the input gradients of one run.
+struct Result {
+  std::vector<float> out;
+  std::vector<std::vector<float>> grads;  // one per Input with grad, in order
+};
+
+using Op = std::function<Tensor(const std::vector<Tensor>&)>;
+
+Result run(Device device, const std::vector<Input>& inputs, const Op& op, uint64_t seed) {
+  std::vector<Tensor> on_device;
+  for (const Input& in : inputs) {
+    Tensor t = in.value.to(device);
+    if (in.grad) t.requires_grad_();
+    on_device.push_back(t);
+  }
+  Tensor out = op(on_device);
+  Generator gen(seed);
+  Tensor r = Tensor::randn(out.shape(), gen).to(device);
+  sum(mul(out, r)).backward();
+  Result result{out.to_vector(), {}};
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].grad) result.grads.push_back(on_device[i].grad().to_vector());
+  return result;
+}
+
+// Every element within atol + rtol |want|; reports the count and the worst element.
+void check_close(const std::vector<float>& got, const std::vector<float>& want, float rtol,
+                 float atol, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  size_t bad = 0, worst = 0;
+  double worst_excess = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]),
+                 allowed = atol + rtol * std::fabs(want[i]);
+    if (!(err <= allowed)) ++bad;  // NaN counts as bad
+    if (!(err - allowed <= worst_excess)) worst_excess = err - allowed, worst = i;
+  }
+  INFO(what << ": " << bad << " of " << got.size() << " beyond tolerance; worst at " << worst
+            << ": " << (got.empty() ? 0.f : got[worst]) << " vs "
+            << (want.empty() ? 0.f : want[worst]));
+  CHECK(bad == 0);
+}
+
+// Runs op on the CPU and on each GPU device and compares outputs and gradients.
+void compare(const std::string& what, const std::vector<Input>& inputs, const Op& op, float rtol,
+             float atol, uint64_t seed = 7) {
+  const Result want = run(Device::cpu, inputs, op, seed);
+  for (Device device : gpu_devices()) {
+    const Result got = run(device, inputs, op, seed);
+    const std::string where = what + " on " + device_name(device);
+    check_close(got.out, want.out, rtol, atol, where + ": output");
+    REQUIRE(got.grads.size() == want.grads.size());
+    for (size_t i = 0; i < want.grads.size(); ++i)
+      check_close(got.grads[i], want.grads[i], rtol, atol,
+                  where + ": gradient of input " + std::to_string(i));
+  }
+}
+
+Tensor randn(const Shape& shape, Generator& gen) {
+  return Tensor::randn(shape, gen);
+}
+
+}  // namespace
+
+TEST_CASE("gpu attention: forward and backward match the CPU for any t, head dims 16 to 100") {
+  // Tolerance: outputs are convex combinations of v rows (|v| ~ 1) and gradients sums of t
+  // products; the GPU sums in tiles and with an online max where the CPU uses GEMMs and a double
+  // log-sum-exp, so float rounding differs by a few ulps per term: 2e-5 relative + 2e-5 absolute
+  // is ~100 ulps, far below any indexing or masking error (which is O(1)).
+  Generator gen(1);
+  for (int dh : {32, 64})
+    for (int t : {1, 17, 65, 101}) {
+      CAPTURE(dh);
+      CAPTURE(t);
+      const Shape shape{2, 3, t, dh};  // b * h = 6 problems
+      compare(
+          "attention t=" + std::to_string(t) + " dh=" + std::to_string(dh),
+          {{randn(shape, gen)}, {randn(shape, gen)}, {randn(shape, gen)}},
+          [dh](const std::vector<Tensor>& x) {
+            return scaled_dot_product_attention(x[0], x[1], x[2], 1.f / std::sqrt(float(dh)));
+          },
+          2e-5f, 2e-5f);
+    }
+  // Head dims between the instances: zero-padded to 32 (vit-micro's 16) and to 128 (tile 16).
+  for (int dh : {16, 100}) {
+    const Shape shape{1, 2, 33, dh};
+    compare(
+        "attention dh=" + std::to_string(dh),
+        {{randn(shape, gen)}, {randn(shape, gen)}, {randn(shape, gen)}},
+        [dh](const std::vector<Tensor>& x) {
+          return scaled_dot_product_attention(x[0], x[1], x[2], 1.f / std::sqrt(float(dh)));
+        },
+        2e-5f, 2e-5f);
+  }
+}
+
+TEST_CASE("gpu conv2d: forward, data and weight gradients match oneDNN") {
+  // Tolerance: each output sums c*r*s <= 75 products of unit normals (magnitude ~ 9), gradients
+  // up to n*oh*ow = 126 terms; GEMM blocking orders the sums differently from oneDNN, so errors
+  // of a few ulps of the partial sums: 1e-4 absolute + 1e-4 relative.
+  Generator gen(2);
+  struct Case {
+    int kernel, stride, pad;
+    bool bias;
+  };
+  for (Case c : {Case{5, 1, 0, true}, Case{5, 2, 1, false}, Case{3, 2, 1, true},
+                 Case{3, 1, 1, true}, Case{1, 1, 0, false}, Case{1, 2, 0, true}}) {
+    CAPTURE(c.kernel);
+    CAPTURE(c.stride);
+    CAPTURE(c.pad);
+    std::vector<Input> inputs{{randn({2, 3, 7, 9}, gen)}, {randn({5, 3, c.kernel, c.kernel}, gen)}};
+    if (c.bias) inputs.push_back({randn({5}, gen)});
+    compare(
+        "conv2d", inputs,
+        [c](const std::vector<Tensor>& x) {
+          return conv2d(x[0], x[1], c.bias ? x[2] : Tensor(), c.stride, c.pad);
+        },
+        1e-4f, 1e-4f);
+  }
+}
+
+TEST_CASE("gpu max_pool2d: values, first-maximum argmax and routed gradients match the CPU") {
+  // Exact (tolerance 0): the maximum is a copy, and each gradient sums the same terms in the same
+  // (output) order on both devices. Inputs rounded to halves make ties, so "first maximum wins"
+  // is tested too.
+  Generator gen(3);
+  std::vector<float> values = randn({2, 3, 7, 9}, gen).to_vector();
+  for (float& v : values) v = std::round(v * 2.f) / 2.f;
+  const Tensor x = Tensor::from_vector(values, {2, 3, 7, 9});
+  for (auto [kernel, stride, pad] :
+       {std::array{3, 2, 1}, std::array{2, 2, 0}, std::array{3, 1, 1}, std::array{5, 3, 2}}) {
+    CAPTURE(kernel);
+    CAPTURE(stride);
+    CAPTURE(pad);
+    compare(
+        "max_pool2d", {{x}},
+        [=](const std::vector<Tensor>& in) { return max_pool2d(in[0], kernel, stride, pad); }, 0.f,
+        0.f);
+  }
+}
+
+TEST_CASE("gpu patch_embed: tokens and parameter gradients match the CPU, patches 4 and 16") {
+  // Tolerance: a token sums c*p*p (48 or 768) products; gW sums b*G patch rows, gbias b*G values
+  // (the CPU in double, the GPU in float): 1e-4 absolute + 1e-4 relative covers float rounding of
+  // sums of ~1000 unit terms (sqrt(1000) * 2^-24 * 30 ~ 6e-6 typical, 1e-4 worst-case margin).
+  Generator gen(4);
+  struct Case {
+    int b, h, w, p, e;
+  };
+  for (Case c : {Case{2, 8, 12, 4, 5}, Case{3, 32, 16, 16, 7}}) {
+    CAPTURE(c.p);
+    const int tokens = 1 + (c.h / c.p) * (c.w / c.p);
+    compare(
+        "patch_embed",
+        {{randn({c.b, 3, c.h, c.w}, gen), false},
+         {randn({c.e, 3, c.p, c.p}, gen)},
+         {randn({c.e}, gen)},
+         {randn({c.e}, gen)},
+         {randn({tokens, c.e}, gen)}},
+        [c](const std::vector<Tensor>& x) {
+          return patch_embed(x[0], x[1], x[2], x[3], x[4], c.p);
+        },
+        1e-4f, 1e-4f);
+  }
+}
+
+TEST_CASE("gpu multi_resolution_fusion, resize_nearest and pad2d match the CPU exactly") {
+  // Exact (tolerance 0): the same float additions in the same order (branches 0, 1, ...; the
+  // gradient's outputs row by row), and copies.
+  Generator gen(5);
+  for (int out : {15, 30}) {
+    CAPTURE(out);
+    std::vector<Input> branches;
+    for (int size : {30, 15, 8, 4}) branches.push_back({randn({2, 3, size, size}, gen)});
+    compare(
+        "fusion into " + std::to_string(out), branches,
+        [out](const std::vector<Tensor>& x) { return multi_resolution_fusion(x, out, out); }, 0.f,
+        0.f);
+  }
+  compare(
+      "fusion, non-square", {{randn({1, 2, 7, 9}, gen)}, {randn({1, 2, 3, 5}, gen)}},
+      [](const std::vector<Tensor>& x) { return multi_resolution_fusion(x, 5, 11); }, 0.f, 0.f);
+  for (auto [h, w, oh, ow] :
+       {std::array{7, 9, 15, 4}, std::array{4, 4, 9, 13}, std::array{30, 30, 8, 8}}) {
+    CAPTURE(h);
+    CAPTURE(oh);
+    compare(
+        "resize_nearest", {{randn({2, 3, h, w}, gen)}},
+        [oh, ow](const std::vector<Tensor>& x) { return resize_nearest(x[0], oh, ow); }, 0.f, 0.f);
+  }
+  compare(
+      "pad2d", {{randn({2, 3, 7, 9}, gen)}},
+      [](const std::vector<Tensor>& x) { return pad2d(x[0], 1, 2, 0, 3); }, 0.f, 0.f);
+}
