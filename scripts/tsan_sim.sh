@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # tsan_sim.sh: checks that ThreadSanitizer sees races between the CUDA threads kernels/sim runs as
-# fibers. Builds test_sim alone with FORGE_TSAN=ON in its own build folder, then asserts that
+# fibers. Builds test_sim and test_gpu_tsan with FORGE_TSAN=ON in their own build folder, then
+# asserts that
 #   1. every test of correct kernels runs without a single TSan report (the fiber annotations add
-#      no false races: barriers, shuffles, atomics, dynamic shared memory, aborted blocks), and
+#      no false races: barriers, shuffles, atomics, dynamic shared memory, aborted blocks),
 #   2. the tiled matmul missing its second __syncthreads is reported as a data race in
-#      sim_test_kernels.cu.
+#      sim_test_kernels.cu, and
+#   3. the project's attention kernels and two reduction kernels (layer norm, reduce_sum), forward
+#      and backward on tiny shapes, run without a report.
 # The test shapes are tiny (TSan runs about 200x slower); the whole check takes a few minutes on
 # 2 cores, most of it compiling.
 #
@@ -14,7 +17,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FORGE_TSAN_BUILD_DIR:-$root/build-tsan}"
 
 cmake -S "$root" -B "$build" -G Ninja -DFORGE_TSAN=ON >/dev/null
-nice -n 10 cmake --build "$build" -j2 --target test_sim
+nice -n 10 cmake --build "$build" -j2 --target test_sim test_gpu_tsan
 exe="$build/bin/test_sim"
 
 # Report everything, then exit non-zero (66) if anything was reported.
@@ -42,5 +45,13 @@ if ! grep -q "WARNING: ThreadSanitizer: data race" "$logs/racy" ||
 fi
 grep -m 1 -A 3 "WARNING: ThreadSanitizer: data race" "$logs/racy"
 grep -m 1 -B 1 -A 2 "Previous" "$logs/racy"
+echo "== attention and reductions of the GPU backend: expecting no ThreadSanitizer report"
+if ! "$build/bin/test_gpu_tsan" >"$logs/backend" 2>&1 ||
+    grep -q "WARNING: ThreadSanitizer" "$logs/backend"; then
+  cat "$logs/backend"
+  echo "FAILED: ThreadSanitizer reported the backend's kernels (or their tests failed)"
+  exit 1
+fi
+tail -n 2 "$logs/backend"
 echo "tsan_sim: OK ($(grep -c 'WARNING: ThreadSanitizer' "$logs/racy") reports for the racy kernel," \
   "none for the correct ones)"

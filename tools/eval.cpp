@@ -1,9 +1,10 @@
 // eval: the classification report and confusion matrix of a checkpoint on an image folder.
 //
-//   build/bin/eval --checkpoint runs/vit/last.safetensors --data ../shared/data/selfie2anime \
-//                  --split runs/vit/split.csv          (the test side of the run's split)
+// The test side of a run's split:
+//   build/bin/eval --checkpoint runs/vit/last.safetensors --data ../shared/data/selfie2anime
+//                  --split runs/vit/split.csv
+// Every image of a folder, as JSON:
 //   build/bin/eval --checkpoint model.safetensors --data other_images/ --json
-//                                                      (every image of the folder)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
