@@ -96,46 +96,47 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   // Augmentation (training images only): the seed paper's Table 2.
   auto aug = "Augmentation";
-  app.add_option("--rotate", o.rotate_degrees, "max rotation, degrees")
+  app.add_option("--rotate", o.augment.rotate_degrees, "max rotation, degrees")
+      ->check(CLI::Range(0.0, 180.0))
       ->group(aug)
       ->capture_default_str();
-  app.add_option("--rotate-prob", o.rotate_prob)
-      ->group(aug)
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  app.add_option("--hflip", o.hflip_prob, "horizontal flip probability")
+  app.add_option("--rotate-prob", o.augment.rotate_prob)
       ->group(aug)
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--vflip", o.vflip_prob, "vertical flip probability")
+  app.add_option("--hflip", o.augment.hflip_prob, "horizontal flip probability")
       ->group(aug)
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--crop-prob", o.crop_prob, "random resized crop probability")
+  app.add_option("--vflip", o.augment.vflip_prob, "vertical flip probability")
       ->group(aug)
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--crop-scale", o.crop_scale_min, "smallest crop area fraction")
+  app.add_option("--crop-prob", o.augment.crop_prob, "random resized crop probability")
+      ->group(aug)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--crop-scale", o.augment.crop_scale_min, "smallest crop area fraction")
       ->group(aug)
       ->check(CLI::Range(0.05, 1.0))
       ->capture_default_str();
-  app.add_option("--brightness-prob", o.brightness_prob)
+  app.add_option("--brightness-prob", o.augment.brightness_prob)
       ->group(aug)
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--brightness-min", o.brightness_min)
+  app.add_option("--brightness-min", o.augment.brightness_min)
       ->group(aug)
       ->check(CLI::Range(0.01, 10.0))
       ->capture_default_str();
-  app.add_option("--brightness-max", o.brightness_max)
+  app.add_option("--brightness-max", o.augment.brightness_max)
       ->group(aug)
       ->check(CLI::Range(0.01, 10.0))
       ->capture_default_str();
-  app.add_option("--blur-prob", o.blur_prob, "Gaussian smoothing probability")
+  app.add_option("--blur-prob", o.augment.blur_prob, "Gaussian smoothing probability")
       ->group(aug)
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--blur-sigma", o.blur_sigma_max, "largest smoothing sigma")
+  app.add_option("--blur-sigma", o.augment.blur_sigma_max, "largest smoothing sigma")
       ->group(aug)
       ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();

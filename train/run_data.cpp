@@ -34,22 +34,6 @@ class LoaderSource final : public BatchSource {
   std::unique_ptr<data::Loader> loader_;
 };
 
-data::AugmentOptions augment_options(const TrainOptions& o) {
-  data::AugmentOptions a;
-  a.rotate_prob = o.rotate_prob;
-  a.rotate_degrees = o.rotate_degrees;
-  a.hflip_prob = o.hflip_prob;
-  a.vflip_prob = o.vflip_prob;
-  a.crop_prob = o.crop_prob;
-  a.crop_scale_min = o.crop_scale_min;
-  a.brightness_prob = o.brightness_prob;
-  a.brightness_min = o.brightness_min;
-  a.brightness_max = o.brightness_max;
-  a.blur_prob = o.blur_prob;
-  a.blur_sigma_max = o.blur_sigma_max;
-  return a;
-}
-
 }  // namespace
 
 std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,
@@ -96,7 +80,7 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   lo.workers = o.workers;
   lo.drop_last = o.drop_last;
   lo.seed = o.seed;
-  lo.augment_options = augment_options(o);
+  lo.augment_options = o.augment;
   out.train =
       std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
   out.test = make_eval_source(cache, split.test, o.batch_size, o.workers, lo.normalization);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "data/transforms.h"
 #include "engine/device.h"
 
 namespace forge::train {
@@ -33,12 +34,7 @@ struct TrainOptions {
   int workers = 2;
   bool strict = false;  // refuse unreadable images instead of skipping them
   bool drop_last = false;
-  // augmentation (training only), the seed paper's Table 2
-  float rotate_degrees = 15.f, rotate_prob = 0.5f;
-  float hflip_prob = 0.5f, vflip_prob = 0.f;
-  float crop_prob = 0.5f, crop_scale_min = 0.8f;
-  float brightness_prob = 0.5f, brightness_min = 0.8f, brightness_max = 1.2f;
-  float blur_prob = 0.2f, blur_sigma_max = 1.0f;
+  data::AugmentOptions augment;  // training images only (the seed paper's Table 2)
   // optimisation
   int epochs = 20;
   int batch_size = 32;
