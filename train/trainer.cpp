@@ -31,41 +31,48 @@ namespace fs = std::filesystem;
 namespace forge::train {
 namespace {
 
+// A float as the shortest decimal that reads back as the same float (0.2, not 0.200000003).
+double tidy(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.7g", v);
+  return std::strtod(buf, nullptr);
+}
+
 nlohmann::json options_json(const TrainOptions& o) {
   return {{"model", o.model},
           {"image_size", o.image_size},
           {"fit", o.fit},
-          {"dropout", o.dropout},
+          {"dropout", tidy(o.dropout)},
           {"data_dir", o.data_dir},
           {"split_file", o.split_file},
-          {"train_fraction", o.train_fraction},
+          {"train_fraction", tidy(o.train_fraction)},
           {"workers", o.workers},
           {"strict", o.strict},
           {"drop_last", o.drop_last},
           {"augment",
-           {{"rotate_degrees", o.augment.rotate_degrees},
-            {"rotate_prob", o.augment.rotate_prob},
-            {"hflip_prob", o.augment.hflip_prob},
-            {"vflip_prob", o.augment.vflip_prob},
-            {"crop_prob", o.augment.crop_prob},
-            {"crop_scale_min", o.augment.crop_scale_min},
-            {"brightness_prob", o.augment.brightness_prob},
-            {"brightness_range", {o.augment.brightness_min, o.augment.brightness_max}},
-            {"blur_prob", o.augment.blur_prob},
-            {"blur_sigma_max", o.augment.blur_sigma_max}}},
+           {{"rotate_degrees", tidy(o.augment.rotate_degrees)},
+            {"rotate_prob", tidy(o.augment.rotate_prob)},
+            {"hflip_prob", tidy(o.augment.hflip_prob)},
+            {"vflip_prob", tidy(o.augment.vflip_prob)},
+            {"crop_prob", tidy(o.augment.crop_prob)},
+            {"crop_scale_min", tidy(o.augment.crop_scale_min)},
+            {"brightness_prob", tidy(o.augment.brightness_prob)},
+            {"brightness_range", {tidy(o.augment.brightness_min), tidy(o.augment.brightness_max)}},
+            {"blur_prob", tidy(o.augment.blur_prob)},
+            {"blur_sigma_max", tidy(o.augment.blur_sigma_max)}}},
           {"epochs", o.epochs},
           {"batch_size", o.batch_size},
-          {"lr", o.lr},
+          {"lr", tidy(o.lr)},
           {"opt", o.opt},
           {"sched", o.sched},
-          {"warmup_epochs", o.warmup_epochs},
-          {"min_lr", o.min_lr},
+          {"warmup_epochs", tidy(o.warmup_epochs)},
+          {"min_lr", tidy(o.min_lr)},
           {"decay_epochs", o.decay_epochs},
-          {"decay_rate", o.decay_rate},
-          {"weight_decay", o.weight_decay},
-          {"momentum", o.momentum},
-          {"label_smoothing", o.label_smoothing},
-          {"clip_grad", o.clip_grad},
+          {"decay_rate", tidy(o.decay_rate)},
+          {"weight_decay", tidy(o.weight_decay)},
+          {"momentum", tidy(o.momentum)},
+          {"label_smoothing", tidy(o.label_smoothing)},
+          {"clip_grad", tidy(o.clip_grad)},
           {"seed", o.seed},
           {"device", device_name(o.device)},
           {"max_images_per_class", o.max_images_per_class}};
