@@ -29,6 +29,9 @@
 //   v3 flash: the production kernels, kernels/attention.cu, called through the GPU backend: online
 //      softmax over K/V tiles in shared memory, only lse saved, no t x t buffer in either
 //      direction (backward recomputes P from lse).
+//   v4 warp: v3's algorithm with one warp per row instead of 4 threads per row: lane j scores key
+//      j of a 32-key tile, then lane c owns output columns c + 32 cc. Simpler shuffles, but 8 rows
+//      a block share each staged K/V tile where v3 has 32.
 //
 // Conventions of the printed figures (the same for every version, so that GFLOP/s compare times):
 //   FLOPs: forward 4 bh t^2 dh (the two matmuls S = QK^T and PV at 2 t^2 dh each; the softmax's
@@ -65,13 +68,13 @@ constexpr Device kDevice = Device::cuda;
 #endif
 
 // One problem on the device, all pointers device memory. probs and gscores are v1/v2's
-// [bh, t, t] buffers (P kept from forward to backward; dP, then dS in place); v3 ignores them.
+// [bh, t, t] buffers (P kept from forward to backward; dP, then dS in place), delta v4's D [bh, t].
 struct Problem {
   int bh, t, dh;
   float scale;
   const float *q, *k, *v, *gout;
   float *out, *lse, *gq, *gk, *gv;
-  float *probs, *gscores;
+  float *probs, *gscores, *delta;
 };
 
 // ---------------------------------------------------------------- v1 and v2: the matmul phases
@@ -262,6 +265,217 @@ void three_phase_backward(const Problem& p, bool tiled) {
   matmul(tiled, p.bh, t, dh, t, p.scale, transposed(p.gscores, t, t), matrix(p.q, t, dh), p.gk);
 }
 
+// ---------------------------------------------------------------- v4: flash, a warp per row
+// v3's algorithm (online softmax forward, P recomputed from lse in backward, no t x t buffer) with
+// another split of the work: one warp owns one row, and lanes change role within a key tile.
+//   scores: lane j computes S_ij for key j of the 32-key tile, a dot product over dh read from
+//           shared memory (row j of the tile: stride dh + 1, so the 32 lanes hit 32 banks);
+//   row max and sum: warp_max / warp_sum over the 32 scores (v3: 4 lanes a row, 2 shuffles);
+//   output: lane c accumulates columns c + 32 cc (cc < 4: dh <= 128), receiving each p_j from
+//           lane j by __shfl_sync.
+// Block: 8 warps = 8 rows, 256 threads; grid (ceil(t / 8), bh). The 32-row K and V tiles are
+// staged once per block for its 8 rows (v3: once per 32 rows), so K and V are read t / 8 times
+// from global memory or L2 against v3's t / 32: the price of the simpler mapping. Dynamic shared
+// memory: two [32][dh + 1] tiles plus the block's rows ([8][dh + 1] each), 41 KiB at dh = 128.
+constexpr int kWarpRows = kRowsPerBlock;  // rows (warps) per block
+constexpr int kKeys = kWarp;              // keys (or queries) per staged tile: one per lane
+constexpr int kMaxColsPerLane = 4;        // dh <= 4 * 32
+
+// Rows [row0, row0 + rows) of a [t, dh] matrix into tile [rows][dh + 1], zero past t.
+__device__ void stage_rows(float* tile, const float* matrix, int row0, int rows, int t, int dh) {
+  for (int e = threadIdx.x; e < rows * dh; e += blockDim.x) {
+    const int r = e / dh, c = e % dh;
+    tile[r * (dh + 1) + c] = row0 + r < t ? matrix[int64_t(row0 + r) * dh + c] : 0.f;
+  }
+}
+
+__device__ float dot_row(const float* a, const float* b, int dh) {
+  float sum = 0.f;
+  for (int c = 0; c < dh; ++c) sum += a[c] * b[c];
+  return sum;
+}
+
+// Forward: m, l, acc as in kernels/attention.cu's header, one key tile at a time.
+__global__ void flash_warp_forward_kernel(int t, int dh, float scale, const float* q,
+                                          const float* k, const float* v, float* out, float* lse) {
+  FORGE_DYNAMIC_SMEM(float, smem);
+  const int ld = dh + 1;
+  float *k_tile = smem, *v_tile = k_tile + kKeys * ld, *q_rows = v_tile + kKeys * ld;
+  const int64_t base = int64_t(blockIdx.y) * t * dh;
+  const int warp = threadIdx.x / kWarp, lane = lane_id();
+  const int i0 = blockIdx.x * kWarpRows, i = i0 + warp;
+  stage_rows(q_rows, q + base, i0, kWarpRows, t, dh);  // rows past t are zero: harmless scores
+
+  float m = -INFINITY, l = 0.f, acc[kMaxColsPerLane] = {};
+  for (int k0 = 0; k0 < t; k0 += kKeys) {
+    __syncthreads();  // the previous tiles are consumed before they are overwritten
+    stage_rows(k_tile, k + base, k0, kKeys, t, dh);
+    stage_rows(v_tile, v + base, k0, kKeys, t, dh);
+    __syncthreads();
+    const float s =
+        k0 + lane < t ? scale * dot_row(q_rows + warp * ld, k_tile + lane * ld, dh) : -INFINITY;
+    const float m_new = fmaxf(m, warp_max(s));  // finite: key k0 < t is in the tile
+    const float p = expf(s - m_new), rescale = expf(m - m_new);  // p = 0 past t
+    l = l * rescale + warp_sum(p);
+    m = m_new;
+    FORGE_UNROLL
+    for (int cc = 0; cc < kMaxColsPerLane; ++cc) acc[cc] *= rescale;
+    for (int j = 0; j < kKeys; ++j) {  // all 32, every lane: the shuffle needs the whole warp
+      const float pj = __shfl_sync(kFullWarpMask, p, j);
+      FORGE_UNROLL
+      for (int cc = 0; cc < kMaxColsPerLane; ++cc) {
+        const int c = lane + kWarp * cc;
+        if (c < dh) acc[cc] += pj * v_tile[j * ld + c];
+      }
+    }
+  }
+  if (i >= t) return;  // after the last barrier and shuffle
+  FORGE_UNROLL
+  for (int cc = 0; cc < kMaxColsPerLane; ++cc) {
+    const int c = lane + kWarp * cc;
+    if (c < dh) out[base + int64_t(i) * dh + c] = acc[cc] / l;
+  }
+  if (lane == 0) lse[int64_t(blockIdx.y) * t + i] = m + logf(l);
+}
+
+// D_i = dO_i . O_i, one warp per row (8 rows a 256-thread block).
+__global__ void row_dot_kernel(int64_t rows, int dh, const float* out, const float* gout,
+                               float* delta) {
+  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+  float d = 0.f;
+  if (row < rows)
+    for (int c = lane_id(); c < dh; c += kWarp) d += gout[row * dh + c] * out[row * dh + c];
+  d = warp_sum(d);  // every lane takes part, also past the last row
+  if (row < rows && lane_id() == 0) delta[row] = d;
+}
+
+// dQ_i = scale sum_j dS_ij K_j: a warp per query row i, lane j of a key tile computes
+// P_ij = exp(S_ij - lse_i) and dS_ij = P_ij (dO_i . V_j - D_i). Shared memory: K, V tiles and the
+// block's Q and dO rows.
+__global__ void flash_warp_backward_q_kernel(int t, int dh, float scale, const float* q,
+                                             const float* k, const float* v, const float* gout,
+                                             const float* lse, const float* delta, float* gq) {
+  FORGE_DYNAMIC_SMEM(float, smem);
+  const int ld = dh + 1;
+  float *k_tile = smem, *v_tile = k_tile + kKeys * ld;
+  float *q_rows = v_tile + kKeys * ld, *go_rows = q_rows + kWarpRows * ld;
+  const int64_t base = int64_t(blockIdx.y) * t * dh;
+  const int warp = threadIdx.x / kWarp, lane = lane_id();
+  const int i0 = blockIdx.x * kWarpRows, i = i0 + warp;
+  stage_rows(q_rows, q + base, i0, kWarpRows, t, dh);
+  stage_rows(go_rows, gout + base, i0, kWarpRows, t, dh);
+  const float lse_i = i < t ? lse[int64_t(blockIdx.y) * t + i] : 0.f;
+  const float delta_i = i < t ? delta[int64_t(blockIdx.y) * t + i] : 0.f;
+
+  float acc[kMaxColsPerLane] = {};
+  for (int k0 = 0; k0 < t; k0 += kKeys) {
+    __syncthreads();
+    stage_rows(k_tile, k + base, k0, kKeys, t, dh);
+    stage_rows(v_tile, v + base, k0, kKeys, t, dh);
+    __syncthreads();
+    float ds = 0.f;  // keys past t contribute nothing
+    if (k0 + lane < t) {
+      const float p = expf(scale * dot_row(q_rows + warp * ld, k_tile + lane * ld, dh) - lse_i);
+      ds = p * (dot_row(go_rows + warp * ld, v_tile + lane * ld, dh) - delta_i);
+    }
+    for (int j = 0; j < kKeys; ++j) {
+      const float dsj = __shfl_sync(kFullWarpMask, ds, j);
+      FORGE_UNROLL
+      for (int cc = 0; cc < kMaxColsPerLane; ++cc) {
+        const int c = lane + kWarp * cc;
+        if (c < dh) acc[cc] += dsj * k_tile[j * ld + c];
+      }
+    }
+  }
+  if (i >= t) return;
+  FORGE_UNROLL
+  for (int cc = 0; cc < kMaxColsPerLane; ++cc) {
+    const int c = lane + kWarp * cc;
+    if (c < dh) gq[base + int64_t(i) * dh + c] = scale * acc[cc];
+  }
+}
+
+// dV_j = sum_i P_ij dO_i, dK_j = scale sum_i dS_ij Q_i: a warp per KEY row j, lane i of a query
+// tile computes P_ij and dS_ij (each row of dK, dV has one writer: no atomics). Shared memory:
+// Q, dO tiles and the block's K and V rows.
+__global__ void flash_warp_backward_kv_kernel(int t, int dh, float scale, const float* q,
+                                              const float* k, const float* v, const float* gout,
+                                              const float* lse, const float* delta, float* gk,
+                                              float* gv) {
+  FORGE_DYNAMIC_SMEM(float, smem);
+  const int ld = dh + 1;
+  float *q_tile = smem, *go_tile = q_tile + kKeys * ld;
+  float *k_rows = go_tile + kKeys * ld, *v_rows = k_rows + kWarpRows * ld;
+  const int64_t base = int64_t(blockIdx.y) * t * dh;
+  const float *lse_b = lse + int64_t(blockIdx.y) * t, *delta_b = delta + int64_t(blockIdx.y) * t;
+  const int warp = threadIdx.x / kWarp, lane = lane_id();
+  const int j0 = blockIdx.x * kWarpRows, j = j0 + warp;
+  stage_rows(k_rows, k + base, j0, kWarpRows, t, dh);
+  stage_rows(v_rows, v + base, j0, kWarpRows, t, dh);
+
+  float gk_acc[kMaxColsPerLane] = {}, gv_acc[kMaxColsPerLane] = {};
+  for (int q0 = 0; q0 < t; q0 += kKeys) {
+    __syncthreads();
+    stage_rows(q_tile, q + base, q0, kKeys, t, dh);
+    stage_rows(go_tile, gout + base, q0, kKeys, t, dh);
+    __syncthreads();
+    float p = 0.f, ds = 0.f;  // query rows past t contribute nothing
+    if (q0 + lane < t) {
+      p = expf(scale * dot_row(q_tile + lane * ld, k_rows + warp * ld, dh) - lse_b[q0 + lane]);
+      ds = p * (dot_row(go_tile + lane * ld, v_rows + warp * ld, dh) - delta_b[q0 + lane]);
+    }
+    for (int ii = 0; ii < kKeys; ++ii) {
+      const float pi = __shfl_sync(kFullWarpMask, p, ii), dsi = __shfl_sync(kFullWarpMask, ds, ii);
+      FORGE_UNROLL
+      for (int cc = 0; cc < kMaxColsPerLane; ++cc) {
+        const int c = lane + kWarp * cc;
+        if (c >= dh) continue;
+        gv_acc[cc] += pi * go_tile[ii * ld + c];
+        gk_acc[cc] += dsi * q_tile[ii * ld + c];
+      }
+    }
+  }
+  if (j >= t) return;
+  FORGE_UNROLL
+  for (int cc = 0; cc < kMaxColsPerLane; ++cc) {
+    const int c = lane + kWarp * cc;
+    if (c >= dh) continue;
+    gk[base + int64_t(j) * dh + c] = scale * gk_acc[cc];
+    gv[base + int64_t(j) * dh + c] = gv_acc[cc];
+  }
+}
+
+// Bytes of dynamic shared memory: two 32-row tiles and two blocks' worth of rows (the forward
+// kernel uses one of the latter).
+size_t flash_warp_smem(int dh) {
+  return size_t(2 * kKeys + 2 * kWarpRows) * (dh + 1) * sizeof(float);
+}
+
+void flash_warp_forward(const Problem& p) {
+  if (p.dh > kMaxColsPerLane * kWarp)
+    throw std::invalid_argument("v4: head dim " + std::to_string(p.dh) + " is above 128");
+  const dim3 grid(unsigned(ceil_div(p.t, kWarpRows)), unsigned(p.bh));
+  FORGE_LAUNCH(flash_warp_forward_kernel, grid, dim3(kBlockThreads), flash_warp_smem(p.dh), kStream,
+               p.t, p.dh, p.scale, p.q, p.k, p.v, p.out, p.lse);
+  FORGE_CHECK_LAUNCH(flash_warp_forward_kernel);
+}
+
+void flash_warp_backward(const Problem& p) {
+  if (p.dh > kMaxColsPerLane * kWarp)
+    throw std::invalid_argument("v4: head dim " + std::to_string(p.dh) + " is above 128");
+  const int64_t rows = int64_t(p.bh) * p.t;
+  FORGE_LAUNCH(row_dot_kernel, dim3(unsigned(ceil_div(rows, kRowsPerBlock))), dim3(kBlockThreads),
+               0, kStream, rows, p.dh, p.out, p.gout, p.delta);
+  FORGE_CHECK_LAUNCH(row_dot_kernel);
+  const dim3 grid(unsigned(ceil_div(p.t, kWarpRows)), unsigned(p.bh));
+  FORGE_LAUNCH(flash_warp_backward_kv_kernel, grid, dim3(kBlockThreads), flash_warp_smem(p.dh),
+               kStream, p.t, p.dh, p.scale, p.q, p.k, p.v, p.gout, p.lse, p.delta, p.gk, p.gv);
+  FORGE_CHECK_LAUNCH(flash_warp_backward_kv_kernel);
+  FORGE_LAUNCH(flash_warp_backward_q_kernel, grid, dim3(kBlockThreads), flash_warp_smem(p.dh),
+               kStream, p.t, p.dh, p.scale, p.q, p.k, p.v, p.gout, p.lse, p.delta, p.gq);
+  FORGE_CHECK_LAUNCH(flash_warp_backward_q_kernel);
+}
+
 // ---------------------------------------------------------------- the versions
 // Global memory traffic of each design in floats (see the top of the file): n = one [bh, t, dh]
 // tensor, s = one [bh, t, t] buffer, r = one [bh, t] vector.
@@ -277,7 +491,8 @@ double traffic_three_phase_forward(Sizes z) {
 double traffic_three_phase_backward(Sizes z) {
   return 10 * z.n + 7 * z.s;
 }
-// v3 forward: Q, K, V in, O and lse out. Backward: D (O, dO -> D), dK/dV kernel (Q, K, V, dO,
+// v3 and v4 forward: Q, K, V in, O and lse out. Backward: D (O, dO -> D), dK/dV kernel (Q, K, V,
+// dO,
 //   lse, D -> dK, dV), dQ kernel (Q, K, V, dO, lse, D -> dQ).
 double traffic_flash_forward(Sizes z) {
   return 4 * z.n + z.r;
@@ -312,6 +527,8 @@ const Version kVersions[] = {
      [](const Problem& p) { three_phase_backward(p, true); }, traffic_three_phase_forward,
      traffic_three_phase_backward},
     {3, "flash", false, flash_forward, flash_backward, traffic_flash_forward,
+     traffic_flash_backward},
+    {4, "warp", false, flash_warp_forward, flash_warp_backward, traffic_flash_forward,
      traffic_flash_backward},
 };
 
@@ -402,6 +619,7 @@ struct Workload {
   std::vector<float> ref_out, ref_lse, ref_gq, ref_gk, ref_gv;  // the CPU backend's answers
   DeviceBuffer dq, dk, dv, dgout, out, lse, gq, gk, gv;
   DeviceBuffer probs, gscores;  // [bh, t, t] when some version needs them, else 1 float
+  DeviceBuffer delta;
 
   Workload(Shape s, unsigned seed, bool with_scores)
       : shape(s),
@@ -417,7 +635,8 @@ struct Workload {
         gk(tensor()),
         gv(tensor()),
         probs(with_scores ? rows() * s.t : 1),
-        gscores(with_scores ? rows() * s.t : 1) {
+        gscores(with_scores ? rows() * s.t : 1),
+        delta(rows()) {
     std::mt19937 gen(seed);
     std::normal_distribution<float> normal;
     for (auto* x : {&q, &k, &v, &gout}) {
@@ -440,9 +659,22 @@ struct Workload {
   size_t rows() const { return size_t(bh) * shape.t; }
   size_t tensor() const { return rows() * shape.dh; }
   Problem problem() const {
-    return {bh,        shape.t,   shape.dh,     scale,        dq.data(),
-            dk.data(), dv.data(), dgout.data(), out.data(),   lse.data(),
-            gq.data(), gk.data(), gv.data(),    probs.data(), gscores.data()};
+    return {.bh = bh,
+            .t = shape.t,
+            .dh = shape.dh,
+            .scale = scale,
+            .q = dq.data(),
+            .k = dk.data(),
+            .v = dv.data(),
+            .gout = dgout.data(),
+            .out = out.data(),
+            .lse = lse.data(),
+            .gq = gq.data(),
+            .gk = gk.data(),
+            .gv = gv.data(),
+            .probs = probs.data(),
+            .gscores = gscores.data(),
+            .delta = delta.data()};
   }
   Sizes sizes() const { return {double(tensor()), double(rows()) * shape.t, double(rows())}; }
 };

@@ -1,7 +1,8 @@
 // attention_playground: numbered versions of attention forward and backward (v1 naive, v2 tiled,
-// v3 flash = kernels/attention.cu), each checked against the CPU backend and timed over a grid of
-// shapes. This file parses the flags and picks the build of attention_playground.cu for the
-// device; docs/ATTENTION_KERNELS.md explains the versions and shows results.
+// v3 flash = kernels/attention.cu, v4 flash with a warp per row), each checked against the CPU
+// backend and timed over a grid of shapes. This file parses the flags and picks the build of
+// attention_playground.cu for the device; docs/ATTENTION_KERNELS.md explains the versions and shows
+// results.
 //
 //   build/bin/attention_playground                          every version, default shapes, sim
 //   build/bin/attention_playground --version 2 --reps 3
@@ -21,7 +22,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Attention kernel playground: versions of attention forward and backward, checked "
       "against the CPU backend and timed."};
-  app.add_option("--version", version, "1 naive, 2 tiled, 3 flash (kernels/attention.cu), or all")
+  app.add_option("--version", version,
+                 "1 naive, 2 tiled, 3 flash (kernels/attention.cu), 4 warp-per-row flash, or all")
       ->capture_default_str();
   app.add_option("--device", device, "sim (kernels/sim on the CPU) or cuda")
       ->check(CLI::IsMember({"sim", "cuda"}))
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
 
   const bool cuda = device == "cuda";
   if (version == "all")
-    options.versions = {1, 2, 3};
+    options.versions = {1, 2, 3, 4};
   else
     try {
       options.versions = {std::stoi(version)};
