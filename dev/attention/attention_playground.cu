@@ -37,7 +37,8 @@
 //   FLOPs: forward 4 bh t^2 dh (the two matmuls S = QK^T and PV at 2 t^2 dh each; the softmax's
 //   exps are not counted), backward 2.5 x forward = 10 bh t^2 dh (FlashAttention's convention:
 //   dV, dP, dQ, dK plus the recomputation of S). v1/v2 do 8 t^2 dh in backward (no recompute), v3
-//   12 t^2 dh (S and dP twice: see kernels/attention.cu); the nominal count ignores that.
+//   and v4 14 t^2 dh (S and dP in both the dK/dV and the dQ kernel: see kernels/attention.cu); the
+//   nominal count ignores that.
 //   Bytes: global memory traffic the design implies: each kernel reads each tensor it uses once
 //   and writes each result once (re-reads that caches may or may not catch are not counted, e.g.
 //   v1's matmul reading rows of Q and K t times). The [bh, t, t] buffers of v1/v2 count, which is
@@ -491,9 +492,8 @@ double traffic_three_phase_forward(Sizes z) {
 double traffic_three_phase_backward(Sizes z) {
   return 10 * z.n + 7 * z.s;
 }
-// v3 and v4 forward: Q, K, V in, O and lse out. Backward: D (O, dO -> D), dK/dV kernel (Q, K, V,
-// dO,
-//   lse, D -> dK, dV), dQ kernel (Q, K, V, dO, lse, D -> dQ).
+// v3 and v4 forward: Q, K, V in, O and lse out. Backward: D (O, dO -> D),
+//   dK/dV kernel (Q, K, V, dO, lse, D -> dK, dV), dQ kernel (Q, K, V, dO, lse, D -> dQ).
 double traffic_flash_forward(Sizes z) {
   return 4 * z.n + z.r;
 }
