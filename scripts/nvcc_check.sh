@@ -3,7 +3,7 @@
 # can run CUDA code), so the GPU build of kernels tested on kernels/sim never rots. Fails on any
 # compile error.
 #
-#   scripts/nvcc_check.sh                    every kernels/*.cu and tests/kernels/*.cu
+#   scripts/nvcc_check.sh                    every kernels/*.cu, tests/kernels/*.cu, dev/*/*.cu
 #   scripts/nvcc_check.sh FILE.cu...         just those
 #   scripts/nvcc_check.sh --ptxas FILE.cu... also print ptxas's registers, spills and shared
 #                                            memory per kernel and architecture (for docs)
@@ -24,7 +24,7 @@ for arg in "$@"; do
 done
 if [ ${#files[@]} -eq 0 ]; then
   shopt -s nullglob
-  files=("$root"/kernels/*.cu "$root"/tests/kernels/*.cu)
+  files=("$root"/kernels/*.cu "$root"/tests/kernels/*.cu "$root"/dev/*/*.cu)
 fi
 [ ${#files[@]} -gt 0 ] || { echo "nvcc_check: no .cu files found"; exit 0; }
 
