@@ -13,13 +13,15 @@
 # GFLOP/s) with the machine, the torch version and the date, printed and written to --out.
 # Installs PyTorch first when needed (bench/setup_pytorch.sh). Defaults: 20 steps after 3 warm-up
 # steps, 2 threads, batch 32. The JSONs stay in --json-dir (default: a temporary folder, removed).
+# The environment reaches both programs alike: OMP_WAIT_POLICY=PASSIVE bash bench/compare_pytorch.sh
+# makes both OpenMP runtimes sleep instead of spin while waiting (see docs/BENCHMARKS.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 STEPS=20 WARMUP=3 THREADS=2 BATCH=32 MODELS="vit hrnet cnn" OUT="" JSON_DIR=""
 FORGE_BENCH="$ROOT/build/bin/bench"
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) STEPS="$2"; shift 2 ;;
@@ -49,6 +51,9 @@ if [ -z "$JSON_DIR" ]; then
 fi
 mkdir -p "$JSON_DIR"
 export OMP_NUM_THREADS="$THREADS"
+# The load when we started, for the table: on a shared machine it says how far to trust it.
+COMPARE_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+export COMPARE_LOAD_START
 
 failed=0
 for m in $MODELS; do

@@ -40,6 +40,14 @@ def machine():
     return f"{model}, {cores} CPUs, flags: {' '.join(simd) or 'no avx2/avx512'}"
 
 
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def num(d, key, fmt="{:.1f}"):
     if d is None or d.get(key) is None:
         return "failed"
@@ -73,6 +81,9 @@ def main():
     print(f"Training step, forge against PyTorch ({now})\n")
     print(f"- machine: {machine()}")
     print(f"- PyTorch: {torch_version or 'unknown'} (CPU); forge: build/bin/bench model --device cpu")
+    print(f"- OMP_WAIT_POLICY: {os.environ.get('OMP_WAIT_POLICY', 'unset (libgomp spins)')}; "
+          f"load average (1, 5, 15 min) at the start {os.environ.get('COMPARE_LOAD_START', '?')}, "
+          f"at the end {loadavg()}")
     print(f"- settings: {settings or 'unknown'}; one step = forward, label-smoothed cross-entropy, "
           f"backward, clip to norm 1, AdamW")
     print("- ratio = forge img/s / PyTorch img/s (above 1: forge is faster)\n")
