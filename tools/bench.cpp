@@ -141,12 +141,12 @@ int run_all(const Flags& f) {
     all["models"].push_back(model_in_child(f, model));
   }
   std::printf("\ntraining steps on %s\n", f.device.c_str());
-  Table table({"model", "step ms", "images/s", "GFLOP/s", "of peak GEMM", "peak RSS MB"});
+  Table table({"model", "step ms", "images/s", "GFLOP/s", "% of peak GEMM", "peak RSS MB"});
   for (const nlohmann::json& m : all["models"]) {
     const double achieved = m["achieved_gflops"].get<double>();
     table.add_row({m["model"].get<std::string>(), fixed(m["step_ms_median"].get<double>(), 1),
                    fixed(m["images_per_second"].get<double>(), 1), fixed(achieved, 2),
-                   peak > 0 ? fixed(100 * achieved / peak, 1) + " %" : "-",
+                   peak > 0 ? fixed(100 * achieved / peak, 1) : "-",
                    fixed(m["peak_rss_mb"].get<double>(), 0)});
   }
   table.print();
@@ -159,7 +159,9 @@ int run_all(const Flags& f) {
 int main(int argc, char** argv) {
   register_builtin_backends();  // --device sim / cuda, when built in
   Flags f;
-  CLI::App app{"Benchmark forge: per-op timings, training steps, peak CPU GEMM."};
+  CLI::App app{
+      "Benchmark forge: per-op timings, training steps, peak CPU GEMM. Without a subcommand: "
+      "`all` on cpu."};
   app.require_subcommand(0, 1);
   auto device_option = [&](CLI::App* sub) {
     sub->add_option("--device", f.device, "cpu, sim or cuda")
@@ -176,12 +178,19 @@ int main(int argc, char** argv) {
   auto warmup_option = [&](CLI::App* sub, const char* what) {
     sub->add_option("--warmup", f.warmup, what)->check(CLI::Range(0, 100000));
   };
+  auto reps_option = [&](CLI::App* sub) {
+    sub->add_option("--reps", f.reps, "timed runs of each op's pass (default 10; 2 on sim)")
+        ->check(CLI::Range(1, 100000));
+  };
+  auto steps_option = [&](CLI::App* sub) {
+    sub->add_option("--steps", f.steps, "timed training steps (default 10; 2 on sim)")
+        ->check(CLI::Range(1, 100000));
+  };
 
   CLI::App* ops = app.add_subcommand("ops", "forward and backward time of every op");
   device_option(ops);
   ops->add_option("--filter", f.filter, "only the ops whose name contains this");
-  ops->add_option("--reps", f.reps, "timed runs of each pass (default 10; 2 on sim)")
-      ->check(CLI::Range(1, 100000));
+  reps_option(ops);
   warmup_option(ops, "untimed runs first (default 2; 1 on sim)");
   batch_option(ops);
   json_option(ops);
@@ -195,8 +204,7 @@ int main(int argc, char** argv) {
   model->add_option("--image-size", f.image_size, "input size in pixels")
       ->check(CLI::Range(16, 1024))
       ->capture_default_str();
-  model->add_option("--steps", f.steps, "timed steps (default 10; 2 on sim)")
-      ->check(CLI::Range(1, 100000));
+  steps_option(model);
   warmup_option(model, "untimed steps first (default 2; 1 on sim)");
   json_option(model);
 
@@ -206,6 +214,9 @@ int main(int argc, char** argv) {
   CLI::App* all = app.add_subcommand("all", "ops, gemm and the vit, hrnet and cnn steps");
   device_option(all);
   batch_option(all);
+  reps_option(all);
+  steps_option(all);
+  warmup_option(all, "untimed op runs and training steps first (default 2; 1 on sim)");
   json_option(all);
 
   CLI11_PARSE(app, argc, argv);
