@@ -49,8 +49,8 @@ GemmResult run_gemm_bench(const GemmOptions& o) {
 }
 
 void print_gemm_result(const GemmResult& r) {
-  std::printf("gemm on cpu (oneDNN sgemm, C = A B, n x n), %d OpenMP threads\n",
-              omp_get_max_threads());
+  std::printf("gemm on cpu (oneDNN sgemm, C = A B, n x n), %d OpenMP threads; %s\n",
+              omp_get_max_threads(), machine_load().c_str());
   Table table({"n", "reps", "median ms", "GFLOP/s"});
   for (const GemmSize& s : r.sizes)
     table.add_row(

@@ -85,9 +85,9 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
 }
 
 void print_model_result(const ModelResult& r) {
-  std::printf("model %s on %s: batch %d, %dx%d, %d OpenMP threads, %d timed steps\n",
+  std::printf("model %s on %s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
               r.model.c_str(), r.device.c_str(), r.batch, r.image_size, r.image_size, r.threads,
-              r.steps);
+              r.steps, machine_load().c_str());
   if (r.device == "sim") std::printf("%s\n", kSimNote);
   Table table({"model", "step ms (median)", "min ms", "max ms", "images/s", "GFLOP/step", "GFLOP/s",
                "peak RSS MB"});

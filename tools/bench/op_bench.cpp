@@ -68,8 +68,9 @@ static double giga_per_second(double amount, double ms) {
 }
 
 void print_op_results(const OpBenchOptions& o, const std::vector<OpResult>& results) {
-  std::printf("ops on %s: batch %d, %d OpenMP threads, median of %d reps after %d warm-up\n",
-              device_name(o.device), o.batch, omp_get_max_threads(), o.reps, o.warmup);
+  std::printf("ops on %s: batch %d, %d OpenMP threads, median of %d reps after %d warm-up; %s\n",
+              device_name(o.device), o.batch, omp_get_max_threads(), o.reps, o.warmup,
+              machine_load().c_str());
   if (o.device == Device::sim) std::printf("%s\n", kSimNote);
   Table table(
       {"op", "pass", "median ms", "min ms", "max ms", "MFLOP", "GFLOP/s", "MB", "GB/s", "inputs"});

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace forge::bench {
 
@@ -52,6 +53,15 @@ void Table::print() const {
   print_row(header_);
   for (const auto& row : rows_) print_row(row);
   std::fflush(stdout);
+}
+
+std::string machine_load() {
+  double load[1] = {0};
+  char text[96];
+  if (getloadavg(load, 1) != 1) return "load average unknown";
+  std::snprintf(text, sizeof text, "load average %.2f on %u cores", load[0],
+                std::thread::hardware_concurrency());
+  return text;
 }
 
 std::string fixed(double value, int decimals, bool dash_zero) {

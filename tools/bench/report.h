@@ -26,6 +26,10 @@ std::string fixed(double value, int decimals, bool dash_zero = false);
 void write_json(const std::string& path, const nlohmann::json& j);
 nlohmann::json read_json(const std::string& path);
 
+// "load average 3.10 on 2 cores": printed in every header, since other processes on the cores
+// stretch timings (an OpenMP barrier waits for a descheduled thread: a scheduler tick).
+std::string machine_load();
+
 // One line saying what sim figures are, printed by every subcommand run on sim.
 extern const char* const kSimNote;
 
