@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Smoke check of build/bin/bench: runs it, then checks its JSON's keys and values.
+
+Usage: check_bench.py ops|model JSON BENCH ARGS...
+Runs `BENCH ARGS... --json JSON`; fails unless it exits 0 and the JSON has the expected keys with
+positive finite timings (model: exactly the keys the PyTorch comparison reads, every number
+positive and finite). No speed is asserted.
+"""
+import json
+import math
+import subprocess
+import sys
+
+MODEL_KEYS = {"model", "device", "batch", "image_size", "threads", "steps", "step_ms_median",
+              "step_ms_min", "step_ms_max", "images_per_second", "train_gflop_per_step",
+              "achieved_gflops", "peak_rss_mb"}
+PASS_KEYS = {"flops", "bytes", "ms_median", "ms_min", "ms_max", "gflops", "gbytes_per_second"}
+
+
+def fail(message):
+    print("check_bench: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+def finite(value, what, positive):
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        fail(f"{what} = {value!r} is not a finite number")
+    if positive and value <= 0:
+        fail(f"{what} = {value!r} is not positive")
+    if value < 0:
+        fail(f"{what} = {value!r} is negative")
+
+
+def check_model(j):
+    if set(j) != MODEL_KEYS:
+        fail(f"model keys {sorted(j)} differ from {sorted(MODEL_KEYS)}")
+    for key in MODEL_KEYS - {"model", "device"}:
+        finite(j[key], key, positive=True)
+
+
+def check_ops(j):
+    if not j.get("ops"):
+        fail("no ops in the JSON")
+    for op in j["ops"]:
+        for direction in ("forward", "backward"):
+            p = op[direction]
+            if set(p) != PASS_KEYS:
+                fail(f"{op['name']} {direction} keys {sorted(p)} differ from {sorted(PASS_KEYS)}")
+            for key in ("ms_median", "ms_min", "ms_max"):
+                finite(p[key], f"{op['name']} {direction} {key}", positive=True)
+            # a copy has no flops; the flops and rates may be 0, never negative or non-finite
+            for key in ("flops", "bytes", "gflops", "gbytes_per_second"):
+                finite(p[key], f"{op['name']} {direction} {key}", positive=False)
+        finite(op["forward"]["bytes"], f"{op['name']} forward bytes", positive=True)
+
+
+def main():
+    kind, path, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+    result = subprocess.run(command + ["--json", path])
+    if result.returncode != 0:
+        fail(f"{' '.join(command)} exited with {result.returncode}")
+    with open(path) as f:
+        j = json.load(f)
+    {"ops": check_ops, "model": check_model}[kind](j)
+    print(f"check_bench: {kind} JSON OK ({path})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+// model_bench.cpp: times training steps of a preset: forward, cross-entropy, backward, AdamW
+// step, zero_grad, on one batch of random images (labels alternating between two classes).
+//
+// The flop count follows the usual convention: the forward flops of the GEMM-shaped ops
+// (convolutions, linear layers, matmuls, fused attention, patch embedding), read from the
+// autograd graph of one untimed forward pass (op_costs.h: graph_forward_flops), times 3 for
+// forward + backward (the backward of such an op is two products of the forward's size).
+// Elementwise ops, normalisation and the optimizer are not counted. The count costs one extra
+// forward pass before the timed steps and nothing inside them.
+#include "tools/bench/model_bench.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/optim/optimizer.h"
+#include "models/model.h"
+#include "tools/bench/op_costs.h"
+#include "tools/bench/report.h"
+#include "tools/bench/timing.h"
+
+namespace forge::bench {
+
+// Peak resident set of this process so far, in MB (Linux reports ru_maxrss in KiB).
+static double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;
+}
+
+ModelResult run_model_bench(const ModelBenchOptions& o) {
+  if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || o.image_size < 16)
+    throw std::invalid_argument(
+        "model: needs --batch >= 1, --steps >= 1, --warmup >= 0 and --image-size >= 16");
+  Generator gen(7);
+  auto model = models::create_model({o.model, 2, o.image_size}, gen, o.device);
+  model->train();
+  AdamW optimizer(model->parameters(), AdamOptions{.lr = 1e-4f, .weight_decay = 0.05f});
+  const Tensor images =
+      Tensor::randn({o.batch, 3, o.image_size, o.image_size}, gen, 0.f, 1.f, o.device);
+  std::vector<int32_t> labels(o.batch);
+  for (int i = 0; i < o.batch; ++i) labels[i] = i % 2;
+
+  double forward_flops = 0;
+  {  // the count: one forward whose graph is read, then dropped without a backward
+    Tensor loss = cross_entropy(model->forward(images), labels);
+    forward_flops = graph_forward_flops(loss);
+  }
+  auto step = [&](int index) {
+    model->set_step(uint64_t(index));
+    Tensor loss = cross_entropy(model->forward(images), labels);
+    loss.backward();
+    optimizer.step();
+    optimizer.zero_grad();
+  };
+  for (int i = 0; i < o.warmup; ++i) step(i);
+  DeviceTimer timer(o.device);
+  std::vector<double> ms;
+  for (int i = 0; i < o.steps; ++i) {
+    timer.start();
+    step(o.warmup + i);
+    ms.push_back(timer.stop_ms());
+  }
+  const Spread t = summarize(ms);
+
+  ModelResult r;
+  r.model = o.model;
+  r.device = device_name(o.device);
+  r.batch = o.batch;
+  r.image_size = o.image_size;
+  r.threads = omp_get_max_threads();
+  r.steps = o.steps;
+  r.step_ms_median = t.median;
+  r.step_ms_min = t.min;
+  r.step_ms_max = t.max;
+  r.images_per_second = o.batch / (t.median * 1e-3);
+  r.train_gflop_per_step = 3 * forward_flops / 1e9;
+  r.achieved_gflops = r.train_gflop_per_step / (t.median * 1e-3);
+  r.peak_rss_mb = peak_rss_mb();
+  return r;
+}
+
+void print_model_result(const ModelResult& r) {
+  std::printf("model %s on %s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
+              r.model.c_str(), r.device.c_str(), r.batch, r.image_size, r.image_size, r.threads,
+              r.steps, machine_load().c_str());
+  if (r.device == "sim") std::printf("%s\n", kSimNote);
+  Table table({"model", "step ms (median)", "min ms", "max ms", "images/s", "GFLOP/step", "GFLOP/s",
+               "peak RSS MB"});
+  table.add_row({r.model, fixed(r.step_ms_median, 1), fixed(r.step_ms_min, 1),
+                 fixed(r.step_ms_max, 1), fixed(r.images_per_second, 1),
+                 fixed(r.train_gflop_per_step, 3), fixed(r.achieved_gflops, 2),
+                 fixed(r.peak_rss_mb, 0)});
+  table.print();
+  std::printf(
+      "(a step: forward, cross-entropy, backward, AdamW, zero_grad; GFLOP/step = 3 x the forward "
+      "flops of conv, linear, matmul, attention and patch embedding)\n");
+}
+
+nlohmann::json model_result_json(const ModelResult& r) {
+  return {{"model", r.model},
+          {"device", r.device},
+          {"batch", r.batch},
+          {"image_size", r.image_size},
+          {"threads", r.threads},
+          {"steps", r.steps},
+          {"step_ms_median", r.step_ms_median},
+          {"step_ms_min", r.step_ms_min},
+          {"step_ms_max", r.step_ms_max},
+          {"images_per_second", r.images_per_second},
+          {"train_gflop_per_step", r.train_gflop_per_step},
+          {"achieved_gflops", r.achieved_gflops},
+          {"peak_rss_mb", r.peak_rss_mb}};
+}
+
+}  // namespace forge::bench

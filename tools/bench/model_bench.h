@@ -1,0 +1,35 @@
+// model_bench.h: `bench model`: the time of a full training step of a preset on random images,
+// its flop count, and the process's peak memory.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/device.h"
+
+namespace forge::bench {
+
+struct ModelBenchOptions {
+  std::string model = "vit";
+  Device device = Device::cpu;
+  int batch = 32;
+  int image_size = 120;
+  int steps = 10;  // timed steps
+  int warmup = 2;  // untimed steps first
+};
+
+// The fields of the JSON another engineer's PyTorch comparison reads (keys as named here).
+struct ModelResult {
+  std::string model, device;
+  int batch = 0, image_size = 0, threads = 0, steps = 0;
+  double step_ms_median = 0, step_ms_min = 0, step_ms_max = 0;
+  double images_per_second = 0;
+  double train_gflop_per_step = 0;  // 3 x the forward flops of the GEMM-shaped ops
+  double achieved_gflops = 0;       // train_gflop_per_step / median step time
+  double peak_rss_mb = 0;           // getrusage ru_maxrss: the whole process's peak so far
+};
+
+ModelResult run_model_bench(const ModelBenchOptions& options);
+void print_model_result(const ModelResult& result);
+nlohmann::json model_result_json(const ModelResult& result);
+
+}  // namespace forge::bench
