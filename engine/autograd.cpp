@@ -13,9 +13,16 @@ namespace {
 thread_local bool g_grad_enabled = true;
 
 // g += delta, allocating g on first use. Gradients are contiguous and of the input's shape.
+// On first use, a delta that nothing else can see (its handle and its storage held only by the
+// backward's result) becomes the gradient itself instead of being copied: no other view can
+// change it later, and nothing else will read it. The copies were 5% of a ViT step, all of it
+// single-threaded memcpy.
 void accumulate(std::shared_ptr<TensorImpl>& g, const Tensor& delta) {
   if (!g) {
-    g = delta.clone().impl_ptr();
+    if (delta.impl_ptr().use_count() == 1 && delta.storage().use_count() == 1)
+      g = delta.detach().impl_ptr();
+    else
+      g = delta.clone().impl_ptr();
     return;
   }
   backend(delta.device()).axpy(1.f, delta.data(), Tensor(g).data(), delta.numel());
@@ -93,6 +100,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
       throw std::logic_error(std::string("backward through ") + node->name +
                              " a second time: the graph is freed after the first backward");
     std::vector<Tensor> gins = node->backward(gout);
+    gout = Tensor();  // a gradient passed through (reshape, add) is then owned by gins alone
     if (gins.size() != node->inputs.size())
       throw std::logic_error(std::string("backward of ") + node->name + " returned " +
                              std::to_string(gins.size()) + " gradients for " +

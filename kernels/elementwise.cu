@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "engine/cuda/gpu_backend.h"
+#include "engine/gelu_math.h"
 #include "engine/random.h"
 #include "kernels/kernel_util.cuh"
 
@@ -71,12 +72,6 @@ __global__ void binary_kernel(BinaryOp op, const float* a, StridedView av, const
   }
 }
 
-// Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF; written as the CPU writes it so both
-// round alike.
-__device__ __forceinline__ float normal_cdf(float x) {
-  return 0.5f * (1.f + erff(x * float(M_SQRT1_2)));
-}
-
 __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
@@ -101,7 +96,7 @@ __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, fl
         r = v > 0.f ? v : 0.f;
         break;
       case UnaryOp::gelu:
-        r = v * normal_cdf(v);
+        r = gelu_forward_value(v);  // engine/gelu_math.h, shared with the CPU
         break;
       case UnaryOp::scale:
         r = alpha * v;
@@ -114,14 +109,13 @@ __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, fl
   }
 }
 
-// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (engine/gelu_math.h).
 __global__ void unary_backward_kernel(bool gelu, const float* x, const float* gy, float* gx,
                                       int64_t n) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     if (gelu) {
-      const float pdf = expf(-0.5f * v * v) * float(0.5 * M_2_SQRTPI * M_SQRT1_2);
-      gx[i] = gy[i] * (normal_cdf(v) + v * pdf);
+      gx[i] = gy[i] * gelu_slope_value(v);
     } else {
       gx[i] = v > 0.f ? gy[i] : 0.f;
     }

@@ -29,16 +29,29 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/simd_math.h"
 
 namespace forge {
 
-// Log-sum-exp of each row of S [t, t] into lse [t].
+// Log-sum-exp of each row of S [t, t] into lse [t]. The exponentials are taken in double, four
+// at a time with AVX2 (simd_math.h: within 1e-14 of exp); glibc's scalar exp and expf here were
+// 3% of a ViT training step.
 static void row_lse(const float* s, int t, float* lse) {
   for (int i = 0; i < t; ++i) {
     const float* row = s + int64_t(i) * t;
     const float m = *std::max_element(row, row + t);
     double z = 0.0;  // t terms in (0, 1]: double keeps the sum exact to float precision for any t
-    for (int j = 0; j < t; ++j) z += std::exp(double(row[j] - m));
+    int j = 0;
+#if defined(__AVX2__)
+    __m256d acc = _mm256_setzero_pd();
+    const __m256d md = _mm256_set1_pd(m);
+    for (; j + 4 <= t; j += 4)
+      acc = _mm256_add_pd(acc, exp_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(row + j)), md)));
+    alignas(32) double part[4];
+    _mm256_store_pd(part, acc);
+    z = (part[0] + part[1]) + (part[2] + part[3]);
+#endif
+    for (; j < t; ++j) z += std::exp(double(row[j]) - double(m));
     lse[i] = m + float(std::log(z));
   }
 }
@@ -47,7 +60,14 @@ static void row_lse(const float* s, int t, float* lse) {
 static void exp_rows(float* s, const float* lse, int t) {
   for (int i = 0; i < t; ++i) {
     float* row = s + int64_t(i) * t;
-    for (int j = 0; j < t; ++j) row[j] = std::exp(row[j] - lse[i]);
+    int j = 0;
+#if defined(__AVX2__)
+    const __m256d l = _mm256_set1_pd(lse[i]);
+    for (; j + 4 <= t; j += 4)
+      _mm_storeu_ps(row + j, _mm256_cvtpd_ps(exp_pd(
+                                 _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(row + j)), l))));
+#endif
+    for (; j < t; ++j) row[j] = float(std::exp(double(row[j]) - double(lse[i])));
   }
 }
 

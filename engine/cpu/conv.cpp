@@ -134,12 +134,32 @@ std::mutex& conv_cache_mutex() {
   return mutex;
 }
 
+// A buffer in a primitive's chosen layout, from the backend's block cache (memory.cpp) rather
+// than oneDNN's own allocator: the blocked copies of activations are tens of MB at batch 32, and a
+// fresh allocation each call cost page faults and zeroing on every touch of its pages.
+struct Scratch {
+  void* data = nullptr;
+  size_t bytes = 0;
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    if (data) cpu_backend().deallocate(data, bytes);
+  }
+  memory make(const memory::desc& md) {
+    bytes = md.get_size();
+    data = cpu_backend().allocate(bytes);
+    return memory(md, dnnl_engine(), data);
+  }
+};
+
 // An input of a primitive: the caller's plain buffer, reordered into the layout the primitive
-// chose when that differs.
-memory input_in_layout(const memory::desc& plain, const void* data, const memory::desc& chosen) {
+// chose (in `scratch`) when that differs.
+memory input_in_layout(const memory::desc& plain, const void* data, const memory::desc& chosen,
+                       Scratch& scratch) {
   memory user(plain, dnnl_engine(), const_cast<void*>(data));
   if (chosen == plain) return user;
-  memory inner(chosen, dnnl_engine());
+  memory inner = scratch.make(chosen);
   dnnl::reorder(user, inner).execute(dnnl_stream(), user, inner);
   return inner;
 }
@@ -149,9 +169,10 @@ memory input_in_layout(const memory::desc& plain, const void* data, const memory
 struct Output {
   memory user, inner;
 };
-Output output_in_layout(const memory::desc& plain, void* data, const memory::desc& chosen) {
+Output output_in_layout(const memory::desc& plain, void* data, const memory::desc& chosen,
+                        Scratch& scratch) {
   memory user(plain, dnnl_engine(), data);
-  return {user, chosen == plain ? user : memory(chosen, dnnl_engine())};
+  return {user, chosen == plain ? user : scratch.make(chosen)};
 }
 void finish_output(Output out) {
   if (out.inner.get() != out.user.get())
@@ -169,11 +190,12 @@ void CpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float
   const auto& pd = p.forward_pd(has_bias);
   dnnl::primitive& prim = *p.fwd[has_bias];
   lock.unlock();
+  Scratch sx, sw, sy;
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, input_in_layout(p.x_md, x, pd.src_desc())},
-      {DNNL_ARG_WEIGHTS, input_in_layout(p.w_md, w, pd.weights_desc())}};
+      {DNNL_ARG_SRC, input_in_layout(p.x_md, x, pd.src_desc(), sx)},
+      {DNNL_ARG_WEIGHTS, input_in_layout(p.w_md, w, pd.weights_desc(), sw)}};
   if (has_bias) args[DNNL_ARG_BIAS] = memory(p.b_md, dnnl_engine(), const_cast<float*>(bias));
-  Output out = output_in_layout(p.y_md, y, pd.dst_desc());
+  Output out = output_in_layout(p.y_md, y, pd.dst_desc(), sy);
   args[DNNL_ARG_DST] = out.inner;
   prim.execute(dnnl_stream(), args);
   finish_output(out);
@@ -186,10 +208,12 @@ void CpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, cons
   const auto& pd = p.backward_data_pd();
   dnnl::primitive& prim = *p.bwd_data;
   lock.unlock();
-  Output out = output_in_layout(p.x_md, gx, pd.diff_src_desc());
-  prim.execute(dnnl_stream(), {{DNNL_ARG_DIFF_DST, input_in_layout(p.y_md, gy, pd.diff_dst_desc())},
-                               {DNNL_ARG_WEIGHTS, input_in_layout(p.w_md, w, pd.weights_desc())},
-                               {DNNL_ARG_DIFF_SRC, out.inner}});
+  Scratch sgx, sgy, sw;
+  Output out = output_in_layout(p.x_md, gx, pd.diff_src_desc(), sgx);
+  prim.execute(dnnl_stream(),
+               {{DNNL_ARG_DIFF_DST, input_in_layout(p.y_md, gy, pd.diff_dst_desc(), sgy)},
+                {DNNL_ARG_WEIGHTS, input_in_layout(p.w_md, w, pd.weights_desc(), sw)},
+                {DNNL_ARG_DIFF_SRC, out.inner}});
   finish_output(out);
 }
 
@@ -201,10 +225,11 @@ void CpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
   const auto& pd = p.backward_weight_pd(has_bias);
   dnnl::primitive& prim = *p.bwd_weight[has_bias];
   lock.unlock();
-  Output out = output_in_layout(p.w_md, gw, pd.diff_weights_desc());
+  Scratch sgw, sx, sgy;
+  Output out = output_in_layout(p.w_md, gw, pd.diff_weights_desc(), sgw);
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, input_in_layout(p.x_md, x, pd.src_desc())},
-      {DNNL_ARG_DIFF_DST, input_in_layout(p.y_md, gy, pd.diff_dst_desc())},
+      {DNNL_ARG_SRC, input_in_layout(p.x_md, x, pd.src_desc(), sx)},
+      {DNNL_ARG_DIFF_DST, input_in_layout(p.y_md, gy, pd.diff_dst_desc(), sgy)},
       {DNNL_ARG_DIFF_WEIGHTS, out.inner}};
   if (has_bias) args[DNNL_ARG_DIFF_BIAS] = memory(p.b_md, dnnl_engine(), gbias);
   prim.execute(dnnl_stream(), args);

@@ -3,9 +3,14 @@
 // them; OpenMP splits the rows (or the flat range) between cores.
 #include <cmath>
 #include <stdexcept>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/simd_math.h"
 #include "engine/cpu/strided.h"
+#include "engine/gelu_math.h"
 #include "engine/random.h"
 
 namespace forge {
@@ -81,15 +86,58 @@ static void map(const float* x, float* y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-// GELU(x) = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
-static inline float gelu_value(float x) {
-  return 0.5f * x * (1.f + std::erf(x * float(M_SQRT1_2)));
+#if defined(__AVX2__)
+// normal_cdf_pdf of engine/gelu_math.h on four doubles, the same formula and Horner order.
+static inline __m256d normal_cdf_pdf_x4(__m256d x, __m256d* pdf) {
+  const __m256d z =
+      _mm256_mul_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), x), _mm256_set1_pd(kInvSqrt2));
+  const __m256d t = _mm256_div_pd(_mm256_set1_pd(1.0),
+                                  _mm256_fmadd_pd(_mm256_set1_pd(0.5), z, _mm256_set1_pd(1.0)));
+  __m256d p = _mm256_fmadd_pd(_mm256_set1_pd(0.17087277), t, _mm256_set1_pd(-0.82215223));
+  for (double c : {1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
+                   1.00002368, -1.26551223})
+    p = _mm256_fmadd_pd(p, t, _mm256_set1_pd(c));
+  const __m256d mz2 = _mm256_mul_pd(_mm256_sub_pd(_mm256_setzero_pd(), z), z);  // -z^2
+  const __m256d half_erfc =
+      _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(0.5), t), exp_pd(_mm256_add_pd(mz2, p)));
+  if (pdf) *pdf = _mm256_mul_pd(exp_pd(mz2), _mm256_set1_pd(kInvSqrt2Pi));
+  const __m256d negative = _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ);
+  return _mm256_blendv_pd(_mm256_sub_pd(_mm256_set1_pd(1.0), half_erfc), half_erfc, negative);
 }
-// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
-static inline float gelu_slope(float x) {
-  const float cdf = 0.5f * (1.f + std::erf(x * float(M_SQRT1_2)));
-  const float pdf = std::exp(-0.5f * x * x) * float(0.5 * M_2_SQRTPI * M_SQRT1_2);
-  return cdf + x * pdf;
+#endif
+
+// GELU forward and backward (engine/gelu_math.h has the formula). glibc's erff and expf, one
+// scalar call per element, were 14-16% of a ViT training step; four elements at a time in AVX2
+// doubles: 1M elements single thread 45 -> 12 ms forward. Scalar tail with the shared formula.
+static void gelu_forward(const float* x, float* y, int64_t n) {
+  int64_t done = 0;
+#if defined(__AVX2__)
+  const int64_t blocks = n / 4;
+#pragma omp parallel for if (n > 32768)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + 4 * b));
+    _mm_storeu_ps(y + 4 * b, _mm256_cvtpd_ps(_mm256_mul_pd(xd, normal_cdf_pdf_x4(xd, nullptr))));
+  }
+  done = blocks * 4;
+#endif
+  for (int64_t i = done; i < n; ++i) y[i] = gelu_forward_value(x[i]);
+}
+
+static void gelu_backward(const float* x, const float* gy, float* gx, int64_t n) {
+  int64_t done = 0;
+#if defined(__AVX2__)
+  const int64_t blocks = n / 4;
+#pragma omp parallel for if (n > 32768)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + 4 * b));
+    __m256d pdf;
+    const __m256d cdf = normal_cdf_pdf_x4(xd, &pdf);
+    const __m128 slope = _mm256_cvtpd_ps(_mm256_fmadd_pd(xd, pdf, cdf));
+    _mm_storeu_ps(gx + 4 * b, _mm_mul_ps(_mm_loadu_ps(gy + 4 * b), slope));
+  }
+  done = blocks * 4;
+#endif
+  for (int64_t i = done; i < n; ++i) gx[i] = gy[i] * gelu_slope_value(x[i]);
 }
 
 void CpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
@@ -107,7 +155,7 @@ void CpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float al
     case UnaryOp::relu:
       return map(x, y, n, [](float v) { return v > 0.f ? v : 0.f; });
     case UnaryOp::gelu:
-      return map(x, y, n, gelu_value);
+      return gelu_forward(x, y, n);
     case UnaryOp::scale:
       return map(x, y, n, [alpha](float v) { return alpha * v; });
     case UnaryOp::add_scalar:
@@ -120,8 +168,7 @@ void CpuBackend::unary_backward(UnaryOp op, const float* x, const float* gy, flo
 #pragma omp parallel for simd if (n > 32768)
     for (int64_t i = 0; i < n; ++i) gx[i] = x[i] > 0.f ? gy[i] : 0.f;
   } else if (op == UnaryOp::gelu) {
-#pragma omp parallel for simd if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * gelu_slope(x[i]);
+    gelu_backward(x, gy, gx, n);
   } else {
     throw std::invalid_argument("unary_backward: only relu and gelu have a backward primitive");
   }
@@ -132,10 +179,63 @@ void CpuBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+#if defined(__AVX2__)
+// splitmix64 (engine/random.h) on four 64-bit lanes. AVX2 has no 64-bit multiply, so each
+// product is assembled from 32-bit halves: a b mod 2^64 = lo(a) lo(b) + ((hi(a) lo(b) + lo(a)
+// hi(b)) << 32). The compiler does not vectorise the scalar hash on its own.
+static inline __m256i mul64(__m256i a, __m256i b) {
+  const __m256i lo = _mm256_mul_epu32(a, b);
+  const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b),
+                                         _mm256_mul_epu32(a, _mm256_srli_epi64(b, 32)));
+  return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
+}
+static inline __m256i splitmix64_x4(__m256i x) {
+  x = _mm256_add_epi64(x, _mm256_set1_epi64x(int64_t(0x9E3779B97F4A7C15ull)));
+  x = mul64(_mm256_xor_si256(x, _mm256_srli_epi64(x, 30)),
+            _mm256_set1_epi64x(int64_t(0xBF58476D1CE4E5B9ull)));
+  x = mul64(_mm256_xor_si256(x, _mm256_srli_epi64(x, 27)),
+            _mm256_set1_epi64x(int64_t(0x94D049BB133111EBull)));
+  return _mm256_xor_si256(x, _mm256_srli_epi64(x, 31));
+}
+#endif
+
+// The mask is computed in integers: counter_uniform = (h >> 40) / 2^24 exactly, so
+// counter_uniform >= p  <=>  (h >> 40) >= ceil(p 2^24), the same decision bit for bit as the
+// float comparison (and as the GPU kernels'). Four elements at a time with AVX2: 2.5x faster than
+// the scalar hash (measured on 4M elements, single thread), which was 11% of a ViT step.
 void CpuBackend::dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) {
   const float keep_scale = 1.f / (1.f - p);
+#if defined(__AVX2__)
+  const uint64_t threshold = uint64_t(std::ceil(double(p) * 16777216.0));
+  const int64_t blocks = n / 8;
+#pragma omp parallel for if (n > 32768)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    // Two independent hash chains of four lanes each per iteration: 20% faster than one (4M
+    // elements, single thread, 11.3 -> 9.1 ms), the multiplies of one chain filling the other's
+    // latency.
+    const int64_t i = blk * 8;
+    const __m256i seed4 = _mm256_set1_epi64x(int64_t(seed));
+    const __m256i thr4 = _mm256_set1_epi64x(int64_t(threshold));
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256i index0 = _mm256_add_epi64(_mm256_set1_epi64x(i), _mm256_setr_epi64x(0, 1, 2, 3));
+    const __m256i index1 = _mm256_add_epi64(index0, _mm256_set1_epi64x(4));
+    const __m256i h0 = splitmix64_x4(_mm256_xor_si256(seed4, splitmix64_x4(index0)));
+    const __m256i h1 = splitmix64_x4(_mm256_xor_si256(seed4, splitmix64_x4(index1)));
+    // Lanes whose (h >> 40) < threshold are dropped; the 64-bit masks are packed to 32 bits.
+    const __m256i drop0 = _mm256_permutevar8x32_epi32(
+        _mm256_cmpgt_epi64(thr4, _mm256_srli_epi64(h0, 40)), pick);
+    const __m256i drop1 = _mm256_permutevar8x32_epi32(
+        _mm256_cmpgt_epi64(thr4, _mm256_srli_epi64(h1, 40)), pick);
+    const __m256i drop = _mm256_permute2x128_si256(drop0, drop1, 0x20);
+    const __m256 kept = _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(keep_scale));
+    _mm256_storeu_ps(y + i, _mm256_andnot_ps(_mm256_castsi256_ps(drop), kept));
+  }
+  for (int64_t i = blocks * 8; i < n; ++i)
+    y[i] = counter_uniform(seed, i) >= p ? x[i] * keep_scale : 0.f;
+#else
 #pragma omp parallel for if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = counter_uniform(seed, i) >= p ? x[i] * keep_scale : 0.f;
+#endif
 }
 
 void CpuBackend::dropout_backward(const float* gy, float* gx, int64_t n, float p, uint64_t seed) {
