@@ -64,8 +64,8 @@ static void exp_rows(float* s, const float* lse, int t) {
 #if defined(__AVX2__)
     const __m256d l = _mm256_set1_pd(lse[i]);
     for (; j + 4 <= t; j += 4)
-      _mm_storeu_ps(row + j, _mm256_cvtpd_ps(exp_pd(
-                                 _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(row + j)), l))));
+      _mm_storeu_ps(row + j, _mm256_cvtpd_ps(
+                                 exp_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(row + j)), l))));
 #endif
     for (; j < t; ++j) row[j] = float(std::exp(double(row[j]) - double(lse[i])));
   }

@@ -222,10 +222,10 @@ void CpuBackend::dropout_forward(const float* x, float* y, int64_t n, float p, u
     const __m256i h0 = splitmix64_x4(_mm256_xor_si256(seed4, splitmix64_x4(index0)));
     const __m256i h1 = splitmix64_x4(_mm256_xor_si256(seed4, splitmix64_x4(index1)));
     // Lanes whose (h >> 40) < threshold are dropped; the 64-bit masks are packed to 32 bits.
-    const __m256i drop0 = _mm256_permutevar8x32_epi32(
-        _mm256_cmpgt_epi64(thr4, _mm256_srli_epi64(h0, 40)), pick);
-    const __m256i drop1 = _mm256_permutevar8x32_epi32(
-        _mm256_cmpgt_epi64(thr4, _mm256_srli_epi64(h1, 40)), pick);
+    const __m256i drop0 =
+        _mm256_permutevar8x32_epi32(_mm256_cmpgt_epi64(thr4, _mm256_srli_epi64(h0, 40)), pick);
+    const __m256i drop1 =
+        _mm256_permutevar8x32_epi32(_mm256_cmpgt_epi64(thr4, _mm256_srli_epi64(h1, 40)), pick);
     const __m256i drop = _mm256_permute2x128_si256(drop0, drop1, 0x20);
     const __m256 kept = _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(keep_scale));
     _mm256_storeu_ps(y + i, _mm256_andnot_ps(_mm256_castsi256_ps(drop), kept));
