@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   libstb-dev           # stb_image / stb_image_write: image decoding
   doctest-dev          # the test framework
   libdnnl-dev          # oneDNN: CPU GEMM and convolution
+  ocl-icd-opencl-dev   # oneDNN's CMake config requires OpenCL (only "recommended" by libdnnl-dev)
   nlohmann-json3-dev   # JSON: safetensors headers, configs, metrics
   libboost-context-dev # fibers for kernels/sim
   libcli11-dev         # command-line flags for tools/
