@@ -23,7 +23,7 @@ struct Shape {
 // bf16's own 8-bit mantissa (relative error 2^-9 per input) does not enter: the reference sees
 // the same rounded inputs. Against an fp32 GEMM of the unrounded inputs the bound would be
 // 2 * 2^-9 * sum |a b| (each product carries at most two input roundings), which
-// `bf16 inputs versus fp32` below checks.
+// the second check below makes.
 void check_shape(Shape s, unsigned seed) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
