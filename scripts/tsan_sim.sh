@@ -7,7 +7,8 @@
 #   2. the tiled matmul missing its second __syncthreads is reported as a data race in
 #      sim_test_kernels.cu, and
 #   3. the project's attention kernels and two reduction kernels (layer norm, reduce_sum), forward
-#      and backward on tiny shapes, run without a report.
+#      and backward on tiny shapes, run without a report, and
+#   4. the tensor-core wrappers' tests (test_mma) run without a report.
 # The test shapes are tiny (TSan runs about 200x slower); the whole check takes a few minutes on
 # 2 cores, most of it compiling.
 #
@@ -17,7 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FORGE_TSAN_BUILD_DIR:-$root/build-tsan}"
 
 cmake -S "$root" -B "$build" -G Ninja -DFORGE_TSAN=ON >/dev/null
-nice -n 10 cmake --build "$build" -j2 --target test_sim test_gpu_tsan
+nice -n 10 cmake --build "$build" -j2 --target test_sim test_gpu_tsan test_mma
 exe="$build/bin/test_sim"
 
 # Report everything, then exit non-zero (66) if anything was reported.
@@ -56,5 +57,14 @@ if ! OMP_NUM_THREADS=1 "$build/bin/test_gpu_tsan" >"$logs/backend" 2>&1 ||
   exit 1
 fi
 tail -n 2 "$logs/backend"
+echo "== tensor-core wrappers (mma.sync, ldmatrix, cp.async): expecting no ThreadSanitizer report"
+# The bf16 conversion cases are host loops over millions of floats: left out, nothing to race.
+if ! "$build/bin/test_mma" --test-case-exclude="bf16*" >"$logs/mma" 2>&1 ||
+    grep -q "WARNING: ThreadSanitizer" "$logs/mma"; then
+  cat "$logs/mma"
+  echo "FAILED: ThreadSanitizer reported the tensor-core wrappers (or their tests failed)"
+  exit 1
+fi
+tail -n 2 "$logs/mma"
 echo "tsan_sim: OK ($(grep -c 'WARNING: ThreadSanitizer' "$logs/racy") reports for the racy kernel," \
   "none for the correct ones)"

@@ -18,6 +18,7 @@ thread_local constinit uint3 thread_idx{};
 thread_local constinit uint3 block_idx{};
 thread_local constinit dim3 block_dim{};
 thread_local constinit dim3 grid_dim{};
+thread_local constinit uint64_t block_serial = 0;
 
 namespace {
 
@@ -162,6 +163,7 @@ void BlockScheduler::run(const Kernel& kernel, uint3 block) {
   aborting_ = false;
   thread_error_ = nullptr;
   block_idx = block;
+  ++block_serial;
   block_dim = kernel.block;
   grid_dim = kernel.grid;
   dynamic_smem_.resize(kernel.dynamic_smem_bytes);

@@ -31,6 +31,10 @@ extern thread_local constinit uint3 thread_idx;
 extern thread_local constinit uint3 block_idx;
 extern thread_local constinit dim3 block_dim;
 extern thread_local constinit dim3 grid_dim;
+// Counts the blocks started on this OS thread. State the emulator keeps per CUDA thread outside
+// the scheduler (cp.async's pending groups, kernels/sim/warp_mma.h) belongs to the block it was
+// recorded under and is stale once this has moved on.
+extern thread_local constinit uint64_t block_serial;
 
 // __syncthreads(): suspends this fiber until every thread of the block has arrived.
 void sync_threads();

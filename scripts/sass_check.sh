@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# sass_check.sh: CI's check that the tensor-core kernels really use the tensor cores. For each
+# kernel named below, its sm_90 SASS (scripts/sass.sh) must hold HMMA instructions, and ptxas must
+# report no spills for any kernel of its file. Fails, naming the kernel, otherwise.
+#
+#   scripts/sass_check.sh        (needs nvcc; downloads cuobjdump once, see scripts/sass.sh)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# source   substring of the demangled kernel name that must contain HMMA
+checks=(
+  "tests/kernels/mma_test_kernels.cu mma_tiles_kernel"
+  "kernels/gemm_mma.cu gemm_bf16_mma_kernel"
+)
+
+failed=0
+for check in "${checks[@]}"; do
+  read -r file kernel <<<"$check"
+  summary="$("$root/scripts/sass.sh" --summary "$root/$file")"
+  # hmma ldsm ldgsts lds registers spill_bytes kernel
+  matched="$(awk -F'\t' -v k="$kernel" 'index($7, k) > 0' <<<"$summary")"
+  if [ -z "$matched" ]; then
+    echo "FAILED  $file: no kernel named like '$kernel' in its sm_90 SASS"
+    failed=1
+  elif awk -F'\t' '$1 == 0 { bad = 1 } END { exit !bad }' <<<"$matched"; then
+    echo "FAILED  $file: '$kernel' has no HMMA instruction in its sm_90 SASS"
+    failed=1
+  else
+    echo "ok      $file: $kernel holds HMMA ($(awk -F'\t' '{ s += $1 } END { print s }' <<<"$matched") in all)"
+  fi
+  spilled="$(awk -F'\t' '$6 != 0 { print "        " $6 " bytes spilled: " $7 }' <<<"$summary")"
+  if [ -n "$spilled" ]; then
+    echo "FAILED  $file: ptxas reports spills"
+    echo "$spilled"
+    failed=1
+  fi
+done
+exit $failed
