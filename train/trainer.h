@@ -31,6 +31,7 @@ struct TrainOptions {
   std::string data_dir = "../shared/data/selfie2anime";
   std::string split_file;  // reuse a split.csv instead of drawing one
   float train_fraction = 0.7f;
+  float val_fraction = 0.1f;  // of the training side, held out to choose best.safetensors
   int workers = 2;
   bool strict = false;  // refuse unreadable images instead of skipping them
   bool drop_last = false;
@@ -52,8 +53,9 @@ struct TrainOptions {
   // run
   uint64_t seed = 42;
   Device device = Device::cpu;
-  std::string output;            // run folder; default runs/<model>-<seed>
+  std::string output;            // run folder; default: see train/run_folder.h
   std::string resume;            // a last.safetensors to continue from
+  bool overwrite = false;        // a fresh run may replace the run in `output`
   int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
   int stop_after_epochs = 0;     // > 0: stop after this many epochs of this invocation
   int report_examples = 48;      // test images shown in report.html
