@@ -57,6 +57,12 @@ std::vector<std::string> run_files(const fs::path& dir) {
 
 }  // namespace
 
+void RunFolder::record_holder(const std::string& text) {
+  if (::ftruncate(lock_fd_, 0) == 0) {
+    [[maybe_unused]] const ssize_t written = ::pwrite(lock_fd_, text.data(), text.size(), 0);
+  }
+}
+
 RunFolder::RunFolder(const TrainOptions& o) {
   if (!o.output.empty()) {
     path_ = o.output;
@@ -112,10 +118,8 @@ RunFolder::RunFolder(const TrainOptions& o) {
       if (is_atomic_temporary(entry.path().filename().string())) fs::remove(entry.path());
     // The pid is for the message above; a failure to record it (a full disk) is not an error of
     // the run, which reports its own writes.
-    const std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(lock_fd_, 0) == 0) {
-      [[maybe_unused]] const ssize_t written = ::pwrite(lock_fd_, pid.data(), pid.size(), 0);
-    }
+    previous_holder_ = lock_holder(lock_fd_);
+    record_holder(std::to_string(::getpid()) + "\n");
   } catch (...) {
     release();
     throw;
@@ -134,6 +138,8 @@ void RunFolder::release() {
       fs::remove_all(created_, ec);
     else if (created_lock_)
       fs::remove(path_ / kLockName, ec);
+    else if (previous_holder_)
+      record_holder(*previous_holder_ == "unknown" ? "" : *previous_holder_ + "\n");
   }
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
   lock_fd_ = -1;

@@ -14,10 +14,11 @@
 // Once the lock is held, temporaries a killed writer left (AtomicFile's "*.tmp.<pid>") are removed.
 //
 // A run that fails before keep() (its first committed epoch) leaves the folder as it found it: a
-// folder it created is removed, and in a folder that existed only train.lock may be new (removed
-// again too when this run created it).
+// folder it created is removed; in a folder that existed, train.lock (made or rewritten for the
+// lock) is removed again or given back its previous contents, and nothing else was written.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace forge::train {
@@ -39,10 +40,12 @@ class RunFolder {
 
  private:
   void release();
+  void record_holder(const std::string& text);  // train.lock's contents; best effort
 
   std::filesystem::path path_;
   std::filesystem::path created_;  // the topmost folder this run created, or empty
   bool created_lock_ = false;
+  std::optional<std::string> previous_holder_;  // train.lock's contents before this run
   bool kept_ = false;
   int lock_fd_ = -1;
 };
