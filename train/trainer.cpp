@@ -135,7 +135,12 @@ std::vector<EpochRecord> resumed_history(const std::string& checkpoint, const Me
 }
 
 // The first epoch with the best validation accuracy: the one best.safetensors holds.
-const EpochRecord& best_on_validation(const std::vector<EpochRecord>& history) {
+const EpochRecord& best_on_validation(const std::vector<EpochRecord>& history,
+                                      const fs::path& run_dir) {
+  if (history.empty())
+    throw std::runtime_error("no epoch history to report on in " + run_dir.string() +
+                             " (a checkpoint from before the history was kept, without its "
+                             "metrics.jsonl?)");
   return *std::max_element(history.begin(), history.end(), [](const auto& a, const auto& b) {
     return a.val_accuracy < b.val_accuracy;
   });
@@ -284,7 +289,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     folder.keep();
     write_file_atomically(metrics_file.string(), history_jsonl(history));
   }
-  const EpochRecord& best = best_on_validation(history);
+  const EpochRecord& best = best_on_validation(history, run_dir);
   Evaluation final_eval =
       evaluate(*model, *data.test, data.class_names, o.device, o.report_examples);
   SavedModel best_model = load_saved_model((run_dir / "best.safetensors").string(), o.device);
