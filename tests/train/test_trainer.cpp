@@ -211,6 +211,9 @@ TEST_CASE("trainer: best.safetensors is chosen on the validation side, never on 
   const std::string text = slurp(dir.path / "run" / "report.txt");
   CHECK(text.find("test set, final model") != std::string::npos);
   CHECK(text.find("test set, best-on-validation model") != std::string::npos);
+  const std::string html = slurp(dir.path / "run" / "report.html");
+  CHECK(html.find("Test set, final model") != std::string::npos);
+  CHECK(html.find("Test set, best-on-validation model") != std::string::npos);
   // The history is part of the checkpoint: metrics.jsonl can always be rebuilt from it.
   const auto meta = load_safetensors((dir.path / "run" / "last.safetensors").string()).metadata;
   CHECK(history_from_metadata(meta.at("history"), "last").size() == 6);
