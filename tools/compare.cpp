@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/io/atomic_file.h"
 #include "train/history.h"
 #include "train/progress.h"
 #include "train/report_html.h"
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
         html << "</tr>";
       }
       html << "</table></body></html>\n";
-      std::ofstream(html_file) << html.str();
+      forge::write_file_atomically(html_file, html.str());  // checked: a full disk is an error
     }
     return 0;
   } catch (const std::exception& e) {

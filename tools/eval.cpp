@@ -54,6 +54,16 @@ int main(int argc, char** argv) {
       wanted = data::load_split(folder, split_file).test;
     else
       for (size_t i = 0; i < folder.samples.size(); ++i) wanted.push_back(i);
+    if (split_file.empty()) {  // the checkpoint lists its training images: figures would flatter
+      std::vector<std::string> files;
+      for (const auto& s : folder.samples) files.push_back(s.file);
+      if (const size_t trained = train::count_training_images(saved, files); trained > 0)
+        std::fprintf(stderr,
+                     "eval: warning: %zu of the %zu images in %s were training images of this "
+                     "checkpoint; to evaluate its test side only, pass --split with the run's "
+                     "split.csv\n",
+                     trained, files.size(), data_dir.c_str());
+    }
     auto cache =
         std::make_shared<const data::ImageCache>(folder,
                                                  data::CacheOptions{.image_size = saved.image_size,

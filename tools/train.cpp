@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   app.add_option("--train-fraction", o.train_fraction, "share of each class used for training")
       ->check(CLI::Range(0.05, 0.95))
       ->capture_default_str();
+  app.add_option("--val-fraction", o.val_fraction,
+                 "share of the training side held out to choose best.safetensors")
+      ->check(CLI::Range(0.01, 0.9))
+      ->capture_default_str();
   app.add_option("--epochs", o.epochs)->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_option("-b,--batch-size", o.batch_size)
       ->check(CLI::Range(1, 4096))
@@ -82,8 +86,9 @@ int main(int argc, char** argv) {
   app.add_option("-j,--workers", o.workers, "data loading threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  app.add_option("--output", o.output, "run folder (default runs/<model>-<seed>)");
+  app.add_option("--output", o.output, "run folder (default: a new runs/<model>-<seed>[-N])");
   app.add_option("--resume", o.resume, "continue from a last.safetensors");
+  app.add_flag("--overwrite", o.overwrite, "let a fresh run replace the run in --output");
   app.add_flag("--strict", o.strict, "refuse unreadable images instead of skipping them");
   app.add_flag("--drop-last", o.drop_last, "drop the last partial batch of each epoch");
   app.add_option("--max-per-class", o.max_images_per_class, "use at most N images of each class")

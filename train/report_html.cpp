@@ -128,17 +128,22 @@ static std::string report_table(const ClassificationReport& r) {
 
 std::string render_report_html(const std::string& title, const nlohmann::json& config,
                                const std::vector<EpochRecord>& history,
-                               const ClassificationReport& report,
+                               const std::vector<LabelledReport>& reports,
                                const std::vector<ExamplePrediction>& examples) {
-  ChartSeries train_loss{"train", "#1f77b4", {}}, test_loss{"test", "#d62728", {}};
-  ChartSeries train_acc{"train", "#1f77b4", {}}, test_acc{"test", "#d62728", {}};
+  const ClassificationReport& report = reports.at(0).report;  // the examples' model
+  ChartSeries train_loss{"train", "#1f77b4", {}}, val_loss{"validation", "#2ca02c", {}},
+      test_loss{"test", "#d62728", {}};
+  ChartSeries train_acc{"train", "#1f77b4", {}}, val_acc{"validation", "#2ca02c", {}},
+      test_acc{"test", "#d62728", {}};
   double max_loss = 0;
   for (const auto& e : history) {
     train_loss.values.push_back(e.train_loss);
+    val_loss.values.push_back(e.val_loss);
     test_loss.values.push_back(e.test_loss);
     train_acc.values.push_back(e.train_accuracy);
+    val_acc.values.push_back(e.val_accuracy);
     test_acc.values.push_back(e.test_accuracy);
-    max_loss = std::max({max_loss, e.train_loss, e.test_loss});
+    max_loss = std::max({max_loss, e.train_loss, e.val_loss, e.test_loss});
   }
   std::ostringstream html;
   html
@@ -152,10 +157,13 @@ std::string render_report_html(const std::string& title, const nlohmann::json& c
          "height:120px;image-rendering:pixelated}pre{background:#f6f6f6;padding:1em;overflow:auto}"
          "</style></head><body>\n<h1>"
       << html_escape(title) << "</h1>\n<h2>Curves</h2>\n"
-      << svg_line_chart("loss", {train_loss, test_loss}, 0, max_loss * 1.05)
-      << svg_line_chart("accuracy", {train_acc, test_acc}, 0, 1) << "<h2>Test set</h2>\n"
-      << report_table(report) << "<h2>Test images</h2>\n<p>Green: right; red: wrong.</p>\n"
-      << "<div class='grid'>\n";
+      << svg_line_chart("loss", {train_loss, val_loss, test_loss}, 0, max_loss * 1.05)
+      << svg_line_chart("accuracy", {train_acc, val_acc, test_acc}, 0, 1);
+  for (const auto& r : reports)
+    html << "<h2>Test set, " << html_escape(r.label) << "</h2>\n" << report_table(r.report);
+  html << "<h2>Test images, " << html_escape(reports[0].label)
+       << "</h2>\n<p>Green: right; red: wrong.</p>\n"
+       << "<div class='grid'>\n";
   for (const auto& e : examples) {
     const bool right = e.truth == e.predicted;
     char prob[32];

@@ -29,9 +29,16 @@ struct ChartSeries {
 std::string svg_line_chart(const std::string& title, const std::vector<ChartSeries>& series,
                            double y_min, double y_max);
 
+// The test side's report on one model, under a label saying which ("final model (epoch 20)").
+struct LabelledReport {
+  std::string label;
+  ClassificationReport report;
+};
+
+// `examples` are predictions of the first report's model.
 std::string render_report_html(const std::string& title, const nlohmann::json& config,
                                const std::vector<EpochRecord>& history,
-                               const ClassificationReport& report,
+                               const std::vector<LabelledReport>& reports,
                                const std::vector<ExamplePrediction>& examples);
 
 // Escapes &, <, >, " for HTML text and attributes.

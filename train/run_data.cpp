@@ -49,7 +49,7 @@ std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageC
       std::make_unique<data::Loader>(std::move(cache), std::move(indices), lo));
 }
 
-RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run_dir) {
+RunData prepare_run_data(const TrainOptions& o) {
   data::ImageFolder folder = data::scan_image_folder(o.data_dir, o.max_images_per_class);
   std::fprintf(stderr, "decoding %zu images at %dx%d with %d threads...\n", folder.samples.size(),
                o.image_size, o.image_size, o.workers);
@@ -58,20 +58,25 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
                                  .fit = data::parse_fit(o.fit),
                                  .workers = o.workers,
                                  .strict = o.strict});
-  data::Split split = o.split_file.empty() ? data::stratified_split(folder, cache->usable_indices(),
-                                                                    o.train_fraction, o.seed)
-                                           : data::load_split(folder, o.split_file);
+  data::Split split = o.split_file.empty()
+                          ? data::stratified_split(folder, cache->usable_indices(),
+                                                   o.train_fraction, o.seed, o.val_fraction)
+                          : data::load_split(folder, o.split_file);
   // A reused split may list files that no longer decode: they were warned about; leave them out.
   auto keep_usable = [&](std::vector<size_t>& idx) {
     std::erase_if(idx, [&](size_t i) { return !cache->usable(i); });
   };
   keep_usable(split.train);
+  keep_usable(split.val);
   keep_usable(split.test);
   if (split.train.empty() || split.test.empty())
     throw std::runtime_error("the split leaves no " +
                              std::string(split.train.empty() ? "training" : "test") +
                              " images: add images or change --train-fraction");
-  data::save_split(folder, split, (run_dir / "split.csv").string());
+  if (split.val.empty())
+    throw std::runtime_error(
+        "the split leaves no validation images (they choose best.safetensors): raise "
+        "--val-fraction, or, with --split, use a split.csv that has a 'val' side");
 
   RunData out;
   out.class_names = folder.classes;
@@ -83,8 +88,11 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   lo.augment_options = o.augment;
   out.train =
       std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
+  out.val = make_eval_source(cache, split.val, o.batch_size, o.workers, lo.normalization);
   out.test = make_eval_source(cache, split.test, o.batch_size, o.workers, lo.normalization);
   out.normalization = lo.normalization;
+  out.split_csv = data::format_split(folder, split);
+  for (size_t i : split.train) out.train_files.push_back(folder.samples[i].file);
   return out;
 }
 

@@ -2,7 +2,6 @@
 // images with labels, from the data layer's image folder, split and loader.
 #pragma once
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,17 +30,19 @@ class BatchSource {
   virtual std::vector<float> std() const = 0;
 };
 
-// Everything a training run reads: the classes, a training source (shuffled, augmented) and a
-// test source (fixed order, no augmentation).
+// Everything a training run reads: the classes, a training source (shuffled, augmented), and
+// validation and test sources (fixed order, no augmentation).
 struct RunData {
   std::vector<std::string> class_names;
-  std::unique_ptr<BatchSource> train, test;
+  std::unique_ptr<BatchSource> train, val, test;
   data::Normalization normalization;
+  std::string split_csv;                 // split.csv's text, for the run folder
+  std::vector<std::string> train_files;  // the training side's files, relative to the data folder
 };
 
-// Scans the image folder, draws (or reads back) the split, writes split.csv into the run folder
-// and builds both sources. Errors (missing folder, empty class, ...) say what to fix.
-RunData prepare_run_data(const TrainOptions& options, const std::filesystem::path& run_dir);
+// Scans the image folder, draws (or reads back) the split and builds the three sources. Errors
+// (missing folder, empty class, an empty side, ...) say what to fix.
+RunData prepare_run_data(const TrainOptions& options);
 
 // Batches of `indices` in a fixed order without augmentation (evaluation).
 std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,

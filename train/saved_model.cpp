@@ -1,8 +1,10 @@
 // saved_model.cpp: checkpoint metadata to a model, and back (see saved_model.h).
 #include "train/saved_model.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "engine/io/checkpoint.h"
 
@@ -14,16 +16,16 @@ NamedTensors model_tensors(const nn::Module& model) {
   return all;
 }
 
-std::map<std::string, std::string> saved_model_metadata(const models::ModelSpec& spec,
-                                                        const std::vector<std::string>& classes,
-                                                        const data::Normalization& norm,
-                                                        data::Fit fit) {
+std::map<std::string, std::string> saved_model_metadata(
+    const models::ModelSpec& spec, const std::vector<std::string>& classes,
+    const data::Normalization& norm, data::Fit fit, const std::vector<std::string>& train_files) {
   return {{"model", spec.preset},
           {"image_size", std::to_string(spec.image_size)},
           {"dropout", std::to_string(spec.dropout)},
           {"class_names", nlohmann::json(classes).dump()},
           {"fit", data::fit_name(fit)},
-          {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()}};
+          {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()},
+          {"train_files", nlohmann::json(train_files).dump()}};
 }
 
 SavedModel load_saved_model(const std::string& path, Device device) {
@@ -48,6 +50,8 @@ SavedModel load_saved_model(const std::string& path, Device device) {
     const auto norm = nlohmann::json::parse(field("normalization"));
     saved.normalization.mean = norm.at("mean").get<std::array<float, 3>>();
     saved.normalization.std = norm.at("std").get<std::array<float, 3>>();
+    if (auto files = info.metadata.find("train_files"); files != info.metadata.end())
+      saved.train_files = nlohmann::json::parse(files->second).get<std::vector<std::string>>();
   } catch (const std::runtime_error&) {
     throw;
   } catch (const std::exception& e) {
@@ -60,6 +64,12 @@ SavedModel load_saved_model(const std::string& path, Device device) {
   saved.model->eval();
   saved.image_size = spec.image_size;
   return saved;
+}
+
+size_t count_training_images(const SavedModel& saved, const std::vector<std::string>& files) {
+  const std::unordered_set<std::string> trained(saved.train_files.begin(), saved.train_files.end());
+  return std::count_if(files.begin(), files.end(),
+                       [&](const std::string& f) { return trained.count(f) > 0; });
 }
 
 }  // namespace forge::train

@@ -19,6 +19,9 @@ struct SavedModel {
   int image_size = 0;
   data::Fit fit = data::Fit::crop;
   int64_t epoch = 0;
+  // The images it was trained on, relative to its data folder (empty for checkpoints from before
+  // this was recorded): eval warns when asked to evaluate on them.
+  std::vector<std::string> train_files;
 };
 
 // Throws std::runtime_error naming the file when it is not a checkpoint of this program.
@@ -28,9 +31,11 @@ SavedModel load_saved_model(const std::string& checkpoint, Device device);
 NamedTensors model_tensors(const nn::Module& model);
 
 // The metadata a checkpoint needs for load_saved_model.
-std::map<std::string, std::string> saved_model_metadata(const models::ModelSpec& spec,
-                                                        const std::vector<std::string>& classes,
-                                                        const data::Normalization& norm,
-                                                        data::Fit fit);
+std::map<std::string, std::string> saved_model_metadata(
+    const models::ModelSpec& spec, const std::vector<std::string>& classes,
+    const data::Normalization& norm, data::Fit fit, const std::vector<std::string>& train_files);
+
+// How many of `files` (relative to a data folder) the model was trained on.
+size_t count_training_images(const SavedModel& saved, const std::vector<std::string>& files);
 
 }  // namespace forge::train

@@ -1,19 +1,21 @@
 // trainer.cpp: the training loop (see trainer.h for the run folder it writes).
 //
 // Each epoch: for every batch, set the step (dropout masks), set the scheduled learning rate,
-// forward, cross-entropy, backward, clip, optimizer step; then evaluate the test side without
-// gradients, append a metrics line and write last.safetensors (and best.safetensors). A
-// non-finite loss stops the run before the broken weights are saved.
+// forward, cross-entropy, backward, clip, optimizer step; then evaluate the validation and test
+// sides without gradients and commit the epoch (best.safetensors when validation improved,
+// last.safetensors with the history, metrics.jsonl rebuilt). A non-finite loss stops the run
+// before the broken weights are saved.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <stdexcept>
 
 #include "engine/autograd.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
@@ -24,6 +26,7 @@
 #include "train/progress.h"
 #include "train/report_html.h"
 #include "train/run_data.h"
+#include "train/run_folder.h"
 #include "train/saved_model.h"
 
 namespace fs = std::filesystem;
@@ -46,6 +49,7 @@ nlohmann::json options_json(const TrainOptions& o) {
           {"data_dir", o.data_dir},
           {"split_file", o.split_file},
           {"train_fraction", tidy(o.train_fraction)},
+          {"val_fraction", tidy(o.val_fraction)},
           {"workers", o.workers},
           {"strict", o.strict},
           {"drop_last", o.drop_last},
@@ -105,46 +109,52 @@ LrSchedule make_schedule(const TrainOptions& o, int64_t steps_per_epoch) {
   throw std::invalid_argument("unknown schedule '" + o.sched + "' (expected cosine or step)");
 }
 
-void append_line(const fs::path& file, const std::string& line) {
-  std::ofstream out(file, std::ios::app);
-  out << line << "\n";
-  if (!out) throw std::runtime_error("cannot write " + file.string());
-}
-
-void write_file(const fs::path& file, const std::string& text) {
-  std::ofstream out(file);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + file.string());
-}
-
 // Reports a NaN or infinite loss and returns the exit code; last.safetensors (if any) is the
 // checkpoint of the last epoch whose weights were finite.
 int stop_on_non_finite(const char* which, double value, int epoch, int batch,
                        const fs::path& run_dir, ProgressLine& progress) {
   progress.finish();
-  const fs::path last = run_dir / "last.safetensors";
   std::fprintf(stderr,
                "error: the %s loss became %f in epoch %d (after %d training batches); stopping "
-               "without saving the broken weights. Last good checkpoint: %s. Try a lower --lr or "
-               "a --clip-grad.\n",
-               which, value, epoch + 1, batch,
-               fs::exists(last) ? last.c_str() : "none (no epoch had finished)");
+               "without saving the broken weights; %s. Try a lower --lr or a --clip-grad.\n",
+               which, value, epoch + 1, batch, last_good_checkpoint(run_dir).c_str());
   return 3;
 }
 
-}  // namespace
+// The history a resumed run continues: from the checkpoint (checkpoints from before the history
+// was part of them: from metrics.jsonl).
+std::vector<EpochRecord> resumed_history(const std::string& checkpoint, const Metadata& metadata,
+                                         const fs::path& metrics_file, int epochs_done) {
+  std::vector<EpochRecord> history;
+  if (auto it = metadata.find("history"); it != metadata.end())
+    history = history_from_metadata(it->second, checkpoint);
+  else if (fs::exists(metrics_file))
+    history = read_history(metrics_file.string());
+  std::erase_if(history, [&](const EpochRecord& r) { return r.epoch > epochs_done; });
+  return history;
+}
 
-int run_training(const TrainOptions& o) {
-  const fs::path run_dir = o.output.empty()
-                               ? fs::path("runs") / (o.model + "-" + std::to_string(o.seed))
-                               : fs::path(o.output);
-  fs::create_directories(run_dir);
+// The first epoch with the best validation accuracy: the one best.safetensors holds.
+const EpochRecord& best_on_validation(const std::vector<EpochRecord>& history,
+                                      const fs::path& run_dir) {
+  if (history.empty())
+    throw std::runtime_error("no epoch history to report on in " + run_dir.string() +
+                             " (a checkpoint from before the history was kept, without its "
+                             "metrics.jsonl?)");
+  return *std::max_element(history.begin(), history.end(), [](const auto& a, const auto& b) {
+    return a.val_accuracy < b.val_accuracy;
+  });
+}
+
+int train_in_folder(const TrainOptions& o, RunFolder& folder) {
+  const fs::path& run_dir = folder.path();
 
   // ---- data ----------------------------------------------------------------------------------
-  RunData data = prepare_run_data(o, run_dir);
+  RunData data = prepare_run_data(o);
   std::printf("data: %s, classes:", o.data_dir.c_str());
   for (const auto& c : data.class_names) std::printf(" %s", c.c_str());
-  std::printf("; %zu train / %zu test images\n", data.train->size(), data.test->size());
+  std::printf("; %zu train / %zu validation / %zu test images\n", data.train->size(),
+              data.val->size(), data.test->size());
 
   // ---- model and optimizer -------------------------------------------------------------------
   Generator gen(o.seed);
@@ -157,31 +167,34 @@ int run_training(const TrainOptions& o) {
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
 
-  const Metadata metadata =
-      saved_model_metadata(spec, data.class_names, data.normalization, data::parse_fit(o.fit));
+  const Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization,
+                                                 data::parse_fit(o.fit), data.train_files);
 
   int start_epoch = 0;
-  double best_accuracy = -1;
+  double best_val_accuracy = -1;
   std::vector<EpochRecord> history;
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (!o.resume.empty()) {
     CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get());
     start_epoch = static_cast<int>(info.epoch);
-    if (fs::exists(metrics_file)) {
-      for (const auto& r : read_history(metrics_file.string()))
-        if (r.epoch <= start_epoch) history.push_back(r);
-    }
-    for (const auto& r : history) best_accuracy = std::max(best_accuracy, r.test_accuracy);
+    history = resumed_history(o.resume, info.metadata, metrics_file, start_epoch);
+    for (const auto& r : history) best_val_accuracy = std::max(best_val_accuracy, r.val_accuracy);
     std::printf("resumed from %s after epoch %d (step %lld)\n", o.resume.c_str(), start_epoch,
                 static_cast<long long>(info.step));
   }
-  // metrics.jsonl holds exactly the epochs done, also after a resume from an earlier epoch.
-  {
-    std::string kept;
-    for (const auto& r : history) kept += epoch_json(r).dump() + "\n";
-    write_file(metrics_file, kept);
-  }
-  write_file(run_dir / "config.json", options_json(o).dump(2) + "\n");
+  // Nothing in the folder changes before the first epoch of this invocation is committed (see
+  // run_folder.h); then metrics.jsonl is rebuilt from the history, whatever a kill left of it.
+  bool committed = false;
+  auto commit_run_files = [&] {
+    if (committed) return;
+    write_file_atomically((run_dir / "split.csv").string(), data.split_csv);
+    write_file_atomically((run_dir / "config.json").string(), options_json(o).dump(2) + "\n");
+    for (const char* stale : {"report.txt", "report.json", "report.html"}) {
+      std::error_code ec;  // reports of an earlier model of this folder
+      fs::remove(run_dir / stale, ec);
+    }
+    committed = true;
+  };
 
   // ---- epochs --------------------------------------------------------------------------------
   const int end_epoch =
@@ -219,14 +232,19 @@ int run_training(const TrainOptions& o) {
     progress.finish();
     const double train_seconds = progress.seconds();
 
+    Evaluation val = evaluate(*model, *data.val, data.class_names, o.device);
     Evaluation test = evaluate(*model, *data.test, data.class_names, o.device);
     // Weights that overflowed show up here even when no training batch did: do not save them.
+    if (!std::isfinite(val.loss))
+      return stop_on_non_finite("validation", val.loss, epoch, batch_index, run_dir, progress);
     if (!std::isfinite(test.loss))
       return stop_on_non_finite("test", test.loss, epoch, batch_index, run_dir, progress);
     EpochRecord rec;
     rec.epoch = epoch + 1;
     rec.train_loss = loss_sum / std::max(1L, seen);
     rec.train_accuracy = double(correct) / std::max(1L, seen);
+    rec.val_loss = val.loss;
+    rec.val_accuracy = val.report.accuracy;
     rec.test_loss = test.loss;
     rec.test_accuracy = test.report.accuracy;
     rec.learning_rate = optimizer->lr();
@@ -234,21 +252,29 @@ int run_training(const TrainOptions& o) {
     rec.seconds = progress.seconds();
     history.push_back(rec);
     std::printf(
-        "epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.2e | %.1f img/s "
-        "| %s\n",
-        rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.test_loss, rec.test_accuracy,
-        rec.learning_rate, rec.images_per_second, format_duration(rec.seconds).c_str());
+        "epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | test loss %.4f acc "
+        "%.4f | lr %.2e | %.1f img/s | %s\n",
+        rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy,
+        rec.test_loss, rec.test_accuracy, rec.learning_rate, rec.images_per_second,
+        format_duration(rec.seconds).c_str());
+    std::fflush(stdout);
 
+    // The epoch's commit: best.safetensors first (chosen on validation, never on test: a kill
+    // after it only makes the resumed run redo the identical epoch), then last.safetensors, the
+    // commit point that carries the history, then metrics.jsonl rebuilt from that history.
+    commit_run_files();
     CheckpointInfo info{
         .step = int64_t(epoch + 1) * steps_per_epoch, .epoch = epoch + 1, .metadata = metadata};
-    save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
-                    info);
-    if (rec.test_accuracy > best_accuracy) {
-      best_accuracy = rec.test_accuracy;
+    info.metadata["history"] = history_metadata(history);
+    if (rec.val_accuracy > best_val_accuracy) {
+      best_val_accuracy = rec.val_accuracy;
       save_checkpoint((run_dir / "best.safetensors").string(), model_tensors(*model), nullptr,
                       info);
     }
-    append_line(metrics_file, epoch_json(rec).dump());
+    save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
+                    info);
+    folder.keep();
+    write_file_atomically(metrics_file.string(), history_jsonl(history));
   }
 
   if (end_epoch < o.epochs) {
@@ -257,19 +283,55 @@ int run_training(const TrainOptions& o) {
     return 0;
   }
 
-  // ---- final report (the model after the last epoch) -----------------------------------------
+  // ---- final report: the test side, on the final model and on the best-on-validation one -----
+  if (!committed) {  // a resumed run that had no epoch left: its folder, repaired
+    commit_run_files();
+    folder.keep();
+    write_file_atomically(metrics_file.string(), history_jsonl(history));
+  }
+  const EpochRecord& best = best_on_validation(history, run_dir);
   Evaluation final_eval =
       evaluate(*model, *data.test, data.class_names, o.device, o.report_examples);
-  const std::string text = format_report(final_eval.report);
-  std::printf("\ntest set, model after epoch %d:\n%s", o.epochs, text.c_str());
-  write_file(run_dir / "report.txt", text);
-  write_file(run_dir / "report.json", report_json(final_eval.report).dump(2) + "\n");
-  write_file(run_dir / "report.html",
-             render_report_html(o.model + " on " + o.data_dir, options_json(o), history,
-                                final_eval.report, final_eval.examples));
+  SavedModel best_model = load_saved_model((run_dir / "best.safetensors").string(), o.device);
+  Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device);
+  char best_label[96];
+  std::snprintf(best_label, sizeof best_label,
+                "best-on-validation model (best.safetensors, epoch %d, validation accuracy %.4f)",
+                best.epoch, best.val_accuracy);
+  const std::vector<LabelledReport> reports{
+      {"final model (last.safetensors, epoch " + std::to_string(o.epochs) + ")", final_eval.report},
+      {best_label, best_eval.report}};
+  std::string text;
+  for (const auto& r : reports)
+    text += (text.empty() ? "" : "\n") + std::string("test set, ") + r.label + ":\n" +
+            format_report(r.report);
+  std::printf("\n%s", text.c_str());
+  nlohmann::json json = report_json(final_eval.report);  // top level: the final model, as before
+  json["model"] = "final";
+  json["epoch"] = o.epochs;
+  json["best_on_validation"] = report_json(best_eval.report);
+  json["best_on_validation"]["epoch"] = best.epoch;
+  json["best_on_validation"]["val_accuracy"] = best.val_accuracy;
+  write_file_atomically((run_dir / "report.txt").string(), text);
+  write_file_atomically((run_dir / "report.json").string(), json.dump(2) + "\n");
+  write_file_atomically((run_dir / "report.html").string(),
+                        render_report_html(o.model + " on " + o.data_dir, options_json(o), history,
+                                           reports, final_eval.examples));
   std::printf("run folder: %s (report.html, metrics.jsonl, last/best.safetensors)\n",
               run_dir.c_str());
   return 0;
+}
+
+}  // namespace
+
+int run_training(const TrainOptions& o) {
+  RunFolder folder(o);
+  std::printf("run folder: %s\n", folder.path().c_str());
+  try {
+    return train_in_folder(o, folder);
+  } catch (const WriteError& e) {  // a full disk: say what is still safe
+    throw WriteError(std::string(e.what()) + "; " + last_good_checkpoint(folder.path()));
+  }
 }
 
 }  // namespace forge::train

@@ -1,13 +1,28 @@
 // trainer.h: one training run, from an image folder to a run folder.
 //
 // A run folder holds:
+//   train.lock           the lock of the run using the folder, with its pid (train/run_folder.h)
 //   config.json          every option of the run (what produced it)
-//   split.csv            each image and its side (train/test), reusable with --split
-//   metrics.jsonl        one line per epoch: losses, accuracies, learning rate, images/s
-//   last.safetensors     the model, optimizer and progress after the latest epoch
-//   best.safetensors     the model of the epoch with the best test accuracy so far
-//   report.txt / .json   the final classification report and confusion matrix on the test side
-//   report.html          curves, report, confusion matrix, a grid of test predictions
+//   split.csv            each image and its side (train/val/test), reusable with --split
+//   metrics.jsonl        one line per finished epoch: losses and accuracies on the training,
+//                        validation and test sides, learning rate, images/s
+//   last.safetensors     the model, optimizer, progress and history after the latest epoch
+//   best.safetensors     the model of the epoch with the best validation accuracy so far (the
+//                        test side never chooses anything)
+//   report.txt / .json   classification report and confusion matrix on the test side, of the
+//   report.html          final model and of the best-on-validation one, each labelled; .html
+//                        adds curves and a grid of test predictions
+//
+// One run owns its folder; a fresh run is refused a folder that holds a run unless --resume or
+// --overwrite; without --output a new runs/<model>-<seed>[-N] is made; a run that fails before
+// its first epoch leaves the folder as it found it (train/run_folder.h).
+//
+// Durability: every file goes through one checked writer (engine/io/atomic_file.h), so a file is
+// whole or absent, and a full disk stops the run naming the file and the last good checkpoint.
+// An epoch commits in the order best.safetensors, last.safetensors (the commit point: its
+// metadata carries the history, every finished epoch's record), metrics.jsonl (rebuilt from that
+// history). After any kill -9, --resume continues from last.safetensors and metrics.jsonl again
+// holds every finished epoch exactly once. Nothing is written before the first epoch commits.
 //
 // Reproducibility: weights, the split, shuffles, augmentations and dropout masks all derive from
 // the seed and the step, so --resume from last.safetensors finishes exactly as an uninterrupted
@@ -31,6 +46,7 @@ struct TrainOptions {
   std::string data_dir = "../shared/data/selfie2anime";
   std::string split_file;  // reuse a split.csv instead of drawing one
   float train_fraction = 0.7f;
+  float val_fraction = 0.1f;  // of the training side, held out to choose best.safetensors
   int workers = 2;
   bool strict = false;  // refuse unreadable images instead of skipping them
   bool drop_last = false;
@@ -52,8 +68,9 @@ struct TrainOptions {
   // run
   uint64_t seed = 42;
   Device device = Device::cpu;
-  std::string output;            // run folder; default runs/<model>-<seed>
+  std::string output;            // run folder; default: see train/run_folder.h
   std::string resume;            // a last.safetensors to continue from
+  bool overwrite = false;        // a fresh run may replace the run in `output`
   int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
   int stop_after_epochs = 0;     // > 0: stop after this many epochs of this invocation
   int report_examples = 48;      // test images shown in report.html

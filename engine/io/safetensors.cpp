@@ -1,14 +1,12 @@
-// safetensors.cpp: the safetensors writer (temporary file, fsync, rename) and a reader that
-// checks every header field against the file before trusting it (format in safetensors.h).
+// safetensors.cpp: the safetensors writer (through AtomicFile: temporary, fsync, rename) and a
+// reader that checks every header field against the file before trusting it (format in
+// safetensors.h).
 //
 // The reader treats the file as untrusted input: the header length is bounded before anything
 // is allocated, every offset is checked against the real file size, and the data regions must
 // tile the data section exactly, so a truncated, padded or hand-edited file is refused with a
 // message instead of being read out of bounds.
 #include "engine/io/safetensors.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -21,6 +19,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+
+#include "engine/io/atomic_file.h"
 
 namespace forge {
 
@@ -37,58 +37,6 @@ constexpr const char* kMetadataKey = "__metadata__";
 }
 
 // ---- writing -----------------------------------------------------------------------------------
-
-// An open temporary file that is removed unless commit() renamed it into place.
-class TempFile {
- public:
-  explicit TempFile(std::string final_path)
-      : final_path_(std::move(final_path)), temp_path_(final_path_ + ".tmp") {
-    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail(temp_path_, std::string("cannot create: ") + std::strerror(errno));
-  }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  void write(const void* data, size_t bytes) {
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {  // write() may write less than asked, or be interrupted
-      const ssize_t n = ::write(fd_, p, bytes);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail(temp_path_, std::string("write failed: ") + std::strerror(errno));
-      p += n;
-      bytes -= static_cast<size_t>(n);
-    }
-  }
-
-  // Data on disk first (fsync), then the name: after a crash either the old file or the complete
-  // new one is under final_path, never a prefix of the new one.
-  void commit() {
-    if (::fsync(fd_) != 0) fail(temp_path_, std::string("fsync failed: ") + std::strerror(errno));
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail(temp_path_, std::string("close failed: ") + std::strerror(errno));
-    if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
-      fail(final_path_, "cannot rename " + temp_path_ + " into place: " + std::strerror(errno));
-    committed_ = true;
-    // Make the rename itself durable. Best effort: some file systems refuse fsync on directories,
-    // and the file is complete under its name either way.
-    std::filesystem::path dir = std::filesystem::path(final_path_).parent_path();
-    const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-      ::fsync(dir_fd);
-      ::close(dir_fd);
-    }
-  }
-
- private:
-  std::string final_path_, temp_path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
 
 // The header text: tensors in the caller's order, data back to back, padded to 8 bytes.
 std::string header_text(const std::string& path, const NamedTensors& tensors,
@@ -263,7 +211,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   unsigned char length_bytes[8];
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(header_bytes >> (8 * i));
 
-  TempFile file(path);
+  AtomicFile file(path);
   file.write(length_bytes, 8);
   file.write(header.data(), header.size());
   for (const auto& [name, tensor] : tensors) {

@@ -28,10 +28,10 @@ struct SafetensorsFile {
 };
 
 // Writes `tensors` (any device, any layout: copied to host in logical order) and `metadata` to
-// `path`. The bytes go to `path + ".tmp"`, are fsync'ed, and the file is renamed over `path`, so
-// a crash or error never leaves a partial file under `path` (an existing file survives a failed
-// save). Throws std::runtime_error naming the file on an I/O error, and std::invalid_argument on
-// an undefined tensor or a duplicate or empty name.
+// `path` through an AtomicFile (engine/io/atomic_file.h), so a crash or error never leaves a
+// partial file under `path` (an existing file survives a failed save). Throws WriteError (a
+// std::runtime_error) naming the file on an I/O error, and std::invalid_argument on an undefined
+// tensor or a duplicate or empty name.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata = {});
 

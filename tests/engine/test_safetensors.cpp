@@ -107,7 +107,7 @@ TEST_CASE("safetensors: round trip is bit-exact and keeps order and metadata") {
   const NamedTensors tensors = sample_tensors();
   const Metadata metadata = {{"preset", "vit_tiny"}, {"classes", R"(["anime","selfie"])"}};
   save_safetensors(path, tensors, metadata);
-  CHECK(!fs::exists(path + ".tmp"));
+  CHECK(!fs::exists(path + ".tmp." + std::to_string(::getpid())));
 
   SafetensorsFile file = load_safetensors(path);
   CHECK(file.metadata == metadata);
@@ -245,23 +245,24 @@ TEST_CASE("safetensors: a failed save leaves no temporary file and the old file 
   save_safetensors(path, original);
   const std::string before = read_bytes(path);
   const NamedTensors replacement = {{"w", Tensor::from_vector({7, 8, 9}, {3})}};
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());  // AtomicFile's
 
   SUBCASE("the disk fills up while writing") {
-    // path.tmp -> /dev/full: opening succeeds, every write fails with ENOSPC.
-    fs::create_symlink("/dev/full", path + ".tmp");
+    // The temporary -> /dev/full: opening succeeds, every write fails with ENOSPC.
+    fs::create_symlink("/dev/full", temporary);
     CHECK(error_of([&] { save_safetensors(path, replacement); }).find(path) != std::string::npos);
   }
   SUBCASE("the temporary file cannot be created") {
-    fs::create_directory(path + ".tmp");  // a directory in the way of the temporary file
+    fs::create_directory(temporary);  // a directory in the way of the temporary file
     CHECK(error_of([&] { save_safetensors(path, replacement); }).find(path) != std::string::npos);
-    fs::remove(path + ".tmp");
+    fs::remove(temporary);
   }
   SUBCASE("an invalid tensor list") {
     CHECK_THROWS_AS(save_safetensors(path, {{"w", Tensor()}}), std::invalid_argument);
     CHECK_THROWS_AS(save_safetensors(path, {{"w", original[0].second}, {"w", original[0].second}}),
                     std::invalid_argument);
   }
-  CHECK(!fs::exists(path + ".tmp"));
+  CHECK(!fs::exists(temporary));
   CHECK(read_bytes(path) == before);
   // A directory that does not exist: refused, naming the path.
   const std::string nowhere = dir.file("no/such/dir/model.safetensors");

@@ -31,18 +31,22 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// Two classes that a micro model can tell apart: reddish and bluish noisy squares.
-void make_images(const fs::path& root, int per_class) {
+// Two classes that a micro model can tell apart: reddish and bluish noisy squares. `decoys`
+// more images per class look like the other class ("decoy<i>.png").
+void make_images(const fs::path& root, int per_class, int decoys = 0) {
   Generator gen(11);
   for (int c = 0; c < 2; ++c) {
     fs::create_directories(root / (c ? "blue" : "red"));
-    for (int i = 0; i < per_class; ++i) {
+    for (int i = 0; i < per_class + decoys; ++i) {
+      const bool decoy = i >= per_class;
       std::vector<uint8_t> px(20 * 20 * 3);
       for (size_t p = 0; p < px.size(); ++p) {
-        const bool strong = int(p % 3) == (c ? 2 : 0);
+        const bool strong = int(p % 3) == ((c == 1) != decoy ? 2 : 0);
         px[p] = static_cast<uint8_t>((strong ? 150 : 40) + gen.below(80));
       }
-      const fs::path file = root / (c ? "blue" : "red") / ("im" + std::to_string(i) + ".png");
+      const std::string name =
+          decoy ? "decoy" + std::to_string(i - per_class) : "im" + std::to_string(i);
+      const fs::path file = root / (c ? "blue" : "red") / (name + ".png");
       REQUIRE(stbi_write_png(file.c_str(), 20, 20, 3, px.data(), 0));
     }
   }
@@ -147,8 +151,8 @@ TEST_CASE("trainer: a NaN loss stops the run and never saves the broken weights"
   o.lr = 1e30f;  // overflows the weights within the first epoch
   o.clip_grad = 0;
   CHECK(run_training(o) == 3);
-  CHECK_FALSE(fs::exists(dir.path / "run" / "last.safetensors"));
-  CHECK(read_history((dir.path / "run" / "metrics.jsonl").string()).empty());
+  // It failed before its first epoch: the folder it created is gone again.
+  CHECK_FALSE(fs::exists(dir.path / "run"));
 }
 
 TEST_CASE("trainer: bad options and bad data fail before training") {
@@ -163,4 +167,54 @@ TEST_CASE("trainer: bad options and bad data fail before training") {
   o = tiny(dir.path / "data", dir.path / "run");
   o.resume = (dir.path / "nothing.safetensors").string();
   CHECK_THROWS(run_training(o));
+}
+
+TEST_CASE("trainer: best.safetensors is chosen on the validation side, never on the test side") {
+  // The validation side holds only decoys (each looks like the other class), so validation
+  // accuracy falls as the model learns while test accuracy rises: the two choices differ.
+  TempDir dir("best");
+  make_images(dir.path / "data", 10, 3);
+  std::string split = "file,class,side\n";
+  for (const char* c : {"blue", "red"})
+    for (int i = 0; i < 13; ++i) {
+      const std::string name = i < 10 ? "im" + std::to_string(i) : "decoy" + std::to_string(i - 10);
+      split += std::string(c) + "/" + name + ".png," + c + "," +
+               (i >= 10 ? "val"
+                : i < 7 ? "train"
+                        : "test") +
+               "\n";
+    }
+  std::ofstream(dir.path / "decoy_split.csv") << split;
+  TrainOptions o = tiny(dir.path / "data", dir.path / "run");
+  o.split_file = (dir.path / "decoy_split.csv").string();
+  o.epochs = 6;
+  o.lr = 5e-4f;  // learns over a few epochs, not in the first
+  REQUIRE(run_training(o) == 0);
+  const auto history = read_history((dir.path / "run" / "metrics.jsonl").string());
+  REQUIRE(history.size() == 6);
+  auto first_best = [&](auto accuracy) {
+    return std::max_element(history.begin(), history.end(),
+                            [&](const auto& a, const auto& b) { return accuracy(a) < accuracy(b); })
+        ->epoch;
+  };
+  const int best_val = first_best([](const EpochRecord& r) { return r.val_accuracy; });
+  const int best_test = first_best([](const EpochRecord& r) { return r.test_accuracy; });
+  REQUIRE(best_val != best_test);  // otherwise this run could not tell the two choices apart
+  CHECK(load_saved_model((dir.path / "run" / "best.safetensors").string(), Device::cpu).epoch ==
+        best_val);
+  // The report evaluates the test side on both models, each labelled.
+  const auto report = nlohmann::json::parse(slurp(dir.path / "run" / "report.json"));
+  CHECK(report["model"] == "final");
+  CHECK(report["epoch"] == 6);
+  CHECK(report["best_on_validation"]["epoch"] == best_val);
+  CHECK(report["best_on_validation"]["total"] == 6);
+  const std::string text = slurp(dir.path / "run" / "report.txt");
+  CHECK(text.find("test set, final model") != std::string::npos);
+  CHECK(text.find("test set, best-on-validation model") != std::string::npos);
+  const std::string html = slurp(dir.path / "run" / "report.html");
+  CHECK(html.find("Test set, final model") != std::string::npos);
+  CHECK(html.find("Test set, best-on-validation model") != std::string::npos);
+  // The history is part of the checkpoint: metrics.jsonl can always be rebuilt from it.
+  const auto meta = load_safetensors((dir.path / "run" / "last.safetensors").string()).metadata;
+  CHECK(history_from_metadata(meta.at("history"), "last").size() == 6);
 }
