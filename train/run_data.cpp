@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "data/split.h"
+#include "train/resume.h"
 #include "train/trainer.h"
 
 namespace forge::train {
@@ -58,9 +59,15 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
                                  .fit = data::parse_fit(o.fit),
                                  .workers = o.workers,
                                  .strict = o.strict});
-  data::Split split = o.split_file.empty() ? data::stratified_split(folder, cache->usable_indices(),
-                                                                    o.train_fraction, o.seed)
-                                           : data::load_split(folder, o.split_file);
+  // A resumed run reads its own split back (check_resume has verified its digest) and never
+  // rewrites it.
+  const std::filesystem::path split_file = run_dir / "split.csv";
+  const bool resumed = !o.resume.empty();
+  data::Split split =
+      resumed ? data::load_split(folder, split_file.string())
+      : o.split_file.empty()
+          ? data::stratified_split(folder, cache->usable_indices(), o.train_fraction, o.seed)
+          : data::load_split(folder, o.split_file);
   // A reused split may list files that no longer decode: they were warned about; leave them out.
   auto keep_usable = [&](std::vector<size_t>& idx) {
     std::erase_if(idx, [&](size_t i) { return !cache->usable(i); });
@@ -71,9 +78,10 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
     throw std::runtime_error("the split leaves no " +
                              std::string(split.train.empty() ? "training" : "test") +
                              " images: add images or change --train-fraction");
-  data::save_split(folder, split, (run_dir / "split.csv").string());
+  if (!resumed) data::save_split(folder, split, split_file.string());
 
   RunData out;
+  out.split_digest = file_digest(split_file);
   out.class_names = folder.classes;
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size;

@@ -37,10 +37,12 @@ struct RunData {
   std::vector<std::string> class_names;
   std::unique_ptr<BatchSource> train, test;
   data::Normalization normalization;
+  std::string split_digest;  // of the run folder's split.csv (train/resume.h)
 };
 
 // Scans the image folder, draws (or reads back) the split, writes split.csv into the run folder
-// and builds both sources. Errors (missing folder, empty class, ...) say what to fix.
+// (a resumed run reads the run folder's own split.csv back instead) and builds both sources. Errors
+// (missing folder, empty class, ...) say what to fix.
 RunData prepare_run_data(const TrainOptions& options, const std::filesystem::path& run_dir);
 
 // Batches of `indices` in a fixed order without augmentation (evaluation).
