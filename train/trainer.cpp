@@ -93,10 +93,10 @@ int run_training(const TrainOptions& o) {
   const fs::path run_dir = o.output.empty()
                                ? fs::path("runs") / (o.model + "-" + std::to_string(o.seed))
                                : fs::path(o.output);
-  fs::create_directories(run_dir);
   // Refused before anything in the run folder changes.
   if (!o.resume.empty())
     check_resume(read_checkpoint_info(o.resume).metadata, o, run_dir / "split.csv");
+  fs::create_directories(run_dir);
 
   // ---- data ----------------------------------------------------------------------------------
   RunData data = prepare_run_data(o, run_dir);
