@@ -8,7 +8,6 @@
 #include <type_traits>
 
 #include "engine/cuda/builtin.h"
-#include "models/model.h"
 #include "tools/program.h"
 #include "train/options.h"
 #include "train/trainer.h"
@@ -71,7 +70,6 @@ int main(int argc, char** argv) {
         // A flag given twice takes its last value, so scripts can set defaults that users override.
         app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
         for (const OptionSpec& s : option_table()) add_flag(app, s, o);
-        app.get_option("--model")->check(CLI::IsMember(models::model_presets()));
         app.parse(argc, argv);
         try {
           validate_options(o);

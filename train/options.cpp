@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <type_traits>
 
+#include "models/model.h"
+
 namespace forge::train {
 namespace {
 
@@ -32,7 +34,7 @@ std::vector<OptionSpec> make_table() {
   // Each row: flags, key, help, kind, member, then the range or choices.
   std::vector<OptionSpec> t = {
       {"--model", "/model", "model preset", defining,
-       Field<std::string>([](O & o) -> auto& { return o.model; })},
+       Field<std::string>([](O & o) -> auto& { return o.model; }), 0, 0, models::model_presets()},
       {"--data", "/data_dir", "image folder, one sub-folder per class", defining,
        Field<std::string>([](O & o) -> auto& { return o.data_dir; })},
       {"--split",

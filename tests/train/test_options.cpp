@@ -58,6 +58,9 @@ TEST_CASE("options: out-of-range values, unknown choices and inverted ranges are
   o.opt = "lion";
   CHECK_THROWS_WITH_AS(validate_options(o), doctest::Contains("--opt 'lion'"), OptionError);
   o = {};
+  o.model = "resnet";  // the choices are the models layer's presets
+  CHECK_THROWS_WITH_AS(validate_options(o), doctest::Contains("--model 'resnet'"), OptionError);
+  o = {};
   o.augment.brightness_min = 5;
   o.augment.brightness_max = 0.1f;
   CHECK_THROWS_WITH_AS(validate_options(o),
