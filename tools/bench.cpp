@@ -26,6 +26,7 @@
 #include "tools/bench/model_bench.h"
 #include "tools/bench/op_bench.h"
 #include "tools/bench/report.h"
+#include "tools/program.h"
 
 using namespace forge;
 using namespace forge::bench;
@@ -156,12 +157,10 @@ int run_all(const Flags& f) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+int bench_main(CLI::App& app, int argc, char** argv) {
   register_builtin_backends();  // --device sim / cuda, when built in
   Flags f;
-  CLI::App app{
-      "Benchmark forge: per-op timings, training steps, peak CPU GEMM. Without a subcommand: "
-      "`all` on cpu."};
   app.require_subcommand(0, 1);
   auto device_option = [&](CLI::App* sub) {
     sub->add_option("--device", f.device, "cpu, sim or cuda")
@@ -219,14 +218,19 @@ int main(int argc, char** argv) {
   warmup_option(all, "untimed op runs and training steps first (default 2; 1 on sim)");
   json_option(all);
 
-  CLI11_PARSE(app, argc, argv);
-  try {
+  app.parse(argc, argv);
+  {
     if (ops->parsed()) return run_ops(f);
     if (model->parsed()) return run_model(f);
     if (gemm->parsed()) return run_gemm(f);
     return run_all(f);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench: error: %s\n", e.what());
-    return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  return program::run(
+      "bench",
+      "Benchmark forge: per-op timings, training steps, peak CPU GEMM. Without a subcommand: "
+      "`all` on cpu.",
+      [&](CLI::App& app) { return bench_main(app, argc, argv); });
 }

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "data/loader.h"
+#include "tools/program.h"
 
 using namespace forge::data;
 using Clock = std::chrono::steady_clock;
@@ -18,15 +19,15 @@ static double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-int main(int argc, char** argv) {
+// The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+int bench_loader_main(CLI::App& app, int argc, char** argv) {
   std::string dir = "../shared/data/selfie2anime";
   int size = 120, batch = 32;
-  CLI::App app{"Benchmark the image loader: cold decoding and cached, augmented epochs."};
   app.add_option("--data", dir, "image folder")->capture_default_str();
   app.add_option("--img-size", size)->capture_default_str();
   app.add_option("-b,--batch-size", batch)->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  try {
+  app.parse(argc, argv);
+  {
     ImageFolder folder = scan_image_folder(dir);
     const double n = static_cast<double>(folder.samples.size());
     ImageCache warm(folder, CacheOptions{.image_size = size, .workers = 2, .verbose = false});
@@ -50,8 +51,11 @@ int main(int argc, char** argv) {
     }
     if (!warm.skipped().empty()) std::printf("(%zu files skipped)\n", warm.skipped().size());
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_loader: error: %s\n", e.what());
-    return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  return forge::program::run(
+      "bench_loader", "Benchmark the image loader: cold decoding and cached, augmented epochs.",
+      [&](CLI::App& app) { return bench_loader_main(app, argc, argv); });
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/io/atomic_file.h"
+#include "tools/program.h"
 #include "train/history.h"
 #include "train/progress.h"
 #include "train/report_html.h"
@@ -22,14 +23,14 @@ static nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(in);
 }
 
-int main(int argc, char** argv) {
+// The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+int compare_main(CLI::App& app, int argc, char** argv) {
   std::vector<std::string> runs;
   std::string html_file;
-  CLI::App app{"Compare finished training runs (their report.json, config.json, metrics.jsonl)."};
   app.add_option("runs", runs, "run folders")->required()->check(CLI::ExistingDirectory);
   app.add_option("--html", html_file, "also write an HTML page");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  app.parse(argc, argv);
+  {
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> header{"run", "model", "epochs", "test accuracy"};
     for (const auto& dir : runs) {
@@ -85,8 +86,11 @@ int main(int argc, char** argv) {
       forge::write_file_atomically(html_file, html.str());  // checked: a full disk is an error
     }
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "compare: error: %s\n", e.what());
-    return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  return forge::program::run(
+      "compare", "Compare finished training runs (their report.json, config.json, metrics.jsonl).",
+      [&](CLI::App& app) { return compare_main(app, argc, argv); });
 }

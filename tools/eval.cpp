@@ -11,19 +11,18 @@
 
 #include "data/split.h"
 #include "engine/cuda/builtin.h"
+#include "tools/program.h"
 #include "train/evaluate.h"
 #include "train/saved_model.h"
 
 using namespace forge;
 
-int main(int argc, char** argv) {
+// The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+int eval_main(CLI::App& app, int argc, char** argv) {
   forge::register_builtin_backends();  // --device sim / cuda, when built in
   std::string checkpoint, data_dir, split_file, device = "cpu";
   int batch_size = 64, workers = 2;
   bool json = false, strict = false;
-  CLI::App app{
-      "Evaluate a trained classifier: per-class precision, recall, F1, accuracy and the "
-      "confusion matrix."};
   app.add_option("--checkpoint", checkpoint, "a .safetensors written by train")
       ->required()
       ->check(CLI::ExistingFile);
@@ -37,8 +36,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
       ->capture_default_str();
   app.add_flag("--strict", strict, "refuse unreadable images instead of skipping them");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  app.parse(argc, argv);
+  {
     const Device dev = parse_device(device);
     train::SavedModel saved = train::load_saved_model(checkpoint, dev);
     data::ImageFolder folder = data::scan_image_folder(data_dir);
@@ -86,8 +85,13 @@ int main(int argc, char** argv) {
                   ev.loss, train::format_report(ev.report).c_str());
     }
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "eval: error: %s\n", e.what());
-    return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  return program::run(
+      "eval",
+      "Evaluate a trained classifier: per-class precision, recall, F1, accuracy and the "
+      "confusion matrix.",
+      [&](CLI::App& app) { return eval_main(app, argc, argv); });
 }

@@ -10,18 +10,19 @@
 #include "data/decode.h"
 #include "engine/autograd.h"
 #include "engine/cuda/builtin.h"
+#include "tools/program.h"
 #include "train/evaluate.h"
 #include "train/saved_model.h"
 
 using namespace forge;
 namespace fs = std::filesystem;
 
-int main(int argc, char** argv) {
+// The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+int predict_main(CLI::App& app, int argc, char** argv) {
   forge::register_builtin_backends();  // --device sim / cuda, when built in
   std::string checkpoint, device = "cpu";
   std::vector<std::string> inputs;
   int batch_size = 32;
-  CLI::App app{"Classify images with a trained checkpoint."};
   app.add_option("--checkpoint", checkpoint, "a .safetensors written by train")
       ->required()
       ->check(CLI::ExistingFile);
@@ -30,8 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--device", device)
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  try {
+  app.parse(argc, argv);
+  {
     const Device dev = parse_device(device);
     train::SavedModel saved = train::load_saved_model(checkpoint, dev);
     std::vector<std::string> files;
@@ -76,8 +77,10 @@ int main(int argc, char** argv) {
     }
     if (failed) std::fprintf(stderr, "warning: %d file(s) were not readable images\n", failed);
     return files.empty() || failed == int(files.size()) ? 1 : 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "predict: error: %s\n", e.what());
-    return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  return program::run("predict", "Classify images with a trained checkpoint.",
+                      [&](CLI::App& app) { return predict_main(app, argc, argv); });
 }

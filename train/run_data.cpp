@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "data/split.h"
+#include "train/resume.h"
 #include "train/trainer.h"
 
 namespace forge::train {
@@ -49,7 +50,7 @@ std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageC
       std::make_unique<data::Loader>(std::move(cache), std::move(indices), lo));
 }
 
-RunData prepare_run_data(const TrainOptions& o) {
+RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run_dir) {
   data::ImageFolder folder = data::scan_image_folder(o.data_dir, o.max_images_per_class);
   std::fprintf(stderr, "decoding %zu images at %dx%d with %d threads...\n", folder.samples.size(),
                o.image_size, o.image_size, o.workers);
@@ -58,7 +59,12 @@ RunData prepare_run_data(const TrainOptions& o) {
                                  .fit = data::parse_fit(o.fit),
                                  .workers = o.workers,
                                  .strict = o.strict});
-  data::Split split = o.split_file.empty()
+  // A resumed run reads its own split back (check_resume has verified its digest); the trainer
+  // never rewrites it.
+  const std::filesystem::path run_split = run_dir / "split.csv";
+  const bool resumed = !o.resume.empty();
+  data::Split split = resumed ? data::load_split(folder, run_split.string())
+                      : o.split_file.empty()
                           ? data::stratified_split(folder, cache->usable_indices(),
                                                    o.train_fraction, o.seed, o.val_fraction)
                           : data::load_split(folder, o.split_file);
@@ -91,7 +97,9 @@ RunData prepare_run_data(const TrainOptions& o) {
   out.val = make_eval_source(cache, split.val, o.batch_size, o.workers, lo.normalization);
   out.test = make_eval_source(cache, split.test, o.batch_size, o.workers, lo.normalization);
   out.normalization = lo.normalization;
+  out.resumed = resumed;
   out.split_csv = data::format_split(folder, split);
+  out.split_digest = resumed ? file_digest(run_split) : text_digest(out.split_csv);
   for (size_t i : split.train) out.train_files.push_back(folder.samples[i].file);
   return out;
 }

@@ -37,12 +37,15 @@ struct RunData {
   std::unique_ptr<BatchSource> train, val, test;
   data::Normalization normalization;
   std::string split_csv;                 // split.csv's text, for the run folder
+  std::string split_digest;              // of that text (train/resume.h)
+  bool resumed = false;                  // split.csv was read back from the run folder
   std::vector<std::string> train_files;  // the training side's files, relative to the data folder
 };
 
-// Scans the image folder, draws (or reads back) the split and builds the three sources. Errors
-// (missing folder, empty class, an empty side, ...) say what to fix.
-RunData prepare_run_data(const TrainOptions& options);
+// Scans the image folder, draws the split (or reads back --split, or, resuming, the run folder's
+// own split.csv) and builds the three sources. Errors (missing folder, empty class, an empty
+// side, ...) say what to fix.
+RunData prepare_run_data(const TrainOptions& options, const std::filesystem::path& run_dir);
 
 // Batches of `indices` in a fixed order without augmentation (evaluation).
 std::unique_ptr<BatchSource> make_eval_source(std::shared_ptr<const data::ImageCache> cache,

@@ -2,11 +2,13 @@
 #include "train/saved_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <unordered_set>
 
 #include "engine/io/checkpoint.h"
+#include "train/options.h"
 
 namespace forge::train {
 
@@ -26,6 +28,17 @@ std::map<std::string, std::string> saved_model_metadata(
           {"fit", data::fit_name(fit)},
           {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()},
           {"train_files", nlohmann::json(train_files).dump()}};
+}
+
+void require_finite(const NamedTensors& tensors, const std::string& path) {
+  for (const auto& [name, tensor] : tensors) {
+    const std::vector<float> values = tensor.to_vector();
+    for (size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        throw std::runtime_error(path + ": tensor '" + name + "' holds a non-finite value (" +
+                                 std::to_string(values[i]) + " at element " + std::to_string(i) +
+                                 "): the checkpoint's weights are broken");
+  }
 }
 
 SavedModel load_saved_model(const std::string& path, Device device) {
@@ -57,10 +70,31 @@ SavedModel load_saved_model(const std::string& path, Device device) {
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
   }
+  // Values a model cannot be built or fed with: the training program's own limits.
+  const auto& sizes = *std::find_if(option_table().begin(), option_table().end(),
+                                    [](const OptionSpec& s) { return s.key == "/image_size"; });
+  if (spec.image_size < sizes.min || spec.image_size > sizes.max)
+    throw std::runtime_error(path + ": malformed checkpoint metadata (image_size " +
+                             std::to_string(spec.image_size) + ", expected " +
+                             std::to_string(int(sizes.min)) + " to " +
+                             std::to_string(int(sizes.max)) + ")");
+  if (!std::isfinite(spec.dropout))
+    throw std::runtime_error(path + ": malformed checkpoint metadata (dropout not finite)");
+  for (int c = 0; c < 3; ++c)
+    if (!std::isfinite(saved.normalization.mean[c]) || !std::isfinite(saved.normalization.std[c]) ||
+        saved.normalization.std[c] <= 0)
+      throw std::runtime_error(path +
+                               ": malformed checkpoint metadata (normalization needs finite means "
+                               "and positive standard deviations)");
   spec.num_classes = static_cast<int>(saved.class_names.size());
   Generator gen(0);  // weights are overwritten by the checkpoint's
-  saved.model = models::create_model(spec, gen, device);
+  try {
+    saved.model = models::create_model(spec, gen, device);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
+  }
   saved.epoch = load_checkpoint(path, model_tensors(*saved.model), nullptr).epoch;
+  require_finite(model_tensors(*saved.model), path);
   saved.model->eval();
   saved.image_size = spec.image_size;
   return saved;

@@ -24,11 +24,17 @@ struct SavedModel {
   std::vector<std::string> train_files;
 };
 
-// Throws std::runtime_error naming the file when it is not a checkpoint of this program.
+// Throws std::runtime_error naming the file when it is not a checkpoint of this program, when
+// its metadata is malformed (a missing key, bad JSON, an image size train would refuse) or when a
+// weight is not finite.
 SavedModel load_saved_model(const std::string& checkpoint, Device device);
 
 // A model's checkpoint tensors: its parameters and buffers under their module names.
 NamedTensors model_tensors(const nn::Module& model);
+
+// Throws std::runtime_error naming `path` and the first tensor holding a NaN or an infinity:
+// eval, predict and a resume refuse such a checkpoint.
+void require_finite(const NamedTensors& tensors, const std::string& path);
 
 // The metadata a checkpoint needs for load_saved_model.
 std::map<std::string, std::string> saved_model_metadata(

@@ -23,8 +23,10 @@
 #include "models/model.h"
 #include "train/evaluate.h"
 #include "train/history.h"
+#include "train/options.h"
 #include "train/progress.h"
 #include "train/report_html.h"
+#include "train/resume.h"
 #include "train/run_data.h"
 #include "train/run_folder.h"
 #include "train/saved_model.h"
@@ -33,54 +35,6 @@ namespace fs = std::filesystem;
 
 namespace forge::train {
 namespace {
-
-// A float as the shortest decimal that reads back as the same float (0.2, not 0.200000003).
-double tidy(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.7g", v);
-  return std::strtod(buf, nullptr);
-}
-
-nlohmann::json options_json(const TrainOptions& o) {
-  return {{"model", o.model},
-          {"image_size", o.image_size},
-          {"fit", o.fit},
-          {"dropout", tidy(o.dropout)},
-          {"data_dir", o.data_dir},
-          {"split_file", o.split_file},
-          {"train_fraction", tidy(o.train_fraction)},
-          {"val_fraction", tidy(o.val_fraction)},
-          {"workers", o.workers},
-          {"strict", o.strict},
-          {"drop_last", o.drop_last},
-          {"augment",
-           {{"rotate_degrees", tidy(o.augment.rotate_degrees)},
-            {"rotate_prob", tidy(o.augment.rotate_prob)},
-            {"hflip_prob", tidy(o.augment.hflip_prob)},
-            {"vflip_prob", tidy(o.augment.vflip_prob)},
-            {"crop_prob", tidy(o.augment.crop_prob)},
-            {"crop_scale_min", tidy(o.augment.crop_scale_min)},
-            {"brightness_prob", tidy(o.augment.brightness_prob)},
-            {"brightness_range", {tidy(o.augment.brightness_min), tidy(o.augment.brightness_max)}},
-            {"blur_prob", tidy(o.augment.blur_prob)},
-            {"blur_sigma_max", tidy(o.augment.blur_sigma_max)}}},
-          {"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"lr", tidy(o.lr)},
-          {"opt", o.opt},
-          {"sched", o.sched},
-          {"warmup_epochs", tidy(o.warmup_epochs)},
-          {"min_lr", tidy(o.min_lr)},
-          {"decay_epochs", o.decay_epochs},
-          {"decay_rate", tidy(o.decay_rate)},
-          {"weight_decay", tidy(o.weight_decay)},
-          {"momentum", tidy(o.momentum)},
-          {"label_smoothing", tidy(o.label_smoothing)},
-          {"clip_grad", tidy(o.clip_grad)},
-          {"seed", o.seed},
-          {"device", device_name(o.device)},
-          {"max_images_per_class", o.max_images_per_class}};
-}
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> params) {
   if (o.opt == "adamw")
@@ -148,9 +102,12 @@ const EpochRecord& best_on_validation(const std::vector<EpochRecord>& history,
 
 int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   const fs::path& run_dir = folder.path();
+  // Refused before anything in the run folder changes (RunFolder restores its lock file).
+  if (!o.resume.empty())
+    check_resume(read_checkpoint_info(o.resume).metadata, o, run_dir / "split.csv");
 
   // ---- data ----------------------------------------------------------------------------------
-  RunData data = prepare_run_data(o);
+  RunData data = prepare_run_data(o, run_dir);
   std::printf("data: %s, classes:", o.data_dir.c_str());
   for (const auto& c : data.class_names) std::printf(" %s", c.c_str());
   std::printf("; %zu train / %zu validation / %zu test images\n", data.train->size(),
@@ -167,8 +124,9 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
 
-  const Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization,
-                                                 data::parse_fit(o.fit), data.train_files);
+  Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization,
+                                           data::parse_fit(o.fit), data.train_files);
+  metadata[run_options_key] = recorded_options(o, data.split_digest);
 
   int start_epoch = 0;
   double best_val_accuracy = -1;
@@ -176,6 +134,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (!o.resume.empty()) {
     CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get());
+    require_finite(model_tensors(*model), o.resume);
     start_epoch = static_cast<int>(info.epoch);
     history = resumed_history(o.resume, info.metadata, metrics_file, start_epoch);
     for (const auto& r : history) best_val_accuracy = std::max(best_val_accuracy, r.val_accuracy);
@@ -187,7 +146,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   bool committed = false;
   auto commit_run_files = [&] {
     if (committed) return;
-    write_file_atomically((run_dir / "split.csv").string(), data.split_csv);
+    if (!data.resumed) write_file_atomically((run_dir / "split.csv").string(), data.split_csv);
     write_file_atomically((run_dir / "config.json").string(), options_json(o).dump(2) + "\n");
     for (const char* stale : {"report.txt", "report.json", "report.html"}) {
       std::error_code ec;  // reports of an earlier model of this folder

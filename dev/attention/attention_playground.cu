@@ -764,7 +764,7 @@ int run_attention_playground(const attention_playground::Options& options) {
     const auto* it = std::find_if(std::begin(kVersions), std::end(kVersions),
                                   [n](const Version& v) { return v.number == n; });
     if (it == std::end(kVersions))
-      throw std::invalid_argument("--version " + std::to_string(n) + ": there are versions 1 to " +
+      throw std::invalid_argument("--kernel " + std::to_string(n) + ": there are versions 1 to " +
                                   std::to_string(std::size(kVersions)));
     versions.push_back(it);
   }

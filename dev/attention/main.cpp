@@ -5,7 +5,7 @@
 // results.
 //
 //   build/bin/attention_playground                          every version, default shapes, sim
-//   build/bin/attention_playground --version 2 --reps 3
+//   build/bin/attention_playground --kernel 2 --reps 3
 //   build/bin/attention_playground --check-only --tokens 1,17,65 --head-dims 32,64
 //   build/bin/attention_playground --device cuda            needs FORGE_CUDA=ON and a GPU
 #include <CLI/CLI.hpp>
@@ -15,14 +15,13 @@
 
 #include "dev/attention/playground.h"
 #include "engine/cuda/builtin.h"
+#include "tools/program.h"
 
-int main(int argc, char** argv) {
+// The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+int playground_main(CLI::App& app, int argc, char** argv) {
   forge::attention_playground::Options options;
   std::string version = "all", device = "sim";
-  CLI::App app{
-      "Attention kernel playground: versions of attention forward and backward, checked "
-      "against the CPU backend and timed."};
-  app.add_option("--version", version,
+  app.add_option("--kernel", version,
                  "1 naive, 2 tiled, 3 flash (kernels/attention.cu), 4 warp-per-row flash, or all")
       ->capture_default_str();
   app.add_option("--device", device, "sim (kernels/sim on the CPU) or cuda")
@@ -41,7 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("--head-dims", options.head_dims, "head dims D, at most 128 (default 32,64)")
       ->delimiter(',');
   app.add_option("--seed", options.seed, "of the random inputs")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  app.parse(argc, argv);
 
   const bool cuda = device == "cuda";
   if (version == "all")
@@ -50,8 +49,8 @@ int main(int argc, char** argv) {
     try {
       options.versions = {std::stoi(version)};
     } catch (const std::exception&) {
-      std::fprintf(stderr, "--version %s: expected a number or all\n", version.c_str());
-      return 2;
+      std::fprintf(stderr, "--kernel %s: expected a number or all\n", version.c_str());
+      return forge::program::usage;
     }
   if (!*reps) options.reps = cuda ? 20 : 5;
   if (options.batches.empty()) options.batches = {cuda ? 8 : 1};
@@ -59,7 +58,7 @@ int main(int argc, char** argv) {
   if (options.tokens.empty()) options.tokens = {17, 50, 65, 197};
   if (options.head_dims.empty()) options.head_dims = {32, 64};
 
-  try {
+  {
     forge::register_builtin_backends();
     if (cuda) {
 #if ATTENTION_PLAYGROUND_CUDA
@@ -68,17 +67,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "--device cuda: this build has no CUDA version of the playground "
                    "(configure with -DFORGE_CUDA=ON); use --device sim\n");
-      return 2;
+      return forge::program::usage;
 #endif
     }
 #if ATTENTION_PLAYGROUND_SIM
     return forge::gpu_sim::run_attention_playground(options);
 #else
     std::fprintf(stderr, "--device sim: this build has no sim (FORGE_SIM=OFF)\n");
-    return 2;
+    return forge::program::usage;
 #endif
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "attention_playground: %s\n", e.what());
-    return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  return forge::program::run("attention_playground",
+                             "Attention kernel playground: versions of attention forward and "
+                             "backward, checked against the CPU backend and timed.",
+                             [&](CLI::App& app) { return playground_main(app, argc, argv); });
 }

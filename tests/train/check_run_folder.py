@@ -189,8 +189,12 @@ def case_unique(p, work):
 def case_kill(p, work):
     epochs = 40  # long enough that about 40 kills land before the run is done
     straight = os.path.join(work, "straight")
+    began = time.monotonic()
     r = p.train("--output", straight, epochs=epochs)
     check(r.returncode == 0, "the uninterrupted run failed: " + r.stderr)
+    # Random kills land within the first twentieth of a whole run's time, so that on a fast or an
+    # idle machine a resumed run does not finish before its kill (then fewer kills would land).
+    random_span = min(1.0, (time.monotonic() - began) / 20)
     run = os.path.join(work, "run")
     last = os.path.join(run, "last.safetensors")
     rng = random.Random(2026)
@@ -212,7 +216,7 @@ def case_kill(p, work):
             continue
         mode = modes[kills % 3]
         if mode == "random":
-            time.sleep(rng.uniform(0.0, 1.0))
+            time.sleep(rng.uniform(0.0, random_span))
         elif mode == "summary":  # right after an epoch's summary line is printed
             for line in proc.stdout:
                 if line.startswith("epoch ") and "train loss" in line:

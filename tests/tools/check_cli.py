@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""check_cli.py: the command-line programs run as a user runs them, checked for their exit codes
+and messages (tools/program.h, train/options.h, train/resume.h).
+
+    check_cli.py BIN_DIR WORK_DIR CASE
+
+CASE is one of the functions named case_* below. Each makes what it needs under WORK_DIR (tiny
+PNG class folders written here with zlib, tiny cnn-micro runs at 16x16) and exits non-zero with a
+message on the first failed check.
+"""
+import json
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+BIN, WORK = sys.argv[1], sys.argv[2]
+PROGRAMS = ["train", "eval", "predict", "compare", "bench", "bench_loader", "attention_playground"]
+
+
+def fail(message):
+    print("FAIL: " + message)
+    sys.exit(1)
+
+
+def run(program, *args):
+    p = subprocess.run([os.path.join(BIN, program), *map(str, args)], capture_output=True,
+                       text=True, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(program, args, code, *needles):
+    rc, out, err = run(program, *args)
+    text = out + err
+    if rc != code:
+        fail(f"{program} {' '.join(map(str, args))}: exit {rc}, expected {code}\n{text}")
+    for n in needles:
+        if n not in text:
+            fail(f"{program} {' '.join(map(str, args))}: output lacks {n!r}\n{text}")
+    if "terminate called" in text or "Aborted" in text:
+        fail(f"{program}: an exception escaped\n{text}")
+    return text
+
+
+def write_png(path, width, height, pixels):
+    raw = b"".join(b"\0" + bytes(pixels[y * width * 3:(y + 1) * width * 3]) for y in range(height))
+    chunk = lambda tag, data: (struct.pack(">I", len(data)) + tag + data +
+                               struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                                   0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def make_images(root, per_class=12):
+    """Two classes a micro model tells apart: reddish and bluish noisy squares."""
+    seed = 11
+    for c, name in enumerate(["red", "blue"]):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i in range(per_class):
+            px = []
+            for p in range(20 * 20 * 3):
+                seed = (seed * 1103515245 + 12345) % 2**31
+                strong = p % 3 == (2 if c else 0)
+                px.append((150 if strong else 40) + seed % 80)
+            write_png(os.path.join(root, name, f"im{i}.png"), 20, 20, px)
+    return root
+
+
+def fresh(name):
+    path = os.path.join(WORK, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def tiny_flags(data, run_dir):
+    return ["--model", "cnn-micro", "--img-size", 16, "--data", data, "-b", 8, "--epochs", 2,
+            "--lr", 3e-3, "-j", 2, "--report-examples", 2, "--output", run_dir]
+
+
+def tiny_run(name, stop_after=None):
+    """A tiny run folder, after its first epoch when stop_after is 1."""
+    root = fresh(name)
+    data = make_images(os.path.join(root, "data"))
+    run_dir = os.path.join(root, "run")
+    flags = tiny_flags(data, run_dir) + (["--stop-after", stop_after] if stop_after else [])
+    expect("train", flags, 0)
+    return root, data, run_dir
+
+
+def snapshot(folder):
+    out = {}
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, folder)] = fh.read()
+    return out
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    return json.loads(blob[8:8 + n]), blob[8 + n:], n
+
+
+def write_safetensors(path, header, data, length=None):
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if length is not None:  # keep the header's length, as safetensors allows, by space padding
+        if len(text) > length:
+            fail("the edited header grew")
+        text += b" " * (length - len(text))
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def float_flags():
+    """Every FLOAT flag train's --help lists: the check covers options added later too."""
+    _, out, _ = run("train", "--help")
+    flags = re.findall(r"^\s+((?:-\w,)?--[\w-]+(?:,--[\w-]+)*) FLOAT", out, re.M)
+    if len(flags) < 20:
+        fail(f"train --help lists only {len(flags)} FLOAT flags:\n{out}")
+    return [f.split(",")[-1] for f in flags]
+
+
+# ------------------------------------------------------------------------------------- the cases
+
+def case_float_flags():
+    """NaN and infinities in every float flag: usage error (2) naming the flag, nothing made."""
+    out_dir = os.path.join(fresh("float_flags"), "run")
+    for flag in float_flags():
+        for value in ["nan", "inf", "-inf", "1e50"]:
+            text = expect("train", ["--data", "/nonexistent", "--output", out_dir, flag + "=" + value],
+                          2)
+            if "finite" not in text:
+                fail(f"train {flag}={value}: the message does not say finite:\n{text}")
+    if os.path.exists(out_dir):
+        fail("a refused command made its run folder")
+
+
+def case_ranges():
+    """An inverted range and a negative seed: usage errors naming the values."""
+    expect("train", ["--brightness-min", 5, "--brightness-max", 0.1], 2, "--brightness-min 5",
+           "--brightness-max 0.1")
+    expect("train", ["--crop-scale", 0.9, "--crop-scale-max", 0.5], 2, "--crop-scale 0.9")
+    expect("train", ["--seed", -1], 2, "--seed", "negative")
+    expect("train", ["--seed=-5"], 2, "--seed", "negative")
+    expect("train", ["--epochs", 0], 2, "--epochs")
+    expect("eval", ["--bogus"], 2)
+
+
+def case_version():
+    """--version on every program: exit 0 and one line "forge <version> (<commit>)"."""
+    for program in PROGRAMS:
+        if not os.path.exists(os.path.join(BIN, program)):
+            fail(f"{program} is not built in {BIN}")
+        text = expect(program, ["--version"], 0)
+        if not re.fullmatch(r"forge \S+ \(\S+\)\n", text):
+            fail(f"{program} --version printed {text!r}")
+    # The playground's kernel choice is --kernel; --version N is no longer a kernel number.
+    expect("attention_playground", ["--kernel", 9, "--check-only"], 1, "--kernel 9")
+
+
+def case_resume_seed():
+    """Resuming with a changed seed is refused naming it and both values; the folder unchanged."""
+    root, data, run_dir = tiny_run("resume_seed", stop_after=1)
+    before = snapshot(run_dir)
+    text = expect("train", tiny_flags(data, run_dir) +
+                  ["--resume", os.path.join(run_dir, "last.safetensors"), "--seed", 7], 2,
+                  "--seed", "42", "7")
+    if not re.search(r"--seed\D*42\D*7", text):
+        fail(f"the refusal does not name --seed with 42 and 7:\n{text}")
+    # Two options at once are both named.
+    text = expect("train", tiny_flags(data, run_dir) +
+                  ["--resume", os.path.join(run_dir, "last.safetensors"), "--lr", 0.1, "--hflip",
+                   0], 2, "--lr", "--hflip")
+    if snapshot(run_dir) != before:
+        fail("a refused resume changed the run folder")
+    # A split.csv edited behind the run's back is refused as well.
+    with open(os.path.join(run_dir, "split.csv"), "a") as f:
+        f.write("\n")
+    expect("train", tiny_flags(data, run_dir) +
+           ["--resume", os.path.join(run_dir, "last.safetensors")], 1, "split.csv has changed")
+
+
+def case_resume_epochs():
+    """A resume with more --epochs is accepted and recorded; split.csv is not rewritten."""
+    root, data, run_dir = tiny_run("resume_epochs", stop_after=1)
+    split_path = os.path.join(run_dir, "split.csv")
+    split_before = open(split_path, "rb").read()
+    os.utime(split_path, (1, 1))  # a rewrite of the same bytes shows in the time stamp
+    flags = tiny_flags(data, run_dir)
+    flags[flags.index("--epochs") + 1] = 3
+    expect("train", flags + ["--resume", os.path.join(run_dir, "last.safetensors"), "-j", 1], 0)
+    if open(split_path, "rb").read() != split_before or os.stat(split_path).st_mtime != 1:
+        fail("resume rewrote split.csv")
+    config = json.load(open(os.path.join(run_dir, "config.json")))
+    if config["epochs"] != 3 or config["workers"] != 1:
+        fail(f"config.json does not record the resume's --epochs 3 -j 1: {config}")
+    header, _, _ = read_safetensors(os.path.join(run_dir, "last.safetensors"))
+    recorded = json.loads(header["__metadata__"]["run_options"])
+    if recorded["epochs"] != 3 or not recorded["split_digest"].startswith("fnv1a64:"):
+        fail(f"the checkpoint does not record --epochs 3 and the split digest: {recorded}")
+    lines = open(os.path.join(run_dir, "metrics.jsonl")).read().splitlines()
+    if len(lines) != 3:
+        fail(f"metrics.jsonl has {len(lines)} epochs, expected 3")
+    # config.json lists every option of the table, augmentation included.
+    for key in ["crop_scale_max", "crop_ratio_min", "crop_ratio_max", "blur_sigma_min", "fill"]:
+        if key not in config["augment"]:
+            fail(f"config.json lacks augment.{key}")
+
+
+def case_nan_weight():
+    """A checkpoint with a NaN weight is refused by eval, predict and --resume, naming it."""
+    root, data, run_dir = tiny_run("nan_weight", stop_after=1)
+    header, blob, length = read_safetensors(os.path.join(run_dir, "last.safetensors"))
+    name = next(k for k, v in header.items()
+                if k.startswith("model.") and isinstance(v, dict) and v["dtype"] == "F32")
+    start = header[name]["data_offsets"][0]
+    blob = blob[:start] + struct.pack("<f", math.nan) + blob[start + 4:]
+    bad = os.path.join(root, "bad.safetensors")
+    write_safetensors(bad, header, blob, length)
+    tensor = name[len("model."):]
+    expect("eval", ["--checkpoint", bad, "--data", data], 1, tensor, "non-finite")
+    expect("predict", ["--checkpoint", bad, os.path.join(data, "red", "im0.png")], 1, tensor,
+           "non-finite")
+    before = snapshot(run_dir)
+    expect("train", tiny_flags(data, run_dir) + ["--resume", bad], 1, tensor, "non-finite")
+    if snapshot(run_dir) != before:
+        fail("a refused resume changed the run folder")
+
+
+def case_bad_metadata():
+    """Malformed checkpoint metadata is a clear error (exit 1) in eval and predict, no abort."""
+    root, data, run_dir = tiny_run("bad_metadata", stop_after=1)
+    good = os.path.join(run_dir, "last.safetensors")
+    image = os.path.join(data, "red", "im0.png")
+    edits = {
+        "image_size 0": ("image_size", "0", "image_size 0"),
+        "missing class_names": ("class_names", None, "class_names"),
+        "bad JSON": ("normalization", "{not json", "malformed"),
+        "unknown model": ("model", "resnet", "resnet"),
+    }
+    for what, (key, value, needle) in edits.items():
+        header, blob, length = read_safetensors(good)
+        if value is None:
+            del header["__metadata__"][key]
+        else:
+            header["__metadata__"][key] = value
+        bad = os.path.join(root, "bad.safetensors")
+        write_safetensors(bad, header, blob, length)
+        expect("eval", ["--checkpoint", bad, "--data", data], 1, needle, "bad.safetensors")
+        expect("predict", ["--checkpoint", bad, image], 1, needle, "bad.safetensors")
+
+
+if __name__ == "__main__":
+    globals()["case_" + sys.argv[3]]()
+    print("ok")
