@@ -2,9 +2,11 @@
 // written as a CSV next to a run's outputs and readable again, so that train, eval and predict
 // agree on which images were never trained on.
 //
-// File format (split.csv): a header line, then one line per image:
+// File format (split.csv, RFC 4180 CSV: fields with commas, quotes or line breaks are quoted, see
+// csv.h): a header record, then one record per image, side train, val or test:
 //   file,class,side
 //   anime/anime_0000.jpg,anime,train
+//   "selfie/me, ""smiling"".jpg",selfie,test
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,6 +18,7 @@ namespace forge::data {
 
 struct Split {
   std::vector<size_t> train, test;  // indices into ImageFolder::samples, ascending
+  std::vector<size_t> val;          // the validation side, ascending
 };
 
 // Per class: shuffle that class's indices with the seed, the first round(fraction * n) train.
@@ -24,7 +27,8 @@ Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usa
                        float train_fraction, uint64_t seed);
 void save_split(const ImageFolder& folder, const Split& split, const std::string& path);
 // Reads a split file back against `folder`: every listed file must be in the folder with the
-// same class; errors name the file and the line.
+// same class, and listed once (a file twice, or on two sides, is refused); errors name the file
+// and the line.
 Split load_split(const ImageFolder& folder, const std::string& path);
 
 }  // namespace forge::data
