@@ -1,10 +1,11 @@
 // decode.h: image files to RGB, by content, never by file name.
 //
 // JPEG through libjpeg-turbo (baseline, progressive, grey, CMYK); PNG, BMP, GIF (first frame),
-// TGA, PSD, HDR, PNM: whatever stb_image reads. Grey, grey +
-// alpha, RGBA and 16-bit images become 8-bit RGB (alpha dropped). The header's dimensions are
-// checked before decoding, so a file claiming absurd dimensions is refused before any large
-// allocation.
+// TGA, PSD, HDR, PNM: whatever stb_image reads. Grey, grey + alpha, RGBA and 16-bit images become
+// 8-bit RGB (alpha dropped). The header's dimensions are checked before decoding, so a file
+// claiming absurd dimensions, or (BMP, TGA, PSD, HDR, PNM) more pixels than its size can hold, is
+// refused before any large allocation. A JPEG cut short is refused (libjpeg-turbo's warnings are
+// errors here).
 #pragma once
 #include <cstdint>
 #include <stdexcept>

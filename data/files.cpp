@@ -36,29 +36,34 @@ fs::file_type examine_entry(const fs::path& path, std::string& why) {
   return type;
 }
 
-static void list_into(const fs::path& root, const fs::path& rel, bool recursive, FileList& out) {
+// Appends `root / rel`'s entries to `out`; the error that stopped the listing, if any.
+static std::error_code list_into(const fs::path& root, const fs::path& rel, bool recursive,
+                                 FileList& out) {
   std::error_code ec;
-  const fs::path dir = root / rel;
-  fs::directory_iterator it(dir, ec), end;
+  fs::directory_iterator it(root / rel, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     const fs::path name = rel / it->path().filename();
     if (is_hidden(name)) continue;
     std::string why;
     if (examine_entry(it->path(), why) == fs::file_type::directory) {
       std::error_code link_ec;
-      if (recursive && !it->is_symlink(link_ec)) list_into(root, name, recursive, out);
+      if (!recursive || it->is_symlink(link_ec)) continue;
+      if (const std::error_code sub = list_into(root, name, recursive, out))
+        out.skipped.push_back((root / name).string() + ": a folder that cannot be read (" +
+                              sub.message() + ")");
     } else if (why.empty()) {
       out.files.push_back(name.string());
     } else {
       out.skipped.push_back((root / name).string() + ": " + why);
     }
   }
-  if (ec) throw std::runtime_error("cannot read folder '" + dir.string() + "': " + ec.message());
+  return ec;
 }
 
 FileList list_regular_files(const fs::path& dir, bool recursive) {
   FileList out;
-  list_into(dir, "", recursive, out);
+  if (const std::error_code ec = list_into(dir, "", recursive, out))
+    throw std::runtime_error("cannot read folder '" + dir.string() + "': " + ec.message());
   std::sort(out.files.begin(), out.files.end());
   std::sort(out.skipped.begin(), out.skipped.end());
   return out;

@@ -23,8 +23,9 @@ struct FileList {
 };
 
 // The regular files in `dir`, hidden entries (a leading '.') left out. Sub-folders are descended
-// into when `recursive` (not through symlinks, so a link to a parent cannot loop) and ignored
-// otherwise. Throws std::runtime_error naming `dir` when it cannot be listed.
+// into when `recursive` (not through symlinks, so a link to a parent cannot loop; one that cannot
+// be read is skipped, named) and ignored otherwise. Throws std::runtime_error naming `dir` when
+// `dir` itself cannot be listed.
 FileList list_regular_files(const std::filesystem::path& dir, bool recursive);
 
 // Prints one "warning: skipping path: reason" line per skipped entry to stderr.

@@ -88,7 +88,7 @@ TEST_CASE("folders: a class folder with nothing readable is refused as empty, na
             .size() == 3);
 }
 
-TEST_CASE("folders: a file that cannot be read for permission is skipped by the cache") {
+TEST_CASE("folders: a file or sub-folder that cannot be read for permission is skipped") {
   if (::geteuid() == 0) {
     MESSAGE("skipped: running as root, which reads every file whatever its permissions");
     return;
@@ -100,4 +100,11 @@ TEST_CASE("folders: a file that cannot be read for permission is skipped by the 
                    CacheOptions{.image_size = 8, .verbose = false});
   REQUIRE(cache.skipped().size() == 1);
   CHECK(cache.skipped()[0].find("Permission denied") != std::string::npos);
+  // predict's recursive listing passes over a sub-folder it cannot read, naming it.
+  fs::create_directories(dir.path / "b" / "locked");
+  fs::permissions(dir.path / "b" / "locked", fs::perms::none);
+  FileList all = list_regular_files(dir.path, /*recursive=*/true);
+  fs::permissions(dir.path / "b" / "locked", fs::perms::owner_all);  // so TempDir can remove it
+  CHECK(all.files.size() == 4);
+  CHECK(mentions(all.skipped, "b/locked", "cannot be read"));
 }
