@@ -133,7 +133,7 @@ TEST_CASE("decode: bad files fail with the file's name and the reason") {
                        doctest::Contains("notes.png: not a readable image"), DecodeError);
   std::vector<uint8_t> jpg = encode(img, "jpg"), png = encode(img, "png");
   jpg.resize(jpg.size() / 2);
-  png.resize(png.size() - 20);
+  png.erase(png.end() - 20, png.end());
   CHECK_THROWS_WITH_AS(decode_image(jpg, "cut.jpg"), doctest::Contains("cut.jpg: corrupt JPEG"),
                        DecodeError);
   CHECK_THROWS_AS(decode_image(png, "cut.png"), DecodeError);
