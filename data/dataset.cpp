@@ -5,13 +5,11 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "data/files.h"
+
 namespace fs = std::filesystem;
 
 namespace forge::data {
-
-static bool hidden(const fs::path& p) {
-  return p.filename().string().rfind('.', 0) == 0;
-}
 
 ImageFolder scan_image_folder(const std::string& root, int max_per_class) {
   std::error_code ec;
@@ -20,9 +18,16 @@ ImageFolder scan_image_folder(const std::string& root, int max_per_class) {
                              "(expected one sub-folder per class)");
   ImageFolder folder;
   folder.root = root;
-  for (const auto& entry : fs::directory_iterator(root, ec))
-    if (entry.is_directory() && !hidden(entry.path()))
-      folder.classes.push_back(entry.path().filename().string());
+  fs::directory_iterator it(root, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (is_hidden(name)) continue;
+    std::string why;
+    if (examine_entry(it->path(), why) == fs::file_type::directory)
+      folder.classes.push_back(name);
+    else if (!why.empty())  // a loose regular file beside the class folders is not ours to judge
+      folder.skipped.push_back(it->path().string() + ": " + why);
+  }
   if (ec) throw std::runtime_error("cannot read data folder '" + root + "': " + ec.message());
   std::sort(folder.classes.begin(), folder.classes.end());
   if (folder.classes.size() < 2)
@@ -32,18 +37,21 @@ ImageFolder scan_image_folder(const std::string& root, int max_per_class) {
                              "one per class");
   for (size_t label = 0; label < folder.classes.size(); ++label) {
     const std::string& name = folder.classes[label];
-    std::vector<std::string> files;
-    for (const auto& entry : fs::directory_iterator(fs::path(root) / name, ec))
-      if (!entry.is_directory() && !hidden(entry.path()))
-        files.push_back(name + "/" + entry.path().filename().string());
-    if (ec) throw std::runtime_error("cannot read class folder '" + name + "': " + ec.message());
-    if (files.empty())
-      throw std::runtime_error("class folder '" + (fs::path(root) / name).string() +
-                               "' is empty: every class needs images");
-    std::sort(files.begin(), files.end());
-    if (max_per_class > 0 && files.size() > size_t(max_per_class)) files.resize(max_per_class);
-    for (auto& f : files) folder.samples.push_back({std::move(f), static_cast<int>(label)});
+    const fs::path dir = fs::path(root) / name;
+    FileList list = list_regular_files(dir, /*recursive=*/false);
+    folder.skipped.insert(folder.skipped.end(), list.skipped.begin(), list.skipped.end());
+    if (list.files.empty())
+      throw std::runtime_error(
+          "class folder '" + dir.string() + "' is empty: every class needs images" +
+          (list.skipped.empty()
+               ? std::string()
+               : " (its " + std::to_string(list.skipped.size()) +
+                     " entries are not regular files, first: " + list.skipped.front() + ")"));
+    if (max_per_class > 0 && list.files.size() > size_t(max_per_class))
+      list.files.resize(max_per_class);
+    for (auto& f : list.files) folder.samples.push_back({name + "/" + f, static_cast<int>(label)});
   }
+  warn_skipped(folder.skipped);
   return folder;
 }
 

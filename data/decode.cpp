@@ -1,85 +1,130 @@
-// decode.cpp: stb_image behind a size check (see decode.h).
+// decode.cpp: JPEG through libjpeg-turbo, every other format through stb_image, both behind a
+// size check (see decode.h).
 #include "data/decode.h"
 
+#include <fcntl.h>
 #include <stb/stb_image.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+#include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
+#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
+
+#include "data/files.h"
 
 namespace forge::data {
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw DecodeError(path, std::string("cannot open: ") + std::strerror(errno));
-  const std::streamsize size = in.tellg();
-  if (size < 0) throw DecodeError(path, "cannot read its size");
+  // Opening a FIFO blocks until a writer comes, and opening a device may act on it: look first,
+  // open only a regular file, and look again at what was opened (the entry may have changed).
+  std::string why;
+  examine_entry(path, why);
+  if (!why.empty()) throw DecodeError(path, "cannot open: " + why);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw DecodeError(path, std::string("cannot open: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    throw DecodeError(path, "cannot open: not a regular file");
   // Encoded files are far smaller than decoded ones; the same cap keeps a huge file out.
-  if (size > kMaxImagePixels * 4) throw DecodeError(path, "file too large to be an image here");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.seekg(0);
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw DecodeError(path, "read failed");
+  if (st.st_size > kMaxImagePixels * 4)
+    throw DecodeError(path, "file too large to be an image here");
+  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw DecodeError(path, std::string("read failed: ") + std::strerror(errno));
+    if (n == 0) break;  // shrank while being read: decode what is there
+    got += size_t(n);
+  }
+  bytes.resize(got);
   return bytes;
 }
 
-// Debian's stb_image (2.27) writes past a 257-entry array when a JPEG Huffman table (DHT
-// segment) declares more than 256 codes; our fuzzer found it (scripts/fuzz_decode.sh). stb 2.28
-// fixed it upstream; until Debian ships that, such tables are refused here first. In JPEG data a
-// 0xFF byte inside entropy-coded data is always followed by 0x00 or a restart marker, so every
-// FF C4 in the file starts a real DHT segment:
-//   FF C4, length (2 bytes, big-endian, itself included), then tables of
-//   [class/id byte][16 counts][sum(counts) symbols]
-// stb takes a file as JPEG when it starts with FF, any further FF fill bytes, then D8 (SOI).
-static bool looks_like_jpeg(const std::vector<uint8_t>& b) {
-  size_t i = 0;
-  while (i < b.size() && b[i] == 0xFF) ++i;
-  return i > 0 && i < b.size() && b[i] == 0xD8;
-}
-
-static void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string& name) {
-  // Walk each DHT segment the way stb does: tables are read while the declared length lasts,
-  // each one in full even when it runs past the segment, bytes past the end reading as 0.
-  auto at = [&](size_t p) -> size_t { return p < b.size() ? b[p] : 0; };
-  for (size_t i = 2; i + 4 <= b.size(); ++i) {
-    if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-    long remaining = long((at(i + 2) << 8) | at(i + 3)) - 2;
-    for (size_t p = i + 4; remaining > 0;) {
-      size_t codes = 0;
-      for (int k = 1; k <= 16; ++k) codes += at(p + k);
-      if (codes > 256)
-        throw DecodeError(name, "corrupt JPEG (a Huffman table declares " + std::to_string(codes) +
-                                    " codes, at most 256 exist)");
-      p += 17 + codes;
-      remaining -= long(17 + codes);
-    }
-  }
-}
-
-Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
-  if (bytes.empty()) throw DecodeError(name, "empty file (0 bytes)");
-  if (bytes.size() > size_t(INT32_MAX)) throw DecodeError(name, "file too large");
-  // stb_image decodes a JPEG cut short without complaint, filling the rest with grey: a JPEG must
-  // end with its end-of-image marker (FF D9), allowing a little trailing padding.
-  if (looks_like_jpeg(bytes)) {
-    bool has_end = false;
-    for (size_t i = bytes.size() - 1; i > 0 && i + 64 >= bytes.size() && !has_end; --i)
-      has_end = bytes[i - 1] == 0xFF && bytes[i] == 0xD9;
-    if (!has_end) throw DecodeError(name, "truncated JPEG (no end-of-image marker)");
-    check_jpeg_huffman_tables(bytes, name);
-  }
-  const auto* data = bytes.data();
-  const int len = static_cast<int>(bytes.size());
-  int w = 0, h = 0, channels = 0;
-  if (!stbi_info_from_memory(data, len, &w, &h, &channels))
-    throw DecodeError(name, std::string("not a readable image (") + stbi_failure_reason() + ")");
+static void check_dimensions(int w, int h, const std::string& name) {
   if (w <= 0 || h <= 0 || w > kMaxImageSide || h > kMaxImageSide ||
       int64_t(w) * h > kMaxImagePixels)
     throw DecodeError(name, "header claims " + std::to_string(w) + "x" + std::to_string(h) +
                                 " pixels, beyond the limit of " + std::to_string(kMaxImageSide) +
                                 " per side and " + std::to_string(kMaxImagePixels >> 20) + " MP");
+}
+
+// A JPEG starts with the start-of-image marker FF D8 (libjpeg accepts nothing else).
+static bool is_jpeg(const std::vector<uint8_t>& b) {
+  return b.size() >= 2 && b[0] == 0xFF && b[1] == 0xD8;
+}
+
+// libjpeg-turbo reads a JPEG's segments by their lengths and stops at the end-of-image marker, so
+// a comment or APP segment holding any bytes (FF C4 in EXIF data, say) and bytes after the end
+// are fine. It replaced stb_image for JPEG: stb 2.27 overruns an array on a corrupt Huffman table
+// and fills a file cut short with grey, and the checks that guarded stb against both (a scan for
+// FF C4, an end marker near the end of the file) refused those valid files. Any warning is an error
+// (TJFLAG_STOPONWARNING): libjpeg "decodes" a file cut short by filling the rest with grey, with
+// only a warning. TJFLAG_LIMITSCANS refuses progressive files of more than 500 scans, which could
+// take minutes to decode.
+static Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name) {
+  std::unique_ptr<void, int (*)(tjhandle)> tj(tjInitDecompress(), tjDestroy);
+  if (!tj) throw DecodeError(name, std::string("libjpeg-turbo: ") + tjGetErrorStr2(nullptr));
+  const auto* data = bytes.data();
+  const auto len = static_cast<unsigned long>(bytes.size());
+  int w = 0, h = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj.get(), data, len, &w, &h, &subsampling, &colorspace) != 0)
+    throw DecodeError(name, std::string("corrupt JPEG (") + tjGetErrorStr2(tj.get()) + ")");
+  check_dimensions(w, h, name);
+  // CMYK and YCCK (Adobe) files come out as CMYK; libjpeg has no RGB conversion for them.
+  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+  const int channels = cmyk ? 4 : 3;
+  std::vector<uint8_t> px(size_t(w) * h * channels);
+  if (tjDecompress2(tj.get(), data, len, px.data(), w, 0, h, cmyk ? TJPF_CMYK : TJPF_RGB,
+                    TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0)
+    throw DecodeError(name, std::string("corrupt JPEG (") + tjGetErrorStr2(tj.get()) + ")");
+  Image img;
+  img.width = w;
+  img.height = h;
+  if (!cmyk) {
+    img.rgb = std::move(px);
+    return img;
+  }
+  // Adobe files store CMYK inverted (255 = no ink), which is what libjpeg hands back: each colour
+  // is then its inverted ink times the inverted black, R = C' K' / 255 (what stb_image did).
+  img.rgb.resize(size_t(w) * h * 3);
+  for (size_t i = 0; i < size_t(w) * h; ++i)
+    for (int c = 0; c < 3; ++c)
+      img.rgb[i * 3 + c] = uint8_t((unsigned(px[i * 4 + c]) * px[i * 4 + 3] + 127) / 255);
+  return img;
+}
+
+// stb reads past the end of a file as zeros, so a TGA (or BMP, PSD, ...) header from a 40-byte
+// file "decodes" to a 45-megapixel image of zeros (found by scripts/fuzz_decode.sh, taking 16 s
+// each). Run-length coding, the densest these formats have, packs at most 128 pixels in 2 bytes:
+// more than 256 pixels per byte of file is a file cut short, or not an image at all. PNG and GIF
+// are exempt: deflate and LZW pack far more.
+constexpr int64_t kMaxPixelsPerByte = 256;
+
+static bool deflate_or_lzw(const std::vector<uint8_t>& b) {
+  return (b.size() >= 4 && std::memcmp(b.data(), "\x89PNG", 4) == 0) ||
+         (b.size() >= 4 && std::memcmp(b.data(), "GIF8", 4) == 0);
+}
+
+// Every other format: stb_image (built without its JPEG decoder, stb_impl.cpp).
+static Image decode_with_stb(const std::vector<uint8_t>& bytes, const std::string& name) {
+  if (bytes.size() > size_t(INT32_MAX)) throw DecodeError(name, "file too large");
+  const auto* data = bytes.data();
+  const int len = static_cast<int>(bytes.size());
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info_from_memory(data, len, &w, &h, &channels))
+    throw DecodeError(name, std::string("not a readable image (") + stbi_failure_reason() + ")");
+  check_dimensions(w, h, name);
+  if (!deflate_or_lzw(bytes) && int64_t(w) * h > kMaxPixelsPerByte * int64_t(bytes.size()))
+    throw DecodeError(name, "header claims " + std::to_string(w) + "x" + std::to_string(h) +
+                                " pixels, more than a " + std::to_string(bytes.size()) +
+                                "-byte file can hold (cut short?)");
   // Asking for 3 channels converts grey, grey+alpha and RGBA; 16-bit PNGs come back as 8-bit
   // from stbi_load (stb scales them).
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
@@ -91,6 +136,11 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   img.height = h;
   img.rgb.assign(pixels.get(), pixels.get() + size_t(w) * h * 3);
   return img;
+}
+
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+  if (bytes.empty()) throw DecodeError(name, "empty file (0 bytes)");
+  return is_jpeg(bytes) ? decode_jpeg(bytes, name) : decode_with_stb(bytes, name);
 }
 
 Image decode_image_file(const std::string& path) {

@@ -1,9 +1,11 @@
-// decode.h: image files to RGB, by content (stb_image), never by file name.
+// decode.h: image files to RGB, by content, never by file name.
 //
-// PNG, JPEG, BMP, GIF (first frame), TGA, PSD, HDR, PNM: whatever stb_image reads. Grey, grey +
-// alpha, RGBA and 16-bit images become 8-bit RGB (alpha dropped). The header's dimensions are
-// checked before decoding, so a file claiming absurd dimensions is refused before any large
-// allocation.
+// JPEG through libjpeg-turbo (baseline, progressive, grey, CMYK); PNG, BMP, GIF (first frame),
+// TGA, PSD, HDR, PNM: whatever stb_image reads. Grey, grey + alpha, RGBA and 16-bit images become
+// 8-bit RGB (alpha dropped). The header's dimensions are checked before decoding, so a file
+// claiming absurd dimensions, or (BMP, TGA, PSD, HDR, PNM) more pixels than its size can hold, is
+// refused before any large allocation. A JPEG cut short is refused (libjpeg-turbo's warnings are
+// errors here).
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -32,6 +34,8 @@ class DecodeError : public std::runtime_error {
 
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 Image decode_image_file(const std::string& path);
+// The bytes of a regular file (symlinks followed); anything else (a FIFO, a device) is refused
+// without being opened.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 }  // namespace forge::data

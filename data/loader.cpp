@@ -46,6 +46,24 @@ ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o,
   if (o.verbose && !skipped_.empty())
     std::fprintf(stderr, "warning: skipped %zu of %zu files that are not readable images\n",
                  skipped_.size(), todo.size());
+  // A class whose every file failed to decode would be trained (or scored) with no images: the
+  // scan could not see it, as only decoding tells an image from a corrupt file.
+  std::vector<size_t> tried(folder_.classes.size()), decoded(folder_.classes.size());
+  std::vector<size_t> first_failure(folder_.classes.size());
+  for (size_t k = todo.size(); k-- > 0;) {
+    const int label = folder_.samples[todo[k]].label;
+    ++tried[label];
+    if (usable(todo[k]))
+      ++decoded[label];
+    else
+      first_failure[label] = todo[k];
+  }
+  for (size_t c = 0; c < tried.size(); ++c)
+    if (tried[c] > 0 && decoded[c] == 0)
+      throw std::runtime_error(
+          "class folder '" + (std::filesystem::path(folder_.root) / folder_.classes[c]).string() +
+          "' has no readable images: all " + std::to_string(tried[c]) +
+          " of its files failed to decode (first: " + errors[first_failure[c]] + ")");
 }
 
 std::vector<size_t> ImageCache::usable_indices() const {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "data/csv.h"
 #include "engine/io/atomic_file.h"
 #include "engine/random.h"
 
@@ -45,11 +46,11 @@ Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usa
 
 std::string format_split(const ImageFolder& folder, const Split& split) {
   std::ostringstream out;
-  out << "file,class,side\n";
+  out << csv_record({"file", "class", "side"});
   auto write = [&](const std::vector<size_t>& idx, const char* side) {
     for (size_t i : idx) {
       const Sample& s = folder.samples[i];
-      out << s.file << "," << folder.classes[s.label] << "," << side << "\n";
+      out << csv_record({s.file, folder.classes[s.label], side});
     }
   };
   write(split.train, "train");
@@ -63,43 +64,50 @@ void save_split(const ImageFolder& folder, const Split& split, const std::string
 }
 
 Split load_split(const ImageFolder& folder, const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open split file " + path);
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < folder.samples.size(); ++i) index[folder.samples[i].file] = i;
-  Split split;
-  std::string line;
-  std::getline(in, line);
-  if (line != "file,class,side")
+  CsvReader csv(in, path);
+  std::vector<std::string> record;
+  if (!csv.next(record) || record != std::vector<std::string>{"file", "class", "side"})
     throw std::runtime_error(path + ": not a split file (first line should be file,class,side)");
-  for (int n = 2; std::getline(in, line); ++n) {
-    if (line.empty()) continue;
-    const size_t a = line.rfind(','), b = a == std::string::npos ? a : line.rfind(',', a - 1);
-    if (b == std::string::npos)
-      throw std::runtime_error(path + ":" + std::to_string(n) + ": expected file,class,side");
-    const std::string file = line.substr(0, b), cls = line.substr(b + 1, a - b - 1),
-                      side = line.substr(a + 1);
+  Split split;
+  struct Listed {
+    int line;
+    std::string side;
+  };
+  std::unordered_map<size_t, Listed> listed;  // sample index -> where it was first listed
+  while (csv.next(record)) {
+    const std::string at = path + ":" + std::to_string(csv.line()) + ": ";
+    if (record.size() == 1 && record[0].empty()) continue;  // a blank line
+    if (record.size() != 3)
+      throw std::runtime_error(at + "expected 3 fields (file,class,side), found " +
+                               std::to_string(record.size()) +
+                               " (a name with a comma must be in double quotes)");
+    const std::string &file = record[0], &cls = record[1], &side = record[2];
     auto it = index.find(file);
     if (it == index.end())
-      throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + file + "' is not in " +
-                               folder.root + " (a split from another data folder?)");
+      throw std::runtime_error(at + "'" + file + "' is not in " + folder.root +
+                               " (a split from another data folder?)");
     if (folder.classes[folder.samples[it->second].label] != cls)
-      throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + file +
-                               "' is listed as class '" + cls + "' but lies in folder '" +
+      throw std::runtime_error(at + "'" + file + "' is listed as class '" + cls +
+                               "' but lies in folder '" +
                                folder.classes[folder.samples[it->second].label] + "'");
-    if (side == "train")
-      split.train.push_back(it->second);
-    else if (side == "val")
-      split.val.push_back(it->second);
-    else if (side == "test")
-      split.test.push_back(it->second);
-    else
-      throw std::runtime_error(path + ":" + std::to_string(n) + ": side '" + side +
-                               "' is not train, val or test");
+    std::vector<size_t>* dest = side == "train"  ? &split.train
+                                : side == "val"  ? &split.val
+                                : side == "test" ? &split.test
+                                                 : nullptr;
+    if (!dest) throw std::runtime_error(at + "side '" + side + "' is none of train, val, test");
+    const auto [first, fresh] = listed.emplace(it->second, Listed{csv.line(), side});
+    if (!fresh)
+      throw std::runtime_error(at + "'" + file + "' is listed again (as " + side +
+                               "), already on line " + std::to_string(first->second.line) +
+                               " (as " + first->second.side +
+                               "): an image must be on one side of a split, once");
+    dest->push_back(it->second);
   }
-  std::sort(split.train.begin(), split.train.end());
-  std::sort(split.val.begin(), split.val.end());
-  std::sort(split.test.begin(), split.test.end());
+  for (auto* side : {&split.train, &split.val, &split.test}) std::sort(side->begin(), side->end());
   return split;
 }
 

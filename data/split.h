@@ -3,9 +3,11 @@
 // and predict agree on which images were never trained on. The validation side chooses the best
 // model; the test side is only reported on.
 //
-// File format (split.csv): a header line, then one line per image (side: train, val or test):
+// File format (split.csv, RFC 4180 CSV: fields with commas, quotes or line breaks are quoted, see
+// csv.h): a header record, then one record per image, side train, val or test:
 //   file,class,side
 //   anime/anime_0000.jpg,anime,train
+//   "selfie/me, ""smiling"".jpg",selfie,test
 #pragma once
 #include <cstdint>
 #include <string>
@@ -31,7 +33,8 @@ Split stratified_split(const ImageFolder& folder, const std::vector<size_t>& usa
 std::string format_split(const ImageFolder& folder, const Split& split);
 void save_split(const ImageFolder& folder, const Split& split, const std::string& path);
 // Reads a split file back against `folder`: every listed file must be in the folder with the
-// same class; errors name the file and the line.
+// same class, and listed once (a file twice, or on two sides, is refused); errors name the file
+// and the line.
 Split load_split(const ImageFolder& folder, const std::string& path);
 
 }  // namespace forge::data

@@ -9,6 +9,7 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libstb-dev           # stb_image / stb_image_write: image decoding
+  libturbojpeg0-dev    # libjpeg-turbo: JPEG decoding (data/decode.cpp)
   doctest-dev          # the test framework
   libdnnl-dev          # oneDNN: CPU GEMM and convolution
   ocl-icd-opencl-dev   # oneDNN's CMake config requires OpenCL (only "recommended" by libdnnl-dev)

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "data/decode.h"
+#include "data/files.h"
 #include "engine/autograd.h"
 #include "engine/cuda/builtin.h"
 #include "tools/program.h"
@@ -38,11 +39,9 @@ int predict_main(CLI::App& app, int argc, char** argv) {
     std::vector<std::string> files;
     for (const auto& in : inputs) {
       if (fs::is_directory(in)) {
-        std::vector<std::string> found;
-        for (const auto& e : fs::recursive_directory_iterator(in))
-          if (e.is_regular_file()) found.push_back(e.path().string());
-        std::sort(found.begin(), found.end());
-        files.insert(files.end(), found.begin(), found.end());
+        data::FileList found = data::list_regular_files(in, /*recursive=*/true);
+        data::warn_skipped(found.skipped);  // FIFOs, devices, symlink loops: never opened
+        for (const auto& f : found.files) files.push_back((fs::path(in) / f).string());
       } else {
         files.push_back(in);
       }

@@ -1,6 +1,7 @@
-// fuzz_decode.cpp: a libFuzzer target for the image decoding path. Any byte string must either
-// decode into a sane RGB image or be refused with a DecodeError: never a crash, an overrun (the
-// build uses AddressSanitizer) or a huge allocation. Run by scripts/fuzz_decode.sh.
+// fuzz_decode.cpp: a libFuzzer target for the image decoding path (libjpeg-turbo for JPEG,
+// stb_image for the rest). Any byte string must either decode into a sane RGB image or be refused
+// with a DecodeError: never a crash, an overrun (the build uses AddressSanitizer) or a huge
+// allocation. Run by scripts/fuzz_decode.sh.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
