@@ -34,7 +34,8 @@ unmount_root() {
   for m in $(mounts_under_root); do umount "$m" 2>/dev/null || umount -l "$m"; done
 }
 trap unmount_root EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # A fresh root every run. Never delete through a mount left by a killed run (that would be /dev).
 unmount_root
@@ -130,9 +131,17 @@ while IFS= read -r var; do
 done < <(compgen -e | grep -E '^(PIP_[A-Z_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|all_proxy|ALL_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|GIT_SSL_CAINFO)$')
 
 echo "== bash scripts/test.sh in the root (/work/$name)"
+# In its own process group, so that a signal to this script stops the whole run in the root
+# before the mounts go (bash would otherwise wait for a foreground child before trapping).
+setsid chroot "$root" /usr/bin/env -i "${env_args[@]}" \
+  bash -c "cd /work/$name && bash scripts/test.sh" &
+run=$!
+# shellcheck disable=SC2317  # called by the traps below
+stop_run() { kill -TERM -- "-$run" 2>/dev/null; wait "$run"; exit "$1"; }
+trap 'stop_run 130' INT
+trap 'stop_run 143' TERM
 status=0
-chroot "$root" /usr/bin/env -i "${env_args[@]}" \
-  bash -c "cd /work/$name && bash scripts/test.sh" || status=$?
+wait "$run" || status=$?
 if [ "$status" = 0 ]; then
   echo "fresh_machine_check: OK, the test command passed on a fresh Debian 12 root ($((SECONDS - start)) s)"
 else
