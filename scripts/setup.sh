@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh Debian machine. Idempotent and non-interactive;
-# runs as root (as CI and the developer machines do) or through sudo when not root.
+# Installs everything the project needs on a fresh Debian machine, and what the checks of .ci/run
+# need. Idempotent and non-interactive; runs as root (as CI and the developer machines do) or
+# through sudo when not root. scripts/fresh_machine_check.sh proves it on a bare Debian 12 root.
 set -euo pipefail
+project="$(cd "$(dirname "$0")/.." && pwd)"
 
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
@@ -18,6 +20,7 @@ DEBIAN_PACKAGES=(
   libcli11-dev         # command-line flags for tools/
   python3 python3-pip  # the safetensors interoperability test
   clang libclang-rt-14-dev  # libFuzzer for the image-decoding fuzz test
+  debootstrap          # scripts/fresh_machine_check.sh builds its bare Debian root with it
 )
 
 missing=()
@@ -35,4 +38,18 @@ if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
   echo "setup: installing python packages safetensors numpy"
   python3 -m pip install -q safetensors numpy 2>/dev/null ||
     python3 -m pip install -q --break-system-packages safetensors numpy
+fi
+
+# NVIDIA's CUDA headers, which kernels/sim compiles against (kernels/sim/CMakeLists.txt), so no
+# CUDA toolkit is needed: PyPI's runtime and crt wheels (2.7 MB), CUDA 13.0 as CI's nvcc.
+# Unpacked into .deps/cuda-headers; a toolkit, where installed, is preferred by CMake.
+cuda_header_wheels="nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88"
+cuda_headers="$project/.deps/cuda-headers"
+if [ "$(cat "$cuda_headers/wheels" 2>/dev/null)" != "$cuda_header_wheels" ]; then
+  echo "setup: installing CUDA headers ($cuda_header_wheels) into .deps/cuda-headers"
+  rm -rf "$cuda_headers" "$cuda_headers.partial"
+  # shellcheck disable=SC2086  # the list splits into its two requirements
+  python3 -m pip install -q --root-user-action=ignore --no-deps --no-compile --target "$cuda_headers.partial" $cuda_header_wheels
+  echo "$cuda_header_wheels" >"$cuda_headers.partial/wheels"
+  mv "$cuda_headers.partial" "$cuda_headers"
 fi
