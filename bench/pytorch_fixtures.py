@@ -21,9 +21,9 @@ to within float64 rounding, and what the test measures is forge's float32 error 
 The micro presets at batch 4 are committed (~1 MB in all); the full presets are too big to
 commit (ViT-Ti alone is 22 MB per copy of its weights, and a fixture holds three), but
 `--presets vit,hrnet,cnn --out DIR` writes them (sizes in FULL below) for a local check
-(FORGE_FULL_FIXTURES=DIR build/bin/test_pytorch_fixtures), which compares the first forward and
-backward only: over 10 steps, the full CNN and HRNet are so sensitive that PyTorch's own float32
-losses leave its float64 ones by 1e-3 to 5e-2 (measured), far above float32 rounding.
+(FORGE_FULL_FIXTURES=DIR build/bin/test_pytorch_fixtures), which compares only the first forward
+and backward of the full CNN and HRNet: over 10 steps they are so sensitive that PyTorch's own
+float32 losses leave its float64 ones by 1e-3 to 5e-2 (measured), far above float32 rounding.
 
   .venv-bench/bin/python bench/pytorch_fixtures.py [--out tests/fixtures] [--presets ...]
 
