@@ -5,6 +5,7 @@
 //   p_ij = exp(s_ij - m_i) / sum_j' exp(s_ij' - m_i),   m_i = max_j s_ij   (softmax over j)
 //   out_i = sum_j p_ij v_j
 //   lse_i = m_i + log sum_j exp(s_ij - m_i)   (= log sum_j exp s_ij, what backends save)
+#include <algorithm>
 #include <cmath>
 #include <vector>
 

@@ -18,10 +18,10 @@ namespace forge::reference {
 namespace {
 
 struct Stats {
-  double mean, rstd;
+  double mean, var, rstd;
 };
 
-// Mean and 1 / sqrt(var + eps) of the N values x[offset(i)], i < N.
+// Mean, variance and 1 / sqrt(var + eps) of the N values x[offset(i)], i < N.
 template <typename Offset>
 Stats group_stats(const float* x, int64_t count, Offset offset, float eps) {
   double sum = 0;
@@ -30,7 +30,12 @@ Stats group_stats(const float* x, int64_t count, Offset offset, float eps) {
   double sq = 0;
   for (int64_t i = 0; i < count; ++i) sq += (x[offset(i)] - mean) * (x[offset(i)] - mean);
   const double var = sq / count;  // var = (1/N) sum (x_i - mu)^2
-  return {mean, 1.0 / std::sqrt(var + eps)};
+  return {mean, var, 1.0 / std::sqrt(var + eps)};
+}
+
+// Layer norm's group is one contiguous row: element i of the group is element i of the row.
+int64_t in_row(int64_t i) {
+  return i;
 }
 
 }  // namespace
@@ -39,8 +44,7 @@ void layernorm_forward(int rows, int d, const float* x, const float* gamma, cons
                        float eps, float* y) {
   for (int r = 0; r < rows; ++r) {
     const float* xr = x + size_t(r) * d;
-    const Stats s = group_stats(
-        xr, d, [](int64_t i) { return i; }, eps);
+    const Stats s = group_stats(xr, d, in_row, eps);
     for (int i = 0; i < d; ++i)  // y_i = gamma_i (x_i - mu) r + beta_i
       y[size_t(r) * d + i] = float(gamma[i] * ((xr[i] - s.mean) * s.rstd) + beta[i]);
   }
@@ -51,8 +55,7 @@ void layernorm_backward(int rows, int d, const float* x, const float* gy, const 
   std::vector<double> gg(d, 0.0), gb(d, 0.0);  // sums over the rows
   for (int r = 0; r < rows; ++r) {
     const float *xr = x + size_t(r) * d, *gyr = gy + size_t(r) * d;
-    const Stats s = group_stats(
-        xr, d, [](int64_t i) { return i; }, eps);
+    const Stats s = group_stats(xr, d, in_row, eps);
     // In the forward pass this was y_i = gamma_i xhat_i + beta_i, so now
     //   ggamma_i += gy_i xhat_i,  gbeta_i += gy_i,  gxhat_i = gamma_i gy_i
     double mean_g = 0, mean_gx = 0;  // mean_j(gxhat_j), mean_j(gxhat_j xhat_j)
@@ -92,9 +95,8 @@ void batchnorm_forward_train(int n, int c, int hw, const float* x, const float* 
     for (int64_t i = 0; i < count; ++i)  // y_i = gamma (x_i - mu) r + beta
       y[at(i)] = float(gamma[ch] * ((x[at(i)] - s.mean) * s.rstd) + beta[ch]);
     // running = (1 - momentum) running + momentum batch, with the unbiased variance
-    // var N / (N - 1) (var = 1/r^2 - eps), as PyTorch does.
-    const double var = 1.0 / (s.rstd * s.rstd) - eps;
-    const double unbiased = count > 1 ? var * count / (count - 1) : var;
+    // var N / (N - 1), as PyTorch does.
+    const double unbiased = count > 1 ? s.var * count / (count - 1) : s.var;
     running_mean[ch] = float((1.0 - momentum) * running_mean[ch] + momentum * s.mean);
     running_var[ch] = float((1.0 - momentum) * running_var[ch] + momentum * unbiased);
   }

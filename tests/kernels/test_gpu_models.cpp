@@ -12,7 +12,6 @@
 
 #include "engine/backend.h"
 #include "engine/cuda/builtin.h"
-#include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "models/model.h"
