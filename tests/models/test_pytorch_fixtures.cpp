@@ -16,9 +16,12 @@
 //     |got_i - w_i| <= rel |w_i| + abs W
 // (abs is relative to the tensor's scale W, because cancellation leaves small elements with
 // absolute, not relative, errors). The values beside each check below come from that model with
-// the micro presets' sizes (sums of up to ~600 terms, ~20 layers: ~1e-5 at the logits), and keep
-// a margin of ~10x over what was measured; the mutations named in the report change logits and
-// gradients by 1e-2 or more.
+// the micro presets' sizes (sums of up to ~600 terms, ~20 layers: ~1e-5 at the logits); the
+// final weights are measured in units of the distance they moved (steps x lr). What was measured
+// on cpu and sim is at most 0.3 of each allowance; a planted bug (attention scale 1/dh, q/k/v
+// split on the wrong axis, fusion without its ReLU, another nearest rounding) is 1e3-1e5 x it.
+// AdamW's betas (0.9, 0.999) and eps (1e-8) are both sides' defaults; the rest comes from the
+// fixture's metadata.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -87,7 +90,6 @@ Fixture load_fixture(const std::string& dir, const std::string& preset) {
   f.settings = {.lr = f.number("lr"),
                 .label_smoothing = f.number("label_smoothing"),
                 .clip_grad = f.number("clip_grad")};
-  REQUIRE(f.number("weight_decay") == doctest::Approx(0.05));  // AdamOptions below
   return f;
 }
 
