@@ -1,4 +1,6 @@
-"""forge's three image classifiers in PyTorch, layer for layer, for bench/pytorch_bench.py.
+"""forge's three image classifiers in PyTorch, layer for layer, for bench/pytorch_bench.py and
+bench/pytorch_fixtures.py. state_dict() keys are forge's parameter and buffer names (plus
+BatchNorm's num_batches_tracked), so weights move between the two by name.
 
 Each class mirrors models/<name>.h/.cpp: the same layers in the same order, the same widths,
 norms (BatchNorm eps 1e-5 momentum 0.1; LayerNorm eps 1e-6), activations (ReLU; exact erf GELU),
