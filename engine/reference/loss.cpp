@@ -1,6 +1,7 @@
-// loss.cpp: GELU and softmax cross-entropy with label smoothing, forward and backward, as loops
-// (see reference.h). GELU is evaluated with the C library's erf, independently of the erfc fit
-// the backends share (engine/gelu_math.h).
+// loss.cpp: GELU, softmax, and softmax cross-entropy with label smoothing, forward and backward,
+// as loops (see reference.h). GELU is evaluated with the C library's erf, independently of the erfc
+// fit the backends share (engine/gelu_math.h).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -27,6 +28,35 @@ void gelu_backward(int64_t n, const float* x, const float* gy, float* gx) {
     const double cdf = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
     const double pdf = std::exp(-0.5 * v * v) * inv_sqrt_2pi;
     gx[i] = float(gy[i] * (cdf + v * pdf));
+  }
+}
+
+// ---- softmax
+// -------------------------------------------------------------------------------------
+//   y_c = exp(x_c - m) / sum_c' exp(x_c' - m),   m = max_c x_c   (the shift changes nothing but
+//   keeps exp from overflowing)
+
+void softmax_forward(int rows, int d, const float* x, float* y) {
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + size_t(r) * d;
+    double m = -INFINITY, z = 0;
+    for (int c = 0; c < d; ++c) m = std::max(m, double(xr[c]));
+    for (int c = 0; c < d; ++c) z += std::exp(xr[c] - m);  // z = sum_c exp(x_c - m)
+    for (int c = 0; c < d; ++c) y[size_t(r) * d + c] = float(std::exp(xr[c] - m) / z);
+  }
+}
+
+void softmax_backward(int rows, int d, const float* x, const float* gy, float* gx) {
+  std::vector<float> y(d);
+  for (int r = 0; r < rows; ++r) {
+    softmax_forward(1, d, x + size_t(r) * d, y.data());
+    const float* g = gy + size_t(r) * d;
+    // In the forward pass this was y_c = softmax_c(x), whose Jacobian is
+    //   d y_c / d x_c' = y_c ([c == c'] - y_c'), so now
+    //   gx_c' = sum_c gy_c y_c ([c == c'] - y_c') = y_c' (gy_c' - sum_c gy_c y_c)
+    double dot = 0;
+    for (int c = 0; c < d; ++c) dot += double(g[c]) * y[c];
+    for (int c = 0; c < d; ++c) gx[size_t(r) * d + c] = float(y[c] * (g[c] - dot));
   }
 }
 

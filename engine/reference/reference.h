@@ -51,7 +51,10 @@ void fusion_forward(const FusionDesc& d, const float* const* xs, float* y);
 void fusion_backward(const FusionDesc& d, const float* const* xs, const float* gy,
                      float* const* gxs);
 
-// ---- elementwise and loss (loss.cpp) ---------------------------------------------------------
+// ---- elementwise, softmax and loss (loss.cpp) ------------------------------------------------
+// Softmax over the last dimension of x [rows, d].
+void softmax_forward(int rows, int d, const float* x, float* y);
+void softmax_backward(int rows, int d, const float* x, const float* gy, float* gx);
 // GELU, exact (erf) form.
 void gelu_forward(int64_t n, const float* x, float* y);
 void gelu_backward(int64_t n, const float* x, const float* gy, float* gx);

@@ -31,8 +31,8 @@ using forge::testing::Tolerance;
 
 namespace {
 
-constexpr Tolerance kSum{1e-6, 1e-6};   // one rounded sum (or a few) per output
-constexpr Tolerance kNorm{1e-6, 1e-5};  // normalisation input gradients (see the file comment)
+constexpr Tolerance kSum{1e-6, 1e-6};        // one rounded sum (or a few) per output
+constexpr Tolerance kNorm{1e-6, 1e-5};       // normalisation input gradients (see the file comment)
 constexpr Tolerance kPointwise{1e-6, 1e-7};  // GELU: one function evaluation per element
 
 // The devices under test: the CPU backend here, the GPU backend in the tests/kernels build.
@@ -302,6 +302,25 @@ TEST_CASE("reference: GELU forward and backward") {
     be.unary_backward(UnaryOp::gelu, bx.ptr(), bgy.ptr(), bgx.ptr(), int64_t(x.size()));
     check("y", by, y, {int64_t(x.size())}, kPointwise);
     check("gx", bgx, gx, {int64_t(x.size())}, kPointwise);
+  }
+}
+
+TEST_CASE("reference: softmax forward and backward") {
+  const int rows = 6, dim = 37;
+  const size_t n = size_t(rows) * dim;
+  const auto x = random_values(n, 44, -6, 6), gy = random_values(n, 45);
+  std::vector<float> y(n), gx(n);
+  reference::softmax_forward(rows, dim, x.data(), y.data());
+  reference::softmax_backward(rows, dim, x.data(), gy.data(), gx.data());
+  for (Device d : devices()) {
+    const std::string on = device_name(d);
+    CAPTURE(on);
+    Backend& be = backend(d);
+    Buffer bx(x, d), bgy(gy, d), by(n, d), bgx(n, d);
+    be.softmax_forward(rows, dim, bx.ptr(), by.ptr());
+    be.softmax_backward(rows, dim, by.ptr(), bgy.ptr(), bgx.ptr());
+    check("y", by, y, {rows, dim}, kSum);
+    check("gx", bgx, gx, {rows, dim}, kSum);
   }
 }
 
