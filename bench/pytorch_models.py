@@ -1,4 +1,6 @@
-"""forge's three image classifiers in PyTorch, layer for layer, for bench/pytorch_bench.py.
+"""forge's three image classifiers in PyTorch, layer for layer, for bench/pytorch_bench.py and
+bench/pytorch_fixtures.py. state_dict() keys are forge's parameter and buffer names (plus
+BatchNorm's num_batches_tracked), so weights move between the two by name.
 
 Each class mirrors models/<name>.h/.cpp: the same layers in the same order, the same widths,
 norms (BatchNorm eps 1e-5 momentum 0.1; LayerNorm eps 1e-6), activations (ReLU; exact erf GELU),
@@ -198,8 +200,9 @@ class HighResolutionNet(nn.Module):
         self.stem = nn.Sequential(conv_bn(3, stem_channels, 3, 2, True),
                                   conv_bn(stem_channels, stem_channels, 3, 2, True))
         self.stage1 = Bottleneck(stem_channels, bottleneck_planes)
-        self.transitions = nn.ModuleList()
-        self.stages = nn.ModuleList()
+        # Registered under forge's names (transition1.0, stage2, ...; models/hrnet.cpp), so that
+        # state_dict() keys are forge's parameter names.
+        self.transitions, self.stages = [], []
         for s in range(2, len(ch) + 1):
             t = nn.ModuleList([nn.Identity() for _ in range(s)])
             if s == 2:  # from the single stage-1 map: one conv per branch, the second strided
@@ -208,8 +211,10 @@ class HighResolutionNet(nn.Module):
                 t[1] = conv_bn(c_in, ch[1], 3, 2, True)
             else:  # existing branches pass through; the new one from the lowest resolution
                 t[s - 1] = conv_bn(ch[s - 2], ch[s - 1], 3, 2, True)
+            self.add_module(f"transition{s - 1}", t)
+            self.add_module(f"stage{s}", HrModule(ch[:s], blocks_per_branch))
             self.transitions.append(t)
-            self.stages.append(HrModule(ch[:s], blocks_per_branch))
+            self.stages.append(getattr(self, f"stage{s}"))
         self.drop = nn.Dropout(dropout)
         self.head = linear(sum(ch), num_classes)
 
@@ -256,17 +261,32 @@ def count_parameters(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build(name, num_classes=2, image_size=120):
-    """The preset `name` ('vit', 'hrnet', 'cnn'); asserts forge's parameter count for 2 classes."""
-    if name == "vit":
-        model = VisionTransformer(num_classes, image_size)
-    elif name == "hrnet":
-        model = HighResolutionNet(num_classes)
-    elif name == "cnn":
-        model = BaselineCnn(num_classes)
-    else:
-        raise ValueError(f"unknown model '{name}' (known: {', '.join(PARAMS)})")
-    if num_classes == 2 and image_size == 120:
+# models/registry.cpp's presets: the keyword arguments of each class (the -micro variants are
+# the same code at toy widths, for tests: tests/fixtures/ via bench/pytorch_fixtures.py).
+PRESETS = {
+    "vit": (VisionTransformer, {}),
+    "vit-micro": (VisionTransformer, dict(patch=8, dim=32, depth=2, heads=2, mlp_dim=64)),
+    "hrnet": (HighResolutionNet, {}),
+    "hrnet-micro": (HighResolutionNet, dict(stem_channels=8, bottleneck_planes=4,
+                                            branch_channels=(4, 8, 12, 16), blocks_per_branch=1)),
+    "cnn": (BaselineCnn, {}),
+    "cnn-micro": (BaselineCnn, dict(channels=(8, 16))),
+}
+
+
+def build(name, num_classes=2, image_size=120, dropout=None):
+    """The preset `name` (see PRESETS); dropout None keeps the preset's rate. Asserts forge's
+    parameter count for the full presets at 2 classes, 120x120."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model '{name}' (known: {', '.join(PRESETS)})")
+    cls, kwargs = PRESETS[name]
+    kwargs = dict(kwargs, num_classes=num_classes)
+    if cls is VisionTransformer:
+        kwargs["image_size"] = image_size
+    if dropout is not None:
+        kwargs["dropout"] = dropout
+    model = cls(**kwargs)
+    if name in PARAMS and num_classes == 2 and image_size == 120:
         n = count_parameters(model)
         assert n == PARAMS[name], f"{name}: {n:,} parameters, forge has {PARAMS[name]:,}"
     return model

@@ -27,8 +27,10 @@ using Factory =
 
 static const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> table = {
-      {"vit", [](const ModelSpec& s, Generator& g,
-                 Device d) { return std::make_unique<VisionTransformer>(s, VitConfig{}, g, d); }},
+      {"vit",
+       [](const ModelSpec& s, Generator& g, Device d) {
+         return std::make_unique<VisionTransformer>(s, with_dropout(VitConfig{}, s), g, d);
+       }},
       {"vit-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
          VitConfig c{.patch = 8, .dim = 32, .depth = 2, .heads = 2, .mlp_dim = 64};
@@ -46,8 +48,10 @@ static const std::map<std::string, Factory>& factories() {
                        .blocks_per_branch = 1};
          return std::make_unique<HighResolutionNet>(s, with_dropout(c, s), g, d);
        }},
-      {"cnn", [](const ModelSpec& s, Generator& g,
-                 Device d) { return std::make_unique<BaselineCnn>(s, CnnConfig{}, g, d); }},
+      {"cnn",
+       [](const ModelSpec& s, Generator& g, Device d) {
+         return std::make_unique<BaselineCnn>(s, with_dropout(CnnConfig{}, s), g, d);
+       }},
       {"cnn-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
          return std::make_unique<BaselineCnn>(s, with_dropout(CnnConfig{.channels = {8, 16}}, s), g,

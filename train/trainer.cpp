@@ -30,6 +30,7 @@
 #include "train/run_data.h"
 #include "train/run_folder.h"
 #include "train/saved_model.h"
+#include "train/train_step.h"
 
 namespace fs = std::filesystem;
 
@@ -170,18 +171,17 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     Batch batch;
     while (data.train->next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
-      model->set_step(static_cast<uint64_t>(step));
-      optimizer->set_lr(schedule.lr(step));
-      Tensor images = batch_tensor(batch, o.device);
-      Tensor logits = model->forward(images);
-      Tensor loss = cross_entropy(logits, batch.labels, o.label_smoothing);
-      const float loss_value = loss.item();
+      const StepResult r =
+          train_step(*model, *optimizer, batch_tensor(batch, o.device), batch.labels,
+                     {.step = static_cast<uint64_t>(step),
+                      .lr = schedule.lr(step),
+                      .label_smoothing = o.label_smoothing,
+                      .clip_grad = o.clip_grad});
+      const float loss_value = r.loss_value;
+      const Tensor& logits = r.logits;
+      // train_step took no step on a non-finite loss: the weights are still the last good ones.
       if (!std::isfinite(loss_value))
         return stop_on_non_finite("training", loss_value, epoch, batch_index, run_dir, progress);
-      optimizer->zero_grad();
-      loss.backward();
-      if (o.clip_grad > 0) clip_grad_norm(optimizer->params(), o.clip_grad);
-      optimizer->step();
       loss_sum += double(loss_value) * batch.labels.size();
       correct += count_correct(logits, batch.labels);
       seen += static_cast<long>(batch.labels.size());

@@ -1,6 +1,7 @@
 // test_gpu_models.cpp: whole models on the GPU backend. vit-micro and hrnet-micro are built from
-// the same seed on Device::cpu and on each GPU device, then trained for a few AdamW steps on one
-// fixed batch; the losses must agree step by step. This exercises every kernel family together
+// the same seed on Device::cpu and on each GPU device, then trained for a few of the trainer's
+// steps (train_step: AdamW, label smoothing, clipping) on one fixed batch; the losses must agree
+// step by step. This exercises every kernel family together
 // (conv, batch norm, pooling, fusion, patch embedding, attention, layer norm, GELU, cross-entropy,
 // AdamW) and the autograd plumbing between them on the GPU.
 #include <doctest/doctest.h>
@@ -11,10 +12,10 @@
 
 #include "engine/backend.h"
 #include "engine/cuda/builtin.h"
-#include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "models/model.h"
+#include "train/train_step.h"
 
 using namespace forge;
 
@@ -22,7 +23,8 @@ namespace {
 
 constexpr int kSteps = 3;
 
-// Losses before each of kSteps AdamW steps, then after the last, on `device`.
+// Losses before each of kSteps training steps (the trainer's: train/train_step.h, with label
+// smoothing and clipping), then after the last, on `device`.
 std::vector<float> training_losses(const char* preset, Device device) {
   Generator gen(21);
   // Dropout off: the model's randomness would otherwise be a second thing to keep in step.
@@ -33,14 +35,11 @@ std::vector<float> training_losses(const char* preset, Device device) {
   AdamW optimizer(model->parameters(), AdamOptions{.lr = 1e-3f, .weight_decay = 0.05f});
   model->train();
   std::vector<float> losses;
-  for (int step = 0; step <= kSteps; ++step) {
-    optimizer.zero_grad();
-    Tensor loss = cross_entropy(model->forward(images), labels);
-    losses.push_back(loss.item());
-    if (step == kSteps) break;
-    loss.backward();
-    optimizer.step();
-  }
+  // kSteps + 1 steps: the last one's loss is the loss after kSteps updates (its update is unused).
+  for (int step = 0; step <= kSteps; ++step)
+    losses.push_back(
+        train::train_step(*model, optimizer, images, labels, {.step = uint64_t(step), .lr = 1e-3f})
+            .loss_value);
   return losses;
 }
 

@@ -116,3 +116,21 @@ TEST_CASE("models: one training step lowers the loss on a fixed batch") {
     }
   }
 }
+
+TEST_CASE("models: every preset takes the spec's dropout rate") {
+  // With dropout 0, two training-mode forwards at different steps (different dropout masks) give
+  // the same logits; a preset that ignored the rate (vit and cnn did) would differ.
+  Generator data(5);
+  const Tensor images = Tensor::randn({2, 3, 32, 32}, data);
+  for (const std::string& preset : model_presets()) {
+    CAPTURE(preset);
+    Generator gen(3);
+    auto model = create_model({preset, 2, 32, 0.f}, gen, Device::cpu);
+    model->train();
+    NoGradGuard no_grad;
+    model->set_step(0);
+    const std::vector<float> a = model->forward(images).to_vector();
+    model->set_step(1);
+    CHECK(model->forward(images).to_vector() == a);
+  }
+}

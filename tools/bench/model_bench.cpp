@@ -23,6 +23,7 @@
 #include "tools/bench/op_costs.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timing.h"
+#include "train/train_step.h"
 
 namespace forge::bench {
 
@@ -51,17 +52,13 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
     Tensor loss = cross_entropy(model->forward(images), labels);
     forward_flops = graph_forward_flops(loss);
   }
-  // train/trainer.cpp's step, less data loading and the schedule: label smoothing 0.1, the loss
-  // read back (the trainer's NaN check), clipping to global norm 1 (bench/pytorch_bench.py does
-  // the same, so the two are timed on identical work).
+  // The trainer's step (train/train_step.h), less data loading and the schedule: label smoothing
+  // 0.1, the loss read back (the trainer's NaN check), clipping to global norm 1
+  // (bench/pytorch_bench.py does the same, so the two are timed on identical work).
   auto step = [&](int index) {
-    model->set_step(uint64_t(index));
-    Tensor loss = cross_entropy(model->forward(images), labels, 0.1f);
-    (void)loss.item();
-    optimizer.zero_grad();
-    loss.backward();
-    clip_grad_norm(optimizer.params(), 1.f);
-    optimizer.step();
+    train::train_step(
+        *model, optimizer, images, labels,
+        {.step = uint64_t(index), .lr = 5e-4f, .label_smoothing = 0.1f, .clip_grad = 1.f});
   };
   for (int i = 0; i < o.warmup; ++i) step(i);
   DeviceTimer timer(o.device);
