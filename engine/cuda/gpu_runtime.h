@@ -19,6 +19,12 @@ namespace forge::FORGE_GPU_NS {
 void require_usable_device(const char* device_label);
 
 void* device_malloc(size_t bytes);  // 256-byte aligned, like cudaMalloc
+// Resets CUDA's last error (cudaGetLastError): a failed device_malloc leaves "out of memory" there,
+// and the next FORGE_CHECK_LAUNCH would blame an innocent kernel for it.
+void clear_last_error();
+// Test hook: the next device_malloc asks the device for more memory than any has (2^60 bytes), so
+// it fails exactly as a real out-of-memory does, last error included.
+void fail_next_device_malloc();
 void device_free(void* ptr);
 void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first

@@ -1,10 +1,11 @@
 // test_gpu_basic.cpp: the GPU backend's memory, GEMM and basic kernel families (elementwise,
 // reductions, optimizers, loss, norms) against Device::cpu, the oracle.
 //
-// Every check runs on Device::sim, and on Device::cuda too when a GPU is usable (otherwise a
-// MESSAGE says it was skipped). Shapes are multiples of no tile size (1, 17, 65, 101 rows; widths
-// 3, 31, 33, 257). The CTest registration runs the file twice, FORGE_SIM_ORDER=forward and
-// reverse: a kernel whose result depends on the order lanes and warps run in has a race.
+// Every check runs on the devices FORGE_TEST_DEVICES selects (test_devices.h): by default
+// Device::sim, and Device::cuda too when a GPU is usable (otherwise a MESSAGE says it was skipped).
+// Shapes are multiples of no tile size (1, 17, 65, 101 rows; widths 3, 31, 33, 257). The CTest
+// registration runs the file twice, FORGE_SIM_ORDER=forward and reverse: a kernel whose result
+// depends on the order lanes and warps run in has a race.
 //
 // Tolerances come from the math: a sum of m float terms may differ from the CPU's (double) sum by
 // about m * eps * sum|terms| (serial) or log2(m) * eps * sum|terms| (tree); we allow m * eps * the
@@ -22,36 +23,32 @@
 
 #include "engine/backend.h"
 #if FORGE_SIM_BUILD
-#include "engine/cuda/blas.h"  // the host cuBLAS stand-in, tested directly below
+#include "engine/cuda/blas.h"         // the host cuBLAS stand-in, tested directly below
+#include "engine/cuda/gpu_runtime.h"  // the sim's device_malloc, ditto
+#include "kernels/sim/runtime.h"      // the sim's last error
 #endif
 #include "engine/cuda/builtin.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "tests/kernels/test_devices.h"
 
 using namespace forge;
+using forge::testing::gpu_test_devices;
 
 namespace {
 
 const bool backends_registered = (register_builtin_backends(), true);
 constexpr float kEps = std::numeric_limits<float>::epsilon();
 
-// Runs `body` on each GPU device of this build: sim always, cuda when a GPU is usable.
+// Runs `body` on each GPU device under test (FORGE_TEST_DEVICES, test_devices.h).
 void for_each_gpu(const std::function<void(Device)>& body) {
   REQUIRE(backends_registered);
-  {
-    INFO("device sim");
-    body(Device::sim);
+  for (Device device : gpu_test_devices()) {
+    INFO("device " << std::string(device_name(device)));
+    body(device);
   }
-  try {
-    backend(Device::cuda);
-  } catch (const std::exception& e) {
-    MESSAGE("Device::cuda skipped: " << std::string(e.what()));
-    return;
-  }
-  INFO("device cuda");
-  body(Device::cuda);
 }
 
 std::vector<float> random_values(size_t n, uint64_t seed, float low = -1.f, float high = 1.f) {
@@ -167,6 +164,64 @@ TEST_CASE("device cuda without a usable GPU is a clear error, not a crash") {
     CHECK((message.find("no usable GPU") != std::string::npos ||
            message.find("not built into this program") != std::string::npos));
   }
+}
+
+TEST_CASE("FORGE_TEST_DEVICES: the devices it lists, and one that cannot be created fails") {
+  using forge::testing::gpu_test_devices_for;
+  CHECK(gpu_test_devices_for("sim") == std::vector<Device>{Device::sim});
+  CHECK(gpu_test_devices_for(nullptr).front() == Device::sim);  // unset: sim, cuda if usable
+  CHECK_THROWS_AS(gpu_test_devices_for("sim,gpu"), std::invalid_argument);
+  CHECK_THROWS_AS(gpu_test_devices_for(""), std::invalid_argument);
+  if (std::system("nvidia-smi -L > /dev/null 2>&1") == 0) {
+    CHECK(gpu_test_devices_for("cuda") == std::vector<Device>{Device::cuda});
+    return;
+  }
+  // No GPU here: asked for cuda, the tests must fail instead of passing with a MESSAGE.
+  try {
+    gpu_test_devices_for("cuda");
+    FAIL("FORGE_TEST_DEVICES=cuda was accepted without a GPU");
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    INFO(message);
+    CHECK(message.find("FORGE_TEST_DEVICES='cuda' asks for cuda") != std::string::npos);
+  }
+}
+
+#if FORGE_SIM_BUILD
+TEST_CASE("sim cudaMalloc: a failed allocation leaves out-of-memory as the last error until read") {
+  if (!forge::testing::sim_selected()) return;  // an emulator check: FORGE_TEST_DEVICES=cuda
+  CHECK(sim::take_last_error() == cudaSuccess);
+  void* p = nullptr;
+  CHECK(sim::device_malloc(&p, size_t(1) << 60) == cudaErrorMemoryAllocation);
+  CHECK(p == nullptr);
+  CHECK(sim::device_malloc(&p, 64) == cudaSuccess);  // a later success does not clear it
+  sim::device_free(p);
+  CHECK(sim::take_last_error() == cudaErrorMemoryAllocation);
+  CHECK(sim::take_last_error() == cudaSuccess);  // reading it cleared it
+  // The test hook makes the backend's next device allocation fail in exactly that way.
+  gpu_sim::fail_next_device_malloc();
+  CHECK_THROWS_WITH(gpu_sim::device_malloc(256), doctest::Contains("out of memory"));
+  CHECK(sim::take_last_error() == cudaErrorMemoryAllocation);
+}
+#endif
+
+TEST_CASE("gpu memory: after an out-of-memory retry the next kernel launch does not fail") {
+  for_each_gpu([](Device d) {
+    Backend& be = backend(d);
+    // A cached block, so that the retry has something to release; then a size no bin holds yet.
+    be.deallocate(be.allocate(4096), 4096);
+    const size_t bytes = (size_t(3) << 20) + 4 * 1237;
+    fail_next_gpu_allocation(d);
+    float* p = static_cast<float*>(be.allocate(bytes));  // fails once inside, then succeeds
+    REQUIRE(p != nullptr);
+    // Before the fix, CUDA's last error still said "out of memory" and this launch threw it.
+    CHECK_NOTHROW(be.fill(p, int64_t(bytes / sizeof(float)), 2.f));
+    std::vector<float> back(bytes / sizeof(float));
+    be.copy_to_host(back.data(), p, bytes);
+    CHECK(back.front() == 2.f);
+    CHECK(back.back() == 2.f);
+    be.deallocate(p, bytes);
+  });
 }
 
 // ---- GEMM -------------------------------------------------------------------------------------
@@ -501,6 +556,52 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         check_near(dsy.host(), sy, 2.f * dim * kEps, "softmax y");
         check_near(dsgx.host(), sgx, 4.f * dim * kEps, "softmax gx");
       }
+    }
+  });
+}
+
+TEST_CASE(
+    "gpu degenerate shapes: layer norm with d = 0 or no rows, conv with no images or pixels") {
+  for_each_gpu([](Device d) {
+    Backend& be = backend(d);
+    {
+      INFO("layer norm, 3 rows of d = 0: nothing to write, and no empty grid");
+      DeviceBuffer<float> none(d, size_t(0)), stats(d, size_t(3));
+      CHECK_NOTHROW(be.layernorm_forward(3, 0, none.ptr, none.ptr, none.ptr, 1e-5f, none.ptr,
+                                         stats.ptr, stats.ptr));
+      CHECK_NOTHROW(be.layernorm_backward(3, 0, none.ptr, none.ptr, none.ptr, stats.ptr, stats.ptr,
+                                          none.ptr, none.ptr, none.ptr));
+    }
+    {
+      INFO("layer norm, no rows, d = 5: the parameter gradients are sums over nothing");
+      DeviceBuffer<float> none(d, size_t(0)), gamma(d, std::vector<float>(5, 1.f)),
+          ggamma(d, size_t(5)), gbeta(d, size_t(5));
+      be.layernorm_backward(0, 5, none.ptr, none.ptr, gamma.ptr, none.ptr, none.ptr, none.ptr,
+                            ggamma.ptr, gbeta.ptr);
+      CHECK(ggamma.host() == std::vector<float>(5, 0.f));
+      CHECK(gbeta.host() == std::vector<float>(5, 0.f));
+    }
+    {
+      INFO("conv, n = 0: no output; the weight and bias gradients are zero");
+      const Conv2dDesc desc{0, 2, 5, 5, 3, 3, 3, 1, 1, 5, 5};
+      DeviceBuffer<float> none(d, size_t(0)), w(d, random_values(2 * 9 * 3, 30)),
+          bias(d, random_values(3, 31)), gw(d, size_t(2 * 9 * 3)), gbias(d, size_t(3));
+      CHECK_NOTHROW(be.conv2d_forward(desc, none.ptr, w.ptr, bias.ptr, none.ptr));
+      CHECK_NOTHROW(be.conv2d_backward_data(desc, none.ptr, w.ptr, none.ptr));
+      be.conv2d_backward_weight(desc, none.ptr, none.ptr, gw.ptr, gbias.ptr);
+      CHECK(gw.host() == std::vector<float>(2 * 9 * 3, 0.f));
+      CHECK(gbias.host() == std::vector<float>(3, 0.f));
+    }
+    {
+      INFO("conv over a 0 x 0 image (no output pixels: oh * ow = 0): gx, gW and gbias are zero");
+      const Conv2dDesc desc{2, 3, 0, 0, 4, 1, 1, 1, 0, 0, 0};
+      DeviceBuffer<float> none(d, size_t(0)), w(d, random_values(4 * 3, 32)),
+          bias(d, random_values(4, 33)), gw(d, size_t(4 * 3)), gbias(d, size_t(4));
+      CHECK_NOTHROW(be.conv2d_forward(desc, none.ptr, w.ptr, bias.ptr, none.ptr));
+      CHECK_NOTHROW(be.conv2d_backward_data(desc, none.ptr, w.ptr, none.ptr));
+      be.conv2d_backward_weight(desc, none.ptr, none.ptr, gw.ptr, gbias.ptr);
+      CHECK(gw.host() == std::vector<float>(4 * 3, 0.f));
+      CHECK(gbias.host() == std::vector<float>(4, 0.f));
     }
   });
 }
