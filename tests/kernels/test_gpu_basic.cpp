@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -402,7 +403,7 @@ TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
 
 // ---- reductions -------------------------------------------------------------------------------
 
-TEST_CASE("gpu reduce_sum over kept and reduced dimensions, and sum_squares") {
+TEST_CASE("gpu reduce_sum over kept and reduced dimensions") {
   struct Case {
     std::vector<int64_t> in, out;
   };
@@ -433,45 +434,105 @@ TEST_CASE("gpu reduce_sum over kept and reduced dimensions, and sum_squares") {
       // red_n terms of magnitude < 1 per output: within red_n * eps * red_n of the double sum.
       check_near(dout.host(), want, float(red_n) * float(red_n) * kEps + 1e-6f, "reduce_sum");
     }
-    for (int64_t n : {1, 1000, 300007}) {
-      const auto x = random_values(n, 13);
-      float want = 0;
-      cpu().sum_squares(x.data(), n, &want);
-      DeviceBuffer<float> dx(d, x), dout(d, size_t(1));
-      backend(d).sum_squares(dx.ptr, n, dout.ptr);
-      // n / (4096 * 256) serial terms per thread then trees: well within n * eps * sum x^2.
-      INFO("n=" << n);
-      CHECK(std::fabs(dout.host()[0] - want) <= float(n) * kEps * want);
+  });
+}
+
+TEST_CASE("gpu clipping over a list of tensors: sum_squares and scale_all, one launch each") {
+  const std::vector<std::vector<int64_t>> lists = {
+      {1}, {1000}, {300007}, {17, 0, 1000, 1, 300007, 33}};  // an empty tensor among others
+  for_each_gpu([&](Device d) {
+    for (const auto& sizes : lists) {
+      INFO("tensors of " << sizes.size() << ", the first " << sizes[0] << " floats");
+      std::vector<std::vector<float>> host;
+      std::vector<std::unique_ptr<DeviceBuffer<float>>> device;
+      std::vector<float*> cpu_ptrs, gpu_ptrs;
+      int64_t total = 0;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        host.push_back(random_values(size_t(sizes[k]), 13 + k));
+        device.push_back(std::make_unique<DeviceBuffer<float>>(d, host.back()));
+        cpu_ptrs.push_back(host.back().data());
+        gpu_ptrs.push_back(device.back()->ptr);
+        total += sizes[k];
+      }
+      const int count = int(sizes.size());
+      const double want = cpu().sum_squares(cpu_ptrs.data(), sizes.data(), count);
+      const uint64_t launches = gpu_launch_count(d);
+      const double got = backend(d).sum_squares(gpu_ptrs.data(), sizes.data(), count);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      // total / (1024 * 256) serial float terms a thread, then trees: within total * eps * S.
+      CHECK(std::fabs(got - want) <= double(total) * kEps * want);
+      cpu().scale_all(cpu_ptrs.data(), sizes.data(), count, 0.37f);
+      backend(d).scale_all(gpu_ptrs.data(), sizes.data(), count, 0.37f);
+      CHECK(gpu_launch_count(d) - launches == 2);
+      for (size_t k = 0; k < sizes.size(); ++k)
+        CHECK(device[k]->host() == host[k]);  // one rounding
     }
   });
 }
 
 // ---- optimizers -------------------------------------------------------------------------------
 
-TEST_CASE("gpu adam (L2 and decoupled) and sgd (plain and Nesterov) over three steps") {
+TEST_CASE("gpu adam over a list of tensors in one launch, each at its own step") {
+  // Three tensors, one empty, whose steps differ (a parameter frozen for a while lags behind).
+  const std::vector<int64_t> sizes{1003, 0, 257};
+  const std::vector<int> lag{0, 2, 5};
+  for_each_gpu([&](Device d) {
+    for (bool decoupled : {false, true}) {
+      INFO("decoupled " << decoupled);
+      std::vector<std::vector<float>> p, g, m, v;
+      std::vector<std::unique_ptr<DeviceBuffer<float>>> dp, dg, dm, dv;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        p.push_back(random_values(size_t(sizes[k]), 14 + k));
+        g.push_back(random_values(size_t(sizes[k]), 24 + k));
+        m.emplace_back(size_t(sizes[k]), 0.f);
+        v.emplace_back(size_t(sizes[k]), 0.f);
+        dp.push_back(std::make_unique<DeviceBuffer<float>>(d, p[k]));
+        dg.push_back(std::make_unique<DeviceBuffer<float>>(d, g[k]));
+        dm.push_back(std::make_unique<DeviceBuffer<float>>(d, m[k]));
+        dv.push_back(std::make_unique<DeviceBuffer<float>>(d, v[k]));
+      }
+      for (int step = 1; step <= 3; ++step) {
+        std::vector<AdamTensor> on_cpu, on_gpu;
+        for (size_t k = 0; k < sizes.size(); ++k) {
+          on_cpu.push_back(
+              {p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k], step + lag[k]});
+          on_gpu.push_back(
+              {dp[k]->ptr, dg[k]->ptr, dm[k]->ptr, dv[k]->ptr, sizes[k], step + lag[k]});
+        }
+        cpu().adam_step(on_cpu.data(), int(on_cpu.size()), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                        decoupled);
+        const uint64_t launches = gpu_launch_count(d);
+        backend(d).adam_step(on_gpu.data(), int(on_gpu.size()), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                             decoupled);
+        CHECK(gpu_launch_count(d) - launches == 1);
+      }
+      // A dozen roundings per step (FMA contraction may differ on a GPU) on values below ~2: a
+      // few ulps per step, three steps.
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        INFO("tensor " << k);
+        check_near(dp[k]->host(), p[k], 64 * kEps, "parameters");
+        check_near(dm[k]->host(), m[k], 64 * kEps, "first moment");
+        check_rel(dv[k]->host(), v[k], 64 * kEps, 1e-12f, "second moment");
+      }
+    }
+  });
+}
+
+TEST_CASE("gpu sgd (plain and Nesterov) over three steps") {
   for_each_gpu([](Device d) {
     const int64_t n = 1003;
     const auto p0 = random_values(n, 14), g = random_values(n, 15);
-    for (int variant = 0; variant < 4; ++variant) {
-      std::vector<float> p = p0, m(n, 0.f), v(n, 0.f);
-      DeviceBuffer<float> dp(d, p0), dg(d, g), dm(d, m), dv(d, v);
+    for (bool nesterov : {false, true}) {
+      std::vector<float> p = p0, buf(n, 0.f);
+      DeviceBuffer<float> dp(d, p0), dg(d, g), dbuf(d, buf);
       for (int step = 1; step <= 3; ++step) {
-        if (variant < 2) {
-          cpu().adam_step(n, p.data(), g.data(), m.data(), v.data(), 1e-2f, 0.9f, 0.999f, 1e-8f,
-                          0.01f, variant == 1, step);
-          backend(d).adam_step(n, dp.ptr, dg.ptr, dm.ptr, dv.ptr, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
-                               variant == 1, step);
-        } else {
-          cpu().sgd_step(n, p.data(), g.data(), m.data(), 0.1f, 0.9f, 0.01f, variant == 3);
-          backend(d).sgd_step(n, dp.ptr, dg.ptr, dm.ptr, 0.1f, 0.9f, 0.01f, variant == 3);
-        }
+        cpu().sgd_step(n, p.data(), g.data(), buf.data(), 0.1f, 0.9f, 0.01f, nesterov);
+        backend(d).sgd_step(n, dp.ptr, dg.ptr, dbuf.ptr, 0.1f, 0.9f, 0.01f, nesterov);
       }
-      INFO("variant " << variant);
-      // A dozen roundings per step (FMA contraction may differ on a GPU) on values below ~2: a
-      // few ulps per step, three steps.
+      INFO("nesterov " << nesterov);
+      // A few roundings per step (FMA contraction may differ on a GPU), three steps.
       check_near(dp.host(), p, 64 * kEps, "parameters");
-      check_near(dm.host(), m, 64 * kEps, "first state");
-      if (variant < 2) check_rel(dv.host(), v, 64 * kEps, 1e-12f, "second moment");
+      check_near(dbuf.host(), buf, 64 * kEps, "momentum");
     }
   });
 }
