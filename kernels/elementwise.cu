@@ -12,6 +12,7 @@
 //   axpy:     y += alpha x
 //   dropout:  y = x / (1 - p) where counter_uniform(seed, i) >= p, else 0 (engine/random.h: the
 //             same hash on every device, so masks equal the CPU's bit for bit)
+// Views are coalesced first (launch_utils.cuh): a contiguous one is walked without any division.
 #include <cmath>
 #include <stdexcept>
 
@@ -141,7 +142,10 @@ void GpuBackend::fill(float* x, int64_t n, float value) {
 
 void GpuBackend::gather(const float* src_base, const StridedView& src, float* dst) {
   const int64_t n = view_numel(src);
-  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, src,
+  StridedView view = src;
+  StridedView* views[] = {&view};
+  coalesce_views(views, 1);
+  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, view,
                dst, n);
   FORGE_CHECK_LAUNCH("gather_kernel");
 }
@@ -151,16 +155,22 @@ void GpuBackend::scatter(const float* src, float* dst_base, const StridedView& d
   const int64_t n = view_numel(dst);
   bool overlapping = false;  // a zero stride over an extent > 1: several i, one destination
   for (int d = 0; d < dst.ndim; ++d) overlapping |= dst.strides[d] == 0 && dst.shape[d] > 1;
+  StridedView view = dst;
+  StridedView* views[] = {&view};
+  coalesce_views(views, 1);
   FORGE_LAUNCH(scatter_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src, dst_base,
-               dst, n, accumulate, accumulate && overlapping);
+               view, n, accumulate, accumulate && overlapping);
   FORGE_CHECK_LAUNCH("scatter_kernel");
 }
 
 void GpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, const float* b,
                         const StridedView& bv, float* out) {
   const int64_t n = view_numel(av);
-  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, av, b,
-               bv, out, n);
+  StridedView a_view = av, b_view = bv;
+  StridedView* views[] = {&a_view, &b_view};
+  coalesce_views(views, 2);
+  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, a_view,
+               b, b_view, out, n);
   FORGE_CHECK_LAUNCH("binary_kernel");
 }
 

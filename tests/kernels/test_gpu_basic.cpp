@@ -26,6 +26,7 @@
 #if FORGE_SIM_BUILD
 #include "engine/cuda/blas.h"         // the host cuBLAS stand-in, tested directly below
 #include "engine/cuda/gpu_runtime.h"  // the sim's device_malloc, ditto
+#include "kernels/launch_utils.cuh"   // coalesce_views, ditto
 #include "kernels/sim/runtime.h"      // the sim's last error
 #endif
 #include "engine/cuda/builtin.h"
@@ -381,8 +382,63 @@ TEST_CASE("gpu gather, scatter and binary ops over strided and broadcast views")
         }
       }
     }
+
+    // Views the launchers coalesce (launch_utils.cuh): a window [4, 1, 5, 6] of a [4, 10, 6]
+    // layout, whose inner two dimensions merge and whose extent-1 stride is irrelevant, against a
+    // b broadcast over the first two dimensions; and a contiguous 3-D view with an offset.
+    const StridedView window = make_view({4, 1, 5, 6}, {60, 999, 6, 1}, 12);
+    const StridedView row = make_view({4, 1, 5, 6}, {0, 0, 6, 1}, 1);
+    const StridedView flat = make_view({2, 9, 7}, {63, 7, 1}, 5);
+    for (const StridedView& view : {window, flat}) {
+      std::vector<float> want_copy(size_t(view.shape[0] * view.shape[1] * view.shape[2] *
+                                          (view.ndim == 4 ? view.shape[3] : 1)));
+      cpu().gather(base.data(), view, want_copy.data());
+      DeviceBuffer<float> dcopy(d, want_copy.size());
+      backend(d).gather(dbase.ptr, view, dcopy.ptr);
+      CHECK(dcopy.host() == want_copy);
+      std::vector<float> want_base = base;
+      const auto values = random_values(want_copy.size(), 11);
+      cpu().scatter(values.data(), want_base.data(), view, true);
+      DeviceBuffer<float> db(d, base), dv(d, values);
+      backend(d).scatter(dv.ptr, db.ptr, view, true);
+      CHECK(db.host() == want_base);
+    }
+    std::vector<float> want_sum(120);
+    cpu().binary(BinaryOp::add, base.data(), window, base.data(), row, want_sum.data());
+    DeviceBuffer<float> dsum(d, size_t(120));
+    backend(d).binary(BinaryOp::add, dbase.ptr, window, dbase.ptr, row, dsum.ptr);
+    CHECK(dsum.host() == want_sum);
   });
 }
+
+#if FORGE_SIM_BUILD
+TEST_CASE("coalesce_views: fewest dimensions walking the same elements in the same order") {
+  StridedView contiguous = make_view({2, 9, 7}, {63, 7, 1}, 5);
+  StridedView* one[] = {&contiguous};
+  gpu_sim::coalesce_views(one, 1);
+  CHECK(contiguous.ndim == 1);
+  CHECK(contiguous.shape[0] == 126);
+  CHECK(contiguous.strides[0] == 1);
+  CHECK(contiguous.offset == 5);
+  // Merged only where both views allow it: a's inner pair merges, b's broadcast keeps dim 0 apart.
+  StridedView a = make_view({4, 1, 5, 6}, {60, 999, 6, 1}, 12),
+              b = make_view({4, 1, 5, 6}, {0, 0, 6, 1}, 0);
+  StridedView* two[] = {&a, &b};
+  gpu_sim::coalesce_views(two, 2);
+  REQUIRE(a.ndim == 2);
+  CHECK(b.ndim == 2);
+  CHECK((a.shape[0] == 4 && a.shape[1] == 30 && a.strides[0] == 60 && a.strides[1] == 1));
+  CHECK((b.shape[0] == 4 && b.shape[1] == 30 && b.strides[0] == 0 && b.strides[1] == 1));
+  // A transpose stays two-dimensional; all extents 1 leave no dimension (one element).
+  StridedView transposed = make_view({17, 33}, {1, 17}, 0), single = make_view({1, 1}, {5, 3}, 2);
+  StridedView* each[] = {&transposed};
+  gpu_sim::coalesce_views(each, 1);
+  CHECK(transposed.ndim == 2);
+  each[0] = &single;
+  gpu_sim::coalesce_views(each, 1);
+  CHECK(single.ndim == 0);
+}
+#endif
 
 TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
   for_each_gpu([](Device d) {
