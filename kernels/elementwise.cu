@@ -9,6 +9,7 @@
 //   binary:   out[i] = a[view_offset(av, i)] op b[view_offset(bv, i)]   (stride 0 broadcasts)
 //   unary:    y = -x, e^x, ln x, sqrt x, x^2, max(x, 0), gelu(x) = x Phi(x), alpha x, x + alpha
 //   backward: relu: gx = gy [x > 0];   gelu: gx = gy (Phi(x) + x phi(x))
+//   (gelu in double and rounded once, as on the CPU, or where fp64 is slow in float: gelu_math.h)
 //   axpy:     y += alpha x
 //   dropout:  y = x / (1 - p) where counter_uniform(seed, i) >= p, else 0 (engine/random.h: the
 //             same hash on every device, so masks equal the CPU's bit for bit)
@@ -16,7 +17,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_impl.h"
 #include "engine/gelu_math.h"
 #include "engine/random.h"
 #include "kernels/kernel_util.cuh"
@@ -73,7 +74,8 @@ __global__ void binary_kernel(BinaryOp op, const float* a, StridedView av, const
   }
 }
 
-__global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
+__global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, float alpha,
+                             bool float_gelu) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     float r = 0.f;
@@ -97,7 +99,8 @@ __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, fl
         r = v > 0.f ? v : 0.f;
         break;
       case UnaryOp::gelu:
-        r = gelu_forward_value(v);  // engine/gelu_math.h, shared with the CPU
+        // engine/gelu_math.h: the double path shared with the CPU, or the float one
+        r = float_gelu ? gelu_forward_float(v) : gelu_forward_value(v);
         break;
       case UnaryOp::scale:
         r = alpha * v;
@@ -112,11 +115,11 @@ __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, fl
 
 // d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (engine/gelu_math.h).
 __global__ void unary_backward_kernel(bool gelu, const float* x, const float* gy, float* gx,
-                                      int64_t n) {
+                                      int64_t n, bool float_gelu) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     if (gelu) {
-      gx[i] = gy[i] * gelu_slope_value(v);
+      gx[i] = gy[i] * (float_gelu ? gelu_slope_float(v) : gelu_slope_value(v));
     } else {
       gx[i] = v > 0.f ? gy[i] : 0.f;
     }
@@ -176,7 +179,7 @@ void GpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, cons
 
 void GpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
   FORGE_LAUNCH(unary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, x, y, n,
-               alpha);
+               alpha, impl_->float_gelu);
   FORGE_CHECK_LAUNCH("unary_kernel");
 }
 
@@ -184,7 +187,7 @@ void GpuBackend::unary_backward(UnaryOp op, const float* x, const float* gy, flo
   if (op != UnaryOp::relu && op != UnaryOp::gelu)
     throw std::invalid_argument("unary_backward: only relu and gelu have a backward primitive");
   FORGE_LAUNCH(unary_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
-               op == UnaryOp::gelu, x, gy, gx, n);
+               op == UnaryOp::gelu, x, gy, gx, n, impl_->float_gelu);
   FORGE_CHECK_LAUNCH("unary_backward_kernel");
 }
 

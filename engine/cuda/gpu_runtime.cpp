@@ -63,6 +63,9 @@ void device_memset(void* dst, int byte, size_t bytes) {
   std::memset(dst, byte, bytes);
 }
 void device_synchronize() {}  // sim launches are synchronous: nothing is in flight
+static bool fp64_is_slow() {
+  return false;
+}
 
 #else
 
@@ -124,7 +127,23 @@ void device_memset(void* dst, int byte, size_t bytes) {
 void device_synchronize() {
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
+static bool fp64_is_slow() {
+  int device = 0, ratio = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&ratio, cudaDevAttrSingleToDoublePrecisionPerfRatio, device),
+        "cudaDeviceGetAttribute(SingleToDoublePrecisionPerfRatio)");
+  return ratio > 4;
+}
 
 #endif
+
+bool gelu_in_float() {
+  const char* text = std::getenv("FORGE_GPU_GELU");
+  if (!text || std::strcmp(text, "auto") == 0) return fp64_is_slow();
+  if (std::strcmp(text, "float") == 0) return true;
+  if (std::strcmp(text, "double") == 0) return false;
+  throw std::invalid_argument("FORGE_GPU_GELU must be auto, float or double, not '" +
+                              std::string(text) + "'");
+}
 
 }  // namespace forge::FORGE_GPU_NS

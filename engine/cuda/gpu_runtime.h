@@ -32,4 +32,10 @@ void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the defa
 void device_memset(void* dst, int byte, size_t bytes);
 void device_synchronize();
 
+// Whether GELU runs its float path (engine/gelu_math.h). FORGE_GPU_GELU=float or double chooses;
+// unset or auto: float where the device's fp64 runs under a quarter of its fp32 rate
+// (cudaDevAttrSingleToDoublePrecisionPerfRatio > 4: L4, A10, consumer parts; H100, H200 and A100
+// have 2), double on the sim (a CPU's fp64 is fast).
+bool gelu_in_float();
+
 }  // namespace forge::FORGE_GPU_NS
