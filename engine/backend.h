@@ -33,6 +33,16 @@ enum class BinaryOp { add, sub, mul, div };
 enum class UnaryOp { neg, exp, log, sqrt, square, relu, gelu, scale, add_scalar };
 
 // 2-D convolution, NCHW input [n, c, h, w], weight [k, c, r, s], output [n, k, oh, ow].
+// One tensor of a multi-tensor Adam step: n floats at each of p, g, m, v, and its step t >= 1.
+struct AdamTensor {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+  int step;
+};
+
 struct Conv2dDesc {
   int n, c, h, w;   // input
   int k, r, s;      // output channels, kernel height, kernel width
@@ -104,8 +114,11 @@ class Backend {
   // Sums x (contiguous, shape in_shape) down to out_shape: same ndim, each extent equal or 1.
   virtual void reduce_sum(const float* x, const int64_t* in_shape, const int64_t* out_shape,
                           int ndim, float* out) = 0;
-  // out[0] = sum of x[i]^2 (for gradient-norm clipping).
-  virtual void sum_squares(const float* x, int64_t n, float* out) = 0;
+  // Gradient-norm clipping over a list of `count` flat tensors, xs[i] holding ns[i] floats (on a
+  // GPU each is one launch for the whole list): the sum of every x^2, returned to the host in
+  // double (a transfer, so it waits for the device), and x *= scale in place.
+  virtual double sum_squares(const float* const* xs, const int64_t* ns, int count) = 0;
+  virtual void scale_all(float* const* xs, const int64_t* ns, int count, float scale) = 0;
 
   // ---- GEMM (row-major) ----------------------------------------------------------------------
   // For each of `batch` problems: C = alpha * op(A) op(B) + beta * C, op(A) [m, k], op(B) [k, n],
@@ -207,13 +220,13 @@ class Backend {
   virtual void dropout_backward(const float* gy, float* gx, int64_t n, float p, uint64_t seed) = 0;
 
   // ---- optimizers ----------------------------------------------------------------------------
-  // Adam / AdamW for one tensor, step t >= 1:
+  // Adam / AdamW for `count` tensors at once (one launch on a GPU, as llm.c does), each with its
+  // own step t >= 1 (AdamTensor):
   //   g' = g + wd * p (Adam, decoupled = false)      m = b1 m + (1 - b1) g'
   //   v = b2 v + (1 - b2) g'^2                        p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 -
   //   b2^t)) + eps) AdamW (decoupled = true): p -= lr * wd * p before the update, g' = g.
-  virtual void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr,
-                         float beta1, float beta2, float eps, float weight_decay, bool decoupled,
-                         int step) = 0;
+  virtual void adam_step(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
+                         float eps, float weight_decay, bool decoupled) = 0;
   // SGD with momentum: g' = g + wd p; buf = momentum buf + g'; p -= lr * (nesterov ? g' + momentum
   // buf : buf)
   virtual void sgd_step(int64_t n, float* p, const float* g, float* buf, float lr, float momentum,

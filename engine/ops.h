@@ -109,6 +109,9 @@ Tensor softmax(const Tensor& x);
 // ------------------------------------------------------------------------------------ q, k, v [b,
 // h, t, dh] -> [b, h, t, dh]; one fused node: saves only the per-row log-sum-exp.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale);
+// The same with q, k, v stacked: qkv [3, b, h, t, dh] (one projection, permuted) -> [b, h, t, dh];
+// its gradient is one tensor, with no per-part slicing (fewer kernel launches on a GPU).
+Tensor scaled_dot_product_attention(const Tensor& qkv, float scale);
 
 // ---- vision
 // --------------------------------------------------------------------------------------- images

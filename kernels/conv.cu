@@ -83,8 +83,12 @@ __global__ void channel_sum_kernel(int n, int k, int64_t pixels, const float* gy
 int64_t col_floats_per_image(const Conv2dDesc& d) {
   return int64_t(d.c) * d.r * d.s * d.oh * d.ow;
 }
+// Degenerate shapes (n = 0, or no output pixels so that col is empty) make one chunk of all the
+// images: [1, n] would be an empty range to clamp to, and kMaxColFloats / 0 is undefined.
 int images_per_chunk(const Conv2dDesc& d) {
-  return int(std::clamp<int64_t>(kMaxColFloats / col_floats_per_image(d), 1, d.n));
+  const int64_t per_image = col_floats_per_image(d);
+  if (d.n == 0 || per_image == 0) return std::max(d.n, 1);
+  return int(std::clamp<int64_t>(kMaxColFloats / per_image, 1, d.n));
 }
 
 void launch_im2col(const Conv2dDesc& d, int images, const float* x, float* col) {
@@ -132,8 +136,11 @@ void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, cons
 void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, const float* gy,
                                         float* gw, float* gbias) {
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
+  // A sum over no images or no output pixels: zero (and a GEMM with k = 0 would have ld = 0).
+  const bool empty_sum = d.n == 0 || pixels == 0;
+  if (empty_sum) fill(gw, int64_t(d.k) * crs, 0.f);
   DeviceScratch col(*this, chunk * col_floats_per_image(d));
-  for (int n0 = 0; n0 < d.n; n0 += chunk) {
+  for (int n0 = 0; !empty_sum && n0 < d.n; n0 += chunk) {
     const int images = std::min(chunk, d.n - n0);
     launch_im2col(d, images, x + int64_t(n0) * d.c * d.h * d.w, col.data());
     for (int i = 0; i < images; ++i) {
@@ -143,7 +150,7 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
            col.data() + i * col_floats_per_image(d), pixels, 0, beta, gw, crs, 0, 1);
     }
   }
-  if (!gbias) return;
+  if (!gbias || d.k == 0) return;  // k = 0: no channel, and an empty grid is invalid on a GPU
   FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
                int64_t(pixels), gy, gbias);
   FORGE_CHECK_LAUNCH(channel_sum_kernel);

@@ -9,13 +9,15 @@
 //   binary:   out[i] = a[view_offset(av, i)] op b[view_offset(bv, i)]   (stride 0 broadcasts)
 //   unary:    y = -x, e^x, ln x, sqrt x, x^2, max(x, 0), gelu(x) = x Phi(x), alpha x, x + alpha
 //   backward: relu: gx = gy [x > 0];   gelu: gx = gy (Phi(x) + x phi(x))
+//   (gelu in double and rounded once, as on the CPU, or where fp64 is slow in float: gelu_math.h)
 //   axpy:     y += alpha x
 //   dropout:  y = x / (1 - p) where counter_uniform(seed, i) >= p, else 0 (engine/random.h: the
 //             same hash on every device, so masks equal the CPU's bit for bit)
+// Views are coalesced first (launch_utils.cuh): a contiguous one is walked without any division.
 #include <cmath>
 #include <stdexcept>
 
-#include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_impl.h"
 #include "engine/gelu_math.h"
 #include "engine/random.h"
 #include "kernels/kernel_util.cuh"
@@ -72,7 +74,8 @@ __global__ void binary_kernel(BinaryOp op, const float* a, StridedView av, const
   }
 }
 
-__global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
+__global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, float alpha,
+                             bool float_gelu) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     float r = 0.f;
@@ -96,7 +99,8 @@ __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, fl
         r = v > 0.f ? v : 0.f;
         break;
       case UnaryOp::gelu:
-        r = gelu_forward_value(v);  // engine/gelu_math.h, shared with the CPU
+        // engine/gelu_math.h: the double path shared with the CPU, or the float one
+        r = float_gelu ? gelu_forward_float(v) : gelu_forward_value(v);
         break;
       case UnaryOp::scale:
         r = alpha * v;
@@ -111,11 +115,11 @@ __global__ void unary_kernel(UnaryOp op, const float* x, float* y, int64_t n, fl
 
 // d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (engine/gelu_math.h).
 __global__ void unary_backward_kernel(bool gelu, const float* x, const float* gy, float* gx,
-                                      int64_t n) {
+                                      int64_t n, bool float_gelu) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     if (gelu) {
-      gx[i] = gy[i] * gelu_slope_value(v);
+      gx[i] = gy[i] * (float_gelu ? gelu_slope_float(v) : gelu_slope_value(v));
     } else {
       gx[i] = v > 0.f ? gy[i] : 0.f;
     }
@@ -141,7 +145,10 @@ void GpuBackend::fill(float* x, int64_t n, float value) {
 
 void GpuBackend::gather(const float* src_base, const StridedView& src, float* dst) {
   const int64_t n = view_numel(src);
-  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, src,
+  StridedView view = src;
+  StridedView* views[] = {&view};
+  coalesce_views(views, 1);
+  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, view,
                dst, n);
   FORGE_CHECK_LAUNCH("gather_kernel");
 }
@@ -151,22 +158,28 @@ void GpuBackend::scatter(const float* src, float* dst_base, const StridedView& d
   const int64_t n = view_numel(dst);
   bool overlapping = false;  // a zero stride over an extent > 1: several i, one destination
   for (int d = 0; d < dst.ndim; ++d) overlapping |= dst.strides[d] == 0 && dst.shape[d] > 1;
+  StridedView view = dst;
+  StridedView* views[] = {&view};
+  coalesce_views(views, 1);
   FORGE_LAUNCH(scatter_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src, dst_base,
-               dst, n, accumulate, accumulate && overlapping);
+               view, n, accumulate, accumulate && overlapping);
   FORGE_CHECK_LAUNCH("scatter_kernel");
 }
 
 void GpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, const float* b,
                         const StridedView& bv, float* out) {
   const int64_t n = view_numel(av);
-  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, av, b,
-               bv, out, n);
+  StridedView a_view = av, b_view = bv;
+  StridedView* views[] = {&a_view, &b_view};
+  coalesce_views(views, 2);
+  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, a_view,
+               b, b_view, out, n);
   FORGE_CHECK_LAUNCH("binary_kernel");
 }
 
 void GpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
   FORGE_LAUNCH(unary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, x, y, n,
-               alpha);
+               alpha, impl_->float_gelu);
   FORGE_CHECK_LAUNCH("unary_kernel");
 }
 
@@ -174,7 +187,7 @@ void GpuBackend::unary_backward(UnaryOp op, const float* x, const float* gy, flo
   if (op != UnaryOp::relu && op != UnaryOp::gelu)
     throw std::invalid_argument("unary_backward: only relu and gelu have a backward primitive");
   FORGE_LAUNCH(unary_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
-               op == UnaryOp::gelu, x, gy, gx, n);
+               op == UnaryOp::gelu, x, gy, gx, n, impl_->float_gelu);
   FORGE_CHECK_LAUNCH("unary_backward_kernel");
 }
 

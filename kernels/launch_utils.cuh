@@ -43,14 +43,40 @@ __device__ __forceinline__ int lane_id() {
   return int(threadIdx.x) % kWarp;
 }
 
-// Element offset of the `linear`-th element (row-major over v.shape) of a strided view.
+// Element offset of the `linear`-th element (row-major over v.shape) of a strided view. The
+// outermost dimension needs no division: what is left of `linear` there is below its extent.
+// A 64-bit divide and modulo per inner dimension and element: launchers coalesce views first.
 __device__ __forceinline__ int64_t view_offset(const StridedView& v, int64_t linear) {
   int64_t off = v.offset;
-  for (int d = v.ndim - 1; d >= 0; --d) {
+  for (int d = v.ndim - 1; d > 0; --d) {
     off += (linear % v.shape[d]) * v.strides[d];
     linear /= v.shape[d];
   }
-  return off;
+  return v.ndim > 0 ? off + linear * v.strides[0] : off;
+}
+
+// Rewrites views of one shape, walked by one linear index, with as few dimensions as walk the
+// same elements in the same order: extents of 1 are dropped, and neighbouring dimensions d, d + 1
+// merge where every view has strides[d] = strides[d + 1] * shape[d + 1]. A contiguous view becomes
+// 1-D (offset + i, no division at all); a broadcast or permuted one keeps only the dimensions its
+// zero or permuted strides need.
+inline void coalesce_views(StridedView* const* views, int count) {
+  const int ndim = views[0]->ndim;
+  int kept = -1;  // the last dimension written back
+  for (int d = 0; d < ndim; ++d) {
+    const int64_t extent = views[0]->shape[d];
+    if (extent == 1) continue;
+    bool merges = kept >= 0;
+    for (int k = 0; k < count && merges; ++k)
+      merges = views[k]->strides[kept] == views[k]->strides[d] * extent;
+    if (!merges) ++kept;
+    for (int k = 0; k < count; ++k) {
+      StridedView& v = *views[k];
+      v.shape[kept] = merges ? v.shape[kept] * extent : extent;
+      v.strides[kept] = v.strides[d];
+    }
+  }
+  for (int k = 0; k < count; ++k) views[k]->ndim = kept + 1;
 }
 
 inline int64_t view_numel(const StridedView& v) {

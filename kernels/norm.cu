@@ -217,7 +217,7 @@ __global__ void softmax_backward_kernel(int rows, int d, const float* y, const f
 void GpuBackend::layernorm_forward(int rows, int d, const float* x, const float* gamma,
                                    const float* beta, float eps, float* y, float* mean,
                                    float* rstd) {
-  if (rows == 0) return;
+  if (rows == 0 || d == 0) return;  // nothing to normalise (and d = 0 has no mean)
   FORGE_LAUNCH(layernorm_forward_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0, kStream,
                rows, d, x, gamma, beta, eps, y, mean, rstd);
   FORGE_CHECK_LAUNCH("layernorm_forward_kernel");
@@ -226,6 +226,8 @@ void GpuBackend::layernorm_forward(int rows, int d, const float* x, const float*
 void GpuBackend::layernorm_backward(int rows, int d, const float* x, const float* gy,
                                     const float* gamma, const float* mean, const float* rstd,
                                     float* gx, float* ggamma, float* gbeta) {
+  // d = 0: no column, so no gradient to write (and an empty grid is invalid on a GPU).
+  if (d == 0) return;
   if (rows > 0) {
     FORGE_LAUNCH(layernorm_backward_input_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0,
                  kStream, rows, d, x, gy, gamma, mean, rstd, gx);

@@ -1,6 +1,7 @@
-// optim.cu: one optimizer step over one parameter tensor, one thread per element in grid-stride
-// loops (grid = min(ceil(n / 256), 4096) blocks of 256). The state (m, v or the momentum buffer)
-// is updated in place; nothing else is kept.
+// optim.cu: optimizer steps, one thread per element in grid-stride loops (grid = min(ceil(n / 256),
+// 4096) blocks of 256). Adam takes every parameter in one launch: the grid walks the concatenation
+// of all tensors (multi_tensor.cuh), each entry carrying its own bias corrections; SGD one tensor
+// a launch. The state (m, v or the momentum buffer) is updated in place; nothing else is kept.
 //
 //   Adam (decoupled = false), step t:  g' = g + wd p,  m = b1 m + (1 - b1) g',
 //     v = b2 v + (1 - b2) g'^2,  p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
@@ -9,22 +10,35 @@
 // The bias corrections 1 - b^t are computed once on the host, as the CPU backend does, so both
 // backends evaluate the same float expression per element.
 #include <cmath>
+#include <vector>
 
 #include "engine/cuda/gpu_backend.h"
-#include "kernels/kernel_util.cuh"
+#include "kernels/multi_tensor.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
-__global__ void adam_kernel(int64_t n, float* p, const float* g, float* m, float* v, float lr,
-                            float beta1, float beta2, float eps, float l2, float shrink, float bc1,
-                            float bc2) {
-  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
-    const float gi = g[i] + l2 * p[i];
-    const float mi = beta1 * m[i] + (1.f - beta1) * gi;
-    const float vi = beta2 * v[i] + (1.f - beta2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = shrink * p[i] - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+// One tensor of the list, as the kernels read it.
+struct AdamEntry {
+  float* p;
+  const float* g;
+  float *m, *v;
+  int64_t n, start;
+  float bc1, bc2;  // 1 - beta1^t, 1 - beta2^t for this tensor's step t
+};
+
+__global__ void adam_kernel(const AdamEntry* table, int count, int64_t total, float lr, float beta1,
+                            float beta2, float eps, float l2, float shrink) {
+  int k = -1;
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
+    k = entry_of(table, count, e, k);
+    const AdamEntry& a = table[k];
+    const int64_t i = e - a.start;
+    const float gi = a.g[i] + l2 * a.p[i];
+    const float mi = beta1 * a.m[i] + (1.f - beta1) * gi;
+    const float vi = beta2 * a.v[i] + (1.f - beta2) * gi * gi;
+    a.m[i] = mi;
+    a.v[i] = vi;
+    a.p[i] = shrink * a.p[i] - lr * (mi / a.bc1) / (sqrtf(vi / a.bc2) + eps);
   }
 }
 
@@ -38,15 +52,21 @@ __global__ void sgd_kernel(int64_t n, float* p, const float* g, float* buf, floa
   }
 }
 
-void GpuBackend::adam_step(int64_t n, float* p, const float* g, float* m, float* v, float lr,
-                           float beta1, float beta2, float eps, float weight_decay, bool decoupled,
-                           int step) {
-  const float bc1 = 1.f - std::pow(beta1, float(step));
-  const float bc2 = 1.f - std::pow(beta2, float(step));
+void GpuBackend::adam_step(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
+                           float eps, float weight_decay, bool decoupled) {
+  if (count == 0) return;
+  std::vector<AdamEntry> entries;
+  for (int k = 0; k < count; ++k) {
+    const AdamTensor& t = tensors[k];
+    entries.push_back({t.p, t.g, t.m, t.v, t.n, 0, 1.f - std::pow(beta1, float(t.step)),
+                       1.f - std::pow(beta2, float(t.step))});
+  }
+  DeviceTable<AdamEntry> table(*this, entries);
+  if (table.total() == 0) return;
   const float l2 = decoupled ? 0.f : weight_decay;  // Adam: decay through the gradient
   const float shrink = decoupled ? 1.f - lr * weight_decay : 1.f;  // AdamW: decay of p itself
-  FORGE_LAUNCH(adam_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, n, p, g, m, v,
-               lr, beta1, beta2, eps, l2, shrink, bc1, bc2);
+  FORGE_LAUNCH(adam_kernel, dim3(grid_blocks(table.total())), dim3(kBlockThreads), 0, kStream,
+               table.data(), count, table.total(), lr, beta1, beta2, eps, l2, shrink);
   FORGE_CHECK_LAUNCH("adam_kernel");
 }
 

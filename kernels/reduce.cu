@@ -1,5 +1,5 @@
 // reduce.cu: reduce_sum (a tensor summed down to a shape with some extents 1: broadcast backward,
-// bias gradients, means) and sum_squares (gradient-norm clipping).
+// bias gradients, means). Gradient clipping's sum of squares is in clip.cu.
 //
 //   reduce_sum:  out[o] = sum over r of x[kept(o) + reduced(r)]
 // where kept(o) is the input offset of output element o's coordinates and reduced(r) that of the
@@ -10,9 +10,6 @@
 //    neighbouring addresses, e.g. a bias gradient [rows, n] -> [n];
 //  - otherwise one 256-thread block per output (grid-stride over outputs, at most 4096 blocks):
 //    the threads stride over r and meet in block_sum (reduce_utils.cuh).
-//   sum_squares: out[0] = sum x_i^2 in two passes, without atomics so the result does not depend
-//    on the order blocks run in: up to 1024 blocks each write block_sum of their grid-stride share
-//    to a partials buffer, then one block sums the partials (the block kernel above).
 // Accumulation is in float: a serial sum of m terms is within m * eps * sum|x| of exact, a tree
 // within log2(m) * eps * sum|x| (the CPU accumulates in double; tests allow for the difference).
 // Nothing is saved for backward.
@@ -46,13 +43,6 @@ __global__ void reduce_sum_block_kernel(const float* x, StridedView kept, Stride
     acc = block_sum(acc);
     if (threadIdx.x == 0) out[o] = acc;
   }
-}
-
-__global__ void sum_squares_partials_kernel(const float* x, int64_t n, float* partials) {
-  float acc = 0.f;
-  for (int64_t i = grid_first(); i < n; i += grid_stride()) acc += x[i] * x[i];
-  acc = block_sum(acc);
-  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
 // ---- launchers ------------------------------------------------------------------------------
@@ -94,22 +84,6 @@ void GpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64
   if (out_n == 0) return;
   const bool last_dim_kept = ndim > 0 && out_shape[ndim - 1] == in_shape[ndim - 1];
   launch_reduce_sum(x, kept, reduced, out_n, red_n, last_dim_kept, out);
-}
-
-void GpuBackend::sum_squares(const float* x, int64_t n, float* out) {
-  const unsigned blocks = std::min(grid_blocks(n), 1024u);
-  DeviceScratch partials(*this, blocks);  // back to the cache when this call ends
-  FORGE_LAUNCH(sum_squares_partials_kernel, dim3(blocks), dim3(kBlockThreads), 0, kStream, x, n,
-               partials.data());
-  FORGE_CHECK_LAUNCH("sum_squares_partials_kernel");
-  // The second pass: one output, the partials its only reduced dimension.
-  StridedView scalar, all_partials;
-  all_partials.ndim = 1;
-  all_partials.shape[0] = blocks;
-  all_partials.strides[0] = 1;
-  FORGE_LAUNCH(reduce_sum_block_kernel, dim3(1), dim3(kBlockThreads), 0, kStream, partials.data(),
-               scalar, all_partials, int64_t(1), int64_t(blocks), out);
-  FORGE_CHECK_LAUNCH("reduce_sum_block_kernel");
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -22,10 +22,9 @@ SelfAttention::SelfAttention(int dim, int heads, float dropout, Generator& gen, 
 
 Tensor SelfAttention::forward(const Tensor& x) {
   const int64_t b = x.size(0), t = x.size(1), dim = x.size(2), dh = dim / heads_;
-  // [b, t, 3 dim] -> [3, b, heads, t, dh]: q, k and v are slices of one projection.
+  // [b, t, 3 dim] -> [3, b, heads, t, dh]: q, k and v, stacked, from one projection.
   Tensor qkv = qkv_->forward(x).reshape({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
-  auto part = [&](int i) { return qkv.slice(0, i, i + 1).reshape({b, heads_, t, dh}); };
-  Tensor o = scaled_dot_product_attention(part(0), part(1), part(2), 1.f / std::sqrt(float(dh)));
+  Tensor o = scaled_dot_product_attention(qkv, 1.f / std::sqrt(float(dh)));
   // [b, heads, t, dh] -> [b, t, heads * dh]
   o = o.permute({0, 2, 1, 3}).reshape({b, t, dim});
   return drop_->forward(proj_->forward(o));

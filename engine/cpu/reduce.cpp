@@ -129,11 +129,19 @@ void CpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64
   reduce_general(x, in_shape, out_shape, ndim, out);
 }
 
-void CpuBackend::sum_squares(const float* x, int64_t n, float* out) {
-  double acc = 0.0;
+// Each tensor's sum in double, rounded to float, the floats added in double: what clipping did
+// when it summed one tensor per call.
+double CpuBackend::sum_squares(const float* const* xs, const int64_t* ns, int count) {
+  double total = 0.0;
+  for (int t = 0; t < count; ++t) {
+    const float* x = xs[t];
+    const int64_t n = ns[t];
+    double acc = 0.0;
 #pragma omp parallel for reduction(+ : acc) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * x[i];
-  out[0] = static_cast<float>(acc);
+    for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * x[i];
+    total += static_cast<float>(acc);
+  }
+  return total;
 }
 
 }  // namespace forge

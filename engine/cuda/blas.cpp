@@ -5,6 +5,7 @@
 // the row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: swap the
 // operands (B first), swap m and n, keep each operand's own transpose flag.
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -83,10 +84,19 @@ BlasHandle::~BlasHandle() {
 
 #endif
 
+namespace {
+std::atomic<uint64_t> blas_calls{0};
+}  // namespace
+
+uint64_t blas_call_count() {
+  return blas_calls.load(std::memory_order_relaxed);
+}
+
 void GpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                       int lda, int64_t stride_a, const float* b, int ldb, int64_t stride_b,
                       float beta, float* c, int ldc, int64_t stride_c, int batch) {
   if (m == 0 || n == 0 || batch == 0) return;
+  blas_calls.fetch_add(1, std::memory_order_relaxed);
   // Column-major C^T [n x m] = op(B)^T [n x k] * op(A)^T [k x m] (see the top of this file).
   const cublasStatus_t status = cublasSgemmStridedBatched(
       impl_->blas.get(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,

@@ -14,6 +14,8 @@
 #error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
 #endif
 
+#include <cstdint>
+
 #if !FORGE_SIM_BUILD
 #include <cublas_v2.h>
 #endif
@@ -34,6 +36,9 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                                          long long strideB, const float* beta, float* C, int ldc,
                                          long long strideC, int batchCount);
 #endif
+
+// GpuBackend::gemm calls so far: each is one cuBLAS call, a launch of at least one kernel.
+uint64_t blas_call_count();
 
 // Owns the library handle (cublasCreate/cublasDestroy on cuda; nothing to own on sim).
 class BlasHandle {

@@ -1,16 +1,24 @@
-// builtin.cpp: registers whichever GPU backends the build produced (FORGE_SIM, FORGE_CUDA).
+// builtin.cpp: registers whichever GPU backends the build produced (FORGE_SIM, FORGE_CUDA), and
+// routes builtin.h's per-device calls to the build that serves the device.
 #include "engine/cuda/builtin.h"
+
+#include <stdexcept>
+#include <string>
 
 namespace forge {
 #if FORGE_HAVE_SIM
 namespace gpu_sim {
 void register_gpu_backend();
-}
+uint64_t launch_count();
+void fail_next_allocation();
+}  // namespace gpu_sim
 #endif
 #if FORGE_HAVE_CUDA
 namespace gpu_cuda {
 void register_gpu_backend();
-}
+uint64_t launch_count();
+void fail_next_allocation();
+}  // namespace gpu_cuda
 #endif
 
 void register_builtin_backends() {
@@ -20,6 +28,33 @@ void register_builtin_backends() {
 #if FORGE_HAVE_CUDA
   gpu_cuda::register_gpu_backend();
 #endif
+}
+
+namespace {
+[[noreturn]] void no_gpu_backend(Device device, const char* what) {
+  throw std::invalid_argument(std::string(what) + ": device " + device_name(device) +
+                              " has no GPU backend in this program");
+}
+}  // namespace
+
+uint64_t gpu_launch_count(Device device) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::launch_count();
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::launch_count();
+#endif
+  no_gpu_backend(device, "gpu_launch_count");
+}
+
+void fail_next_gpu_allocation(Device device) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::fail_next_allocation();
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::fail_next_allocation();
+#endif
+  no_gpu_backend(device, "fail_next_gpu_allocation");
 }
 
 }  // namespace forge

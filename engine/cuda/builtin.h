@@ -1,9 +1,21 @@
 // builtin.h: makes the GPU backends built into this program (sim, cuda) known to backend().
-// Programs call it once at start; Device::cpu needs nothing.
+// Programs call it once at start; Device::cpu needs nothing. Also what the GPU backends offer
+// beyond engine/backend.h, for tools and tests.
 #pragma once
+#include <cstdint>
+
+#include "engine/device.h"
 
 namespace forge {
 
 void register_builtin_backends();
+
+// Kernel launches the GPU backend of `device` (sim or cuda) has issued in this program: every
+// kernel, and each cuBLAS call as one. Throws std::invalid_argument for cpu or a device not built.
+uint64_t gpu_launch_count(Device device);
+
+// Test hook: the next allocation the GPU backend of `device` makes on the device (one the caching
+// allocator cannot serve from its cache) fails as an out-of-memory does.
+void fail_next_gpu_allocation(Device device);
 
 }  // namespace forge

@@ -5,6 +5,8 @@
 // Definitions: memory in engine/cuda/gpu_memory.cpp, GEMM in engine/cuda/blas.cpp, every other
 // method in the kernels/<family>.cu file that holds its kernels.
 #pragma once
+#include <cstdint>
+
 #include "engine/backend.h"
 
 #ifndef FORGE_GPU_NS
@@ -28,5 +30,12 @@ class GpuBackend final : public Backend {
 
 // Registers this build's backend for Device::sim or Device::cuda.
 void register_gpu_backend();
+
+// Kernels launched so far by this build (kernels/launch_count.cu), and what bench model reports:
+// those plus one per cuBLAS call (gpu_register.cpp).
+uint64_t kernel_launch_total();
+uint64_t launch_count();
+// Test hook: the next allocation that reaches the device fails as an out-of-memory does.
+void fail_next_allocation();
 
 }  // namespace forge::FORGE_GPU_NS

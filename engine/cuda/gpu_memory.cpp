@@ -32,6 +32,10 @@ void* CachingAllocator::allocate(size_t bytes) {
     return device_malloc(bin);
   } catch (const std::exception&) {
     // Out of memory, perhaps only because of what the cache holds: give it back, try once more.
+    // The failed cudaMalloc left its error as CUDA's last error; clear it (as PyTorch's caching
+    // allocator does), or the next FORGE_CHECK_LAUNCH reports "out of memory" for a kernel that
+    // ran fine.
+    clear_last_error();
     release_cached();
     return device_malloc(bin);
   }

@@ -1,6 +1,8 @@
 // gpu_register.cpp: makes this build of the GPU backend known to forge::backend(): Device::sim for
 // the sim build, Device::cuda for the nvcc build. The factory runs on first use of the device, so
-// a program that never asks for cuda never touches the driver.
+// a program that never asks for cuda never touches the driver. Also what engine/cuda/builtin.h
+// offers per device beyond the Backend interface: the launch count and the allocation test hook.
+#include "engine/cuda/blas.h"
 #include "engine/cuda/gpu_backend.h"
 #include "engine/cuda/gpu_runtime.h"
 
@@ -20,6 +22,14 @@ static Backend* make_gpu_backend() {
 
 void register_gpu_backend() {
   register_backend(kDevice, &make_gpu_backend);
+}
+
+uint64_t launch_count() {
+  return kernel_launch_total() + blas_call_count();
+}
+
+void fail_next_allocation() {
+  fail_next_device_malloc();
 }
 
 }  // namespace forge::FORGE_GPU_NS

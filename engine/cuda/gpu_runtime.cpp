@@ -6,30 +6,49 @@
 // allocation without waiting (its last user was issued earlier, so it finishes earlier).
 #include "engine/cuda/gpu_runtime.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <stdexcept>
 #include <string>
 
-#if !FORGE_SIM_BUILD
+#if FORGE_SIM_BUILD
+#include "kernels/sim/runtime.h"
+#else
 #include <cuda_runtime.h>
 #endif
 
 namespace forge::FORGE_GPU_NS {
+
+namespace {
+std::atomic<bool> fail_next_malloc{false};
+// The size device_malloc asks for: `bytes`, or, once after fail_next_device_malloc, 2^60.
+size_t size_to_request(size_t bytes) {
+  return fail_next_malloc.exchange(false) ? size_t(1) << 60 : bytes;
+}
+}  // namespace
+
+void fail_next_device_malloc() {
+  fail_next_malloc = true;
+}
 
 #if FORGE_SIM_BUILD
 
 void require_usable_device(const char*) {}  // the sim runs wherever the program does
 
 void* device_malloc(size_t bytes) {
-  // aligned_alloc wants a multiple of the alignment; 0 bytes still gets a distinct pointer.
-  void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + (bytes == 0 ? 256 : 0));
-  if (!p) throw std::bad_alloc();
+  void* p = nullptr;
+  const size_t request = size_to_request(bytes);
+  if (sim::device_malloc(&p, request) != cudaSuccess)
+    throw std::runtime_error("sim: cudaMalloc of " + std::to_string(request) +
+                             " bytes failed (out of memory)");
   return p;
 }
 void device_free(void* ptr) {
-  std::free(ptr);
+  sim::device_free(ptr);
+}
+void clear_last_error() {
+  sim::take_last_error();
 }
 void copy_h2d(void* dst, const void* src, size_t bytes) {
   std::memcpy(dst, src, bytes);
@@ -44,6 +63,9 @@ void device_memset(void* dst, int byte, size_t bytes) {
   std::memset(dst, byte, bytes);
 }
 void device_synchronize() {}  // sim launches are synchronous: nothing is in flight
+static bool fp64_is_slow() {
+  return false;
+}
 
 #else
 
@@ -76,8 +98,12 @@ void require_usable_device(const char* device_label) {
 
 void* device_malloc(size_t bytes) {
   void* p = nullptr;
-  check(cudaMalloc(&p, bytes), "cudaMalloc of " + bytes_text(bytes));
+  const size_t request = size_to_request(bytes);
+  check(cudaMalloc(&p, request), "cudaMalloc of " + bytes_text(request));
   return p;
+}
+void clear_last_error() {
+  cudaGetLastError();
 }
 void device_free(void* ptr) {
   check(cudaFree(ptr), "cudaFree");
@@ -101,7 +127,23 @@ void device_memset(void* dst, int byte, size_t bytes) {
 void device_synchronize() {
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
+static bool fp64_is_slow() {
+  int device = 0, ratio = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&ratio, cudaDevAttrSingleToDoublePrecisionPerfRatio, device),
+        "cudaDeviceGetAttribute(SingleToDoublePrecisionPerfRatio)");
+  return ratio > 4;
+}
 
 #endif
+
+bool gelu_in_float() {
+  const char* text = std::getenv("FORGE_GPU_GELU");
+  if (!text || std::strcmp(text, "auto") == 0) return fp64_is_slow();
+  if (std::strcmp(text, "float") == 0) return true;
+  if (std::strcmp(text, "double") == 0) return false;
+  throw std::invalid_argument("FORGE_GPU_GELU must be auto, float or double, not '" +
+                              std::string(text) + "'");
+}
 
 }  // namespace forge::FORGE_GPU_NS

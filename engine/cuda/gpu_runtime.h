@@ -19,11 +19,23 @@ namespace forge::FORGE_GPU_NS {
 void require_usable_device(const char* device_label);
 
 void* device_malloc(size_t bytes);  // 256-byte aligned, like cudaMalloc
+// Resets CUDA's last error (cudaGetLastError): a failed device_malloc leaves "out of memory" there,
+// and the next FORGE_CHECK_LAUNCH would blame an innocent kernel for it.
+void clear_last_error();
+// Test hook: the next device_malloc asks the device for more memory than any has (2^60 bytes), so
+// it fails exactly as a real out-of-memory does, last error included.
+void fail_next_device_malloc();
 void device_free(void* ptr);
 void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first
 void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the default stream
 void device_memset(void* dst, int byte, size_t bytes);
 void device_synchronize();
+
+// Whether GELU runs its float path (engine/gelu_math.h). FORGE_GPU_GELU=float or double chooses;
+// unset or auto: float where the device's fp64 runs under a quarter of its fp32 rate
+// (cudaDevAttrSingleToDoublePrecisionPerfRatio > 4: L4, A10, consumer parts; H100, H200 and A100
+// have 2), double on the sim (a CPU's fp64 is fast).
+bool gelu_in_float();
 
 }  // namespace forge::FORGE_GPU_NS

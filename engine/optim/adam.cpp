@@ -1,5 +1,5 @@
 // adam.cpp: Adam (L2 weight decay) and AdamW (decoupled weight decay). The arithmetic is
-// Backend::adam_step (engine/backend.h), for step t of this parameter:
+// Backend::adam_step (engine/backend.h), which takes every parameter at once, for step t of each:
 //   m = b1 m + (1 - b1) g',  v = b2 v + (1 - b2) g'^2,
 //   p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 // Adam: g' = g + wd p.   AdamW: g' = g and p -= lr wd p first.
@@ -34,14 +34,22 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decouple
   }
 }
 
-void Adam::update(size_t i, const Tensor& p, const Tensor& g, int64_t t) {
-  if (p.numel() == 0) return;
-  // The primitive takes an int step; beyond 2^31 updates b^t is 0 in float anyway.
-  const int step = static_cast<int>(std::min<int64_t>(t, std::numeric_limits<int>::max()));
-  backend(p.device())
-      .adam_step(p.numel(), p.data(), g.data(), exp_avg_[i].data(), exp_avg_sq_[i].data(), lr(),
-                 options_.beta1, options_.beta2, options_.eps, options_.weight_decay, decoupled_,
-                 step);
+// One adam_step call per device holding parameters (one, in any real model).
+void Adam::update(const std::vector<ParamUpdate>& updates) {
+  for (Device device : {Device::cpu, Device::sim, Device::cuda}) {
+    std::vector<AdamTensor> tensors;
+    for (const ParamUpdate& u : updates) {
+      if (u.p.device() != device || u.p.numel() == 0) continue;
+      // The primitive takes an int step; beyond 2^31 updates b^t is 0 in float anyway.
+      const int step = static_cast<int>(std::min<int64_t>(u.t, std::numeric_limits<int>::max()));
+      tensors.push_back({u.p.data(), u.g.data(), exp_avg_[u.i].data(), exp_avg_sq_[u.i].data(),
+                         u.p.numel(), step});
+    }
+    if (tensors.empty()) continue;
+    backend(device).adam_step(tensors.data(), static_cast<int>(tensors.size()), lr(),
+                              options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
+                              decoupled_);
+  }
 }
 
 AdamW::AdamW(std::vector<Tensor> params, const AdamOptions& options)

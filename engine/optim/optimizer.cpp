@@ -42,6 +42,7 @@ void Optimizer::set_lr(float lr) {
 void Optimizer::step() {
   NoGradGuard no_grad;
   ++step_count_;
+  std::vector<ParamUpdate> updates;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
@@ -51,8 +52,9 @@ void Optimizer::step() {
                                   " has a gradient of shape " + shape_str(g.shape()) + " on " +
                                   device_name(g.device()));
     if (!g.is_contiguous()) g = g.contiguous();  // the primitives read flat buffers
-    update(i, p, g, ++param_steps_[i]);
+    updates.push_back({i, p, g, ++param_steps_[i]});
   }
+  if (!updates.empty()) update(updates);
 }
 
 void Optimizer::zero_grad() {
@@ -133,17 +135,21 @@ float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
     grads.push_back(g);
   }
   if (grads.empty()) return 0.f;
-  // One partial sum per tensor on the device, one transfer, the total in double on the host.
+  // The whole list to each primitive: on a GPU one launch (and one transfer) for the sum, one
+  // launch for the scale.
   Backend& be = backend(grads[0].device());
-  Tensor partial = Tensor::empty({static_cast<int64_t>(grads.size())}, grads[0].device());
-  for (size_t i = 0; i < grads.size(); ++i)
-    be.sum_squares(grads[i].data(), grads[i].numel(), partial.data() + i);
-  double total = 0.0;
-  for (float s : partial.to_vector()) total += s;
-  const float norm = static_cast<float>(std::sqrt(total));
+  std::vector<float*> data;
+  std::vector<int64_t> sizes;
+  for (const Tensor& g : grads) {
+    data.push_back(g.data());
+    sizes.push_back(g.numel());
+  }
+  const int count = static_cast<int>(grads.size());
+  const float norm =
+      static_cast<float>(std::sqrt(be.sum_squares(data.data(), sizes.data(), count)));
   if (!std::isfinite(norm) || norm <= max_norm) return norm;
   const float scale = static_cast<float>(max_norm / (double(norm) + 1e-6));
-  for (const Tensor& g : grads) be.unary(UnaryOp::scale, g.data(), g.data(), g.numel(), scale);
+  be.scale_all(data.data(), sizes.data(), count, scale);
   return norm;
 }
 

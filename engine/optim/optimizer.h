@@ -5,7 +5,8 @@
 // state buffers per parameter, on the parameter's device. step() applies one update through the
 // backend's fused primitives (Backend::sgd_step / adam_step, whose comments give the exact math)
 // to every parameter that has a gradient; parameters without one (frozen, or unused by this
-// step's graph) are left untouched and their state does not advance.
+// step's graph) are left untouched and their state does not advance. Adam hands the whole list to
+// one adam_step call per device: a single launch on a GPU.
 //
 // Checkpoints: state() names every buffer "<kind>.<i>" (i = index of the parameter in the list
 // given to the constructor), e.g. "exp_avg.3", "exp_avg_sq.3", "momentum.3", plus "step.<i>",
@@ -52,9 +53,15 @@ class Optimizer {
  protected:
   // Registers a zero-filled buffer shaped like parameter i under "<kind>.<i>"; returns it.
   Tensor add_buffer(const char* kind, size_t i);
-  // Applies the update to parameter i (contiguous p and g on one device); `t` >= 1 counts the
-  // updates this parameter has received, this one included.
-  virtual void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) = 0;
+  // One parameter of a step: index i, contiguous p and g on one device, and t >= 1, the updates
+  // this parameter has received, this one included.
+  struct ParamUpdate {
+    size_t i;
+    Tensor p, g;
+    int64_t t;
+  };
+  // Applies one step to every parameter listed (those with a gradient, in order).
+  virtual void update(const std::vector<ParamUpdate>& updates) = 0;
 
  private:
   const char* name_;
@@ -79,7 +86,7 @@ class SGD final : public Optimizer {
   SGD(std::vector<Tensor> params, const SgdOptions& options);
 
  private:
-  void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  void update(const std::vector<ParamUpdate>& updates) override;
   SgdOptions options_;
   std::vector<Tensor> momentum_;
 };
@@ -103,7 +110,7 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name);
 
  private:
-  void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  void update(const std::vector<ParamUpdate>& updates) override;
   AdamOptions options_;
   bool decoupled_;
   std::vector<Tensor> exp_avg_, exp_avg_sq_;
@@ -118,10 +125,11 @@ class AdamW final : public Adam {
 
 // Scales every gradient by max_norm / (norm + 1e-6) when the global norm
 //   norm = sqrt(sum over parameters of sum_i g_i^2)
-// exceeds max_norm, and returns the norm (before clipping). A non-finite norm (a NaN or inf
-// gradient) is returned with the gradients untouched: scaling would spread the NaN into every
-// weight, so the caller decides (typically: skip the step). Parameters without a gradient are
-// ignored; the gradients must share one device.
+// exceeds max_norm, and returns the norm (before clipping). On a GPU: one launch for the sum of
+// squares, one for the scale (Backend::sum_squares / scale_all over the whole list). A non-finite
+// norm (a NaN or inf gradient) is returned with the gradients untouched: scaling would spread the
+// NaN into every weight, so the caller decides (typically: skip the step). Parameters without a
+// gradient are ignored; the gradients must share one device.
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
 
 }  // namespace forge

@@ -21,11 +21,13 @@ SGD::SGD(std::vector<Tensor> params, const SgdOptions& options)
   for (size_t i = 0; i < this->params().size(); ++i) momentum_.push_back(add_buffer("momentum", i));
 }
 
-void SGD::update(size_t i, const Tensor& p, const Tensor& g, int64_t) {
-  if (p.numel() == 0) return;
-  backend(p.device())
-      .sgd_step(p.numel(), p.data(), g.data(), momentum_[i].data(), lr(), options_.momentum,
-                options_.weight_decay, options_.nesterov);
+void SGD::update(const std::vector<ParamUpdate>& updates) {
+  for (const ParamUpdate& u : updates) {
+    if (u.p.numel() == 0) continue;
+    backend(u.p.device())
+        .sgd_step(u.p.numel(), u.p.data(), u.g.data(), momentum_[u.i].data(), lr(),
+                  options_.momentum, options_.weight_decay, options_.nesterov);
+  }
 }
 
 }  // namespace forge

@@ -8,35 +8,49 @@
 // with FORGE_CHECK_LAUNCH(kernel). A template kernel goes in parentheses so the preprocessor does
 // not split it at its commas: FORGE_LAUNCH((gemm_tile<float, 16>), ...).
 #pragma once
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#ifndef FORGE_GPU_NS
+#error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
+#endif
 
 #if defined(__CUDACC__)
 // ---------------------------------------------------------------- nvcc: the real thing
 #include <cuda_runtime.h>
 
-#include <stdexcept>
-#include <string>
+#include <atomic>
+#include <cstdint>
 
-#define FORGE_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+namespace forge::FORGE_GPU_NS {
+// Kernel launches so far (FORGE_LAUNCH counts them; bench model reports them per step).
+inline std::atomic<uint64_t> cuda_launches{0};
+inline uint64_t kernel_launch_count() {
+  return cuda_launches.load(std::memory_order_relaxed);
+}
+// What check_launch asks of the runtime (the sim build has its own).
+inline cudaError_t take_last_error() {
+  return cudaGetLastError();
+}
+inline cudaError_t wait_for_device() {
+  return cudaDeviceSynchronize();
+}
+inline const char* error_text(cudaError_t error) {
+  return cudaGetErrorString(error);
+}
+}  // namespace forge::FORGE_GPU_NS
+
+#define FORGE_LAUNCH(kernel, grid, block, smem, stream, ...)                       \
+  (::forge::FORGE_GPU_NS::cuda_launches.fetch_add(1, ::std::memory_order_relaxed), \
+   kernel<<<grid, block, smem, stream>>>(__VA_ARGS__))
 
 // One name and element type for every kernel, so template kernels that use dynamic shared memory
 // with different element types do not declare conflicting `extern __shared__` arrays.
 #define FORGE_DYNAMIC_SMEM(type, name)                         \
   extern __shared__ __align__(16) unsigned char forge_smem_[]; \
   type* name = reinterpret_cast<type*>(forge_smem_)
-
-namespace forge {
-// FORGE_CHECK_LAUNCH's body. `spelled` is the macro argument as written: a kernel's name, or a
-// string literal naming it (whose quotes are dropped from the message).
-inline void check_launch(std::string spelled) {
-  const cudaError_t error = cudaGetLastError();
-  if (error == cudaSuccess) return;
-  if (spelled.size() >= 2 && spelled.front() == '"')
-    spelled = spelled.substr(1, spelled.size() - 2);
-  throw std::runtime_error("kernel " + spelled + ": " + cudaGetErrorString(error));
-}
-}  // namespace forge
-#define FORGE_CHECK_LAUNCH(name) ::forge::check_launch(#name)
 
 #else
 // ---------------------------------------------------------------- g++: kernels/sim
@@ -87,8 +101,23 @@ inline constexpr int warpSize = 32;
                                kernel __VA_OPT__(, ) __VA_ARGS__))
 #define FORGE_DYNAMIC_SMEM(type, name) \
   type* name = reinterpret_cast<type*>(::forge::sim::dynamic_smem())
-// The sim reports errors by throwing from the launch itself; nothing is left to check.
-#define FORGE_CHECK_LAUNCH(name) ((void)0)
+
+namespace forge::FORGE_GPU_NS {
+inline uint64_t kernel_launch_count() {
+  return ::forge::sim::launch_count();
+}
+// A sim launch throws its own errors, but CUDA's last error (a failed cudaMalloc's) is modelled,
+// so FORGE_CHECK_LAUNCH reads it as on CUDA. Launches are synchronous: nothing to wait for.
+inline cudaError_t take_last_error() {
+  return ::forge::sim::take_last_error();
+}
+inline cudaError_t wait_for_device() {
+  return cudaSuccess;
+}
+inline const char* error_text(cudaError_t error) {
+  return ::forge::sim::error_string(error);
+}
+}  // namespace forge::FORGE_GPU_NS
 
 // ---- barriers and warp collectives
 inline void __syncthreads() {
@@ -242,3 +271,38 @@ inline float __uint_as_float(unsigned x) {
 }
 
 #endif
+
+// ---------------------------------------------------------------- both: checking a launch
+namespace forge {
+// FORGE_SYNC_LAUNCHES=1: every FORGE_CHECK_LAUNCH waits for the device, so an error a kernel
+// raises while running (an illegal address) is reported against that kernel instead of a later
+// call. Unset or 0: launches stay asynchronous. Read once.
+inline bool sync_launches() {
+  static const bool enabled = [] {
+    const char* text = std::getenv("FORGE_SYNC_LAUNCHES");
+    if (!text || std::strcmp(text, "0") == 0) return false;
+    if (std::strcmp(text, "1") == 0) return true;
+    throw std::invalid_argument("FORGE_SYNC_LAUNCHES must be 0 or 1, not '" + std::string(text) +
+                                "'");
+  }();
+  return enabled;
+}
+}  // namespace forge
+
+namespace forge::FORGE_GPU_NS {
+// FORGE_CHECK_LAUNCH's body. `spelled` is the macro argument as written: a kernel's name, or a
+// string literal naming it (whose quotes are dropped from the message).
+inline void check_launch(std::string spelled) {
+  cudaError_t error = take_last_error();
+  const bool waited = error == cudaSuccess && sync_launches();
+  if (waited) error = wait_for_device();
+  if (error == cudaSuccess) return;
+  if (spelled.size() >= 2 && spelled.front() == '"')
+    spelled = spelled.substr(1, spelled.size() - 2);
+  throw std::runtime_error("kernel " + spelled + ": " + error_text(error) +
+                           (waited ? " (while it ran: FORGE_SYNC_LAUNCHES=1)"
+                                   : " (an error of a kernel still running is reported by a "
+                                     "later check: FORGE_SYNC_LAUNCHES=1 names the kernel)"));
+}
+}  // namespace forge::FORGE_GPU_NS
+#define FORGE_CHECK_LAUNCH(name) ::forge::FORGE_GPU_NS::check_launch(#name)

@@ -70,6 +70,7 @@ void check_configuration(const Kernel& k) {
 }
 
 thread_local bool on_worker = false;
+std::atomic<uint64_t> launches{0};
 
 class WorkerPool {
  public:
@@ -162,8 +163,13 @@ void launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_
   if (on_worker)
     throw std::logic_error("kernel " + std::string(kernel_name) +
                            ": launched from inside a kernel (no dynamic parallelism on the sim)");
+  launches.fetch_add(1, std::memory_order_relaxed);
   static WorkerPool& pool = *new WorkerPool;
   pool.run(kernel);
+}
+
+uint64_t launch_count() {
+  return launches.load(std::memory_order_relaxed);
 }
 
 void sync_threads() {

@@ -6,6 +6,7 @@
 // threads of a block are fibers on one OS thread; the scheduler runs each warp's lanes until every
 // one blocks on a barrier or exits, then completes whatever barriers are complete.
 #pragma once
+#include <driver_types.h>  // NVIDIA's cudaError_t, so errors read as they do on CUDA
 #include <vector_types.h>  // NVIDIA's uint3 / dim3, so kernels see the same types under g++
 
 #include <cstddef>
@@ -63,6 +64,21 @@ void* dynamic_smem();
 // barrier error, and rethrows the first exception a kernel body threw.
 void launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
             const std::function<void()>& thread_body);
+
+// ---- device memory and CUDA's last error, as the CUDA runtime has them
+// cudaMalloc: 256-byte aligned host memory (0 bytes still get a distinct pointer). When there is
+// none to give it returns cudaErrorMemoryAllocation and, like CUDA, also leaves that error as the
+// calling thread's last error, where it stays until take_last_error() (cudaGetLastError) reads it:
+// a launch checked after a failed allocation sees it unless the allocator cleared it.
+cudaError_t device_malloc(void** ptr, size_t bytes);
+void device_free(void* ptr);
+// cudaGetLastError: this thread's last error, reset to cudaSuccess.
+cudaError_t take_last_error();
+// cudaGetErrorString for the errors the sim produces ("out of memory", "no error").
+const char* error_string(cudaError_t error);
+
+// Kernel launches so far in this program (every launch() that passed its configuration check).
+uint64_t launch_count();
 
 // FORGE_LAUNCH on the sim: CUDA copies the arguments into parameter space once per launch, with the
 // kernel's parameter types; every thread then receives its own by-value copies.

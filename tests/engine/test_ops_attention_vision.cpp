@@ -116,6 +116,27 @@ TEST_CASE("attention: long rows (t = 129) agree with a reference built from ordi
 
 // ---- patch embedding ---------------------------------------------------------------------------
 
+TEST_CASE("attention over packed qkv [3, b, h, t, dh]: the same output and gradient as q, k, v") {
+  // A projection permuted to [3, b, h, t, dh], as the ViT does: a strided view the op packs.
+  Generator gen(13);
+  const int b = 2, t = 7, h = 3, dh = 4;
+  Tensor proj = leaf({b, t, 3, h, dh}, gen);
+  Tensor r = Tensor::uniform({b, h, t, dh}, gen, -1.f, 1.f);
+  Tensor packed = scaled_dot_product_attention(proj.permute({2, 0, 3, 1, 4}), 0.5f);
+  sum(mul(packed, r)).backward();
+  const std::vector<float> packed_grad = proj.grad().to_vector();
+  proj.zero_grad();
+  Tensor qkv = proj.permute({2, 0, 3, 1, 4});
+  auto part = [&](int i) { return qkv.slice(0, i, i + 1).reshape({b, h, t, dh}); };
+  Tensor separate = scaled_dot_product_attention(part(0), part(1), part(2), 0.5f);
+  sum(mul(separate, r)).backward();
+  // The same kernels on the same values: exactly equal.
+  CHECK(packed.to_vector() == separate.to_vector());
+  CHECK(packed_grad == proj.grad().to_vector());
+  CHECK(error_of([&] { scaled_dot_product_attention(part(0), 1.f); }).find("[3, b, h, t, dh]") !=
+        std::string::npos);
+}
+
 TEST_CASE("patch_embed: forward matches an explicit loop, parameter gradients") {
   Generator gen(13);
   const int B = 2, C = 3, H = 8, W = 12, P = 4, E = 5, GW = W / P, T = 1 + (H / P) * GW;

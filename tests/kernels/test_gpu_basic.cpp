@@ -1,10 +1,11 @@
 // test_gpu_basic.cpp: the GPU backend's memory, GEMM and basic kernel families (elementwise,
 // reductions, optimizers, loss, norms) against Device::cpu, the oracle.
 //
-// Every check runs on Device::sim, and on Device::cuda too when a GPU is usable (otherwise a
-// MESSAGE says it was skipped). Shapes are multiples of no tile size (1, 17, 65, 101 rows; widths
-// 3, 31, 33, 257). The CTest registration runs the file twice, FORGE_SIM_ORDER=forward and
-// reverse: a kernel whose result depends on the order lanes and warps run in has a race.
+// Every check runs on the devices FORGE_TEST_DEVICES selects (test_devices.h): by default
+// Device::sim, and Device::cuda too when a GPU is usable (otherwise a MESSAGE says it was skipped).
+// Shapes are multiples of no tile size (1, 17, 65, 101 rows; widths 3, 31, 33, 257). The CTest
+// registration runs the file twice, FORGE_SIM_ORDER=forward and reverse: a kernel whose result
+// depends on the order lanes and warps run in has a race.
 //
 // Tolerances come from the math: a sum of m float terms may differ from the CPU's (double) sum by
 // about m * eps * sum|terms| (serial) or log2(m) * eps * sum|terms| (tree); we allow m * eps * the
@@ -17,41 +18,40 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/backend.h"
 #if FORGE_SIM_BUILD
-#include "engine/cuda/blas.h"  // the host cuBLAS stand-in, tested directly below
+#include "engine/cuda/blas.h"         // the host cuBLAS stand-in, tested directly below
+#include "engine/cuda/gpu_runtime.h"  // the sim's device_malloc, ditto
+#include "kernels/launch_utils.cuh"   // coalesce_views, ditto
+#include "kernels/sim/runtime.h"      // the sim's last error
 #endif
 #include "engine/cuda/builtin.h"
+#include "engine/gelu_math.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "tests/kernels/test_devices.h"
 
 using namespace forge;
+using forge::testing::gpu_test_devices;
 
 namespace {
 
 const bool backends_registered = (register_builtin_backends(), true);
 constexpr float kEps = std::numeric_limits<float>::epsilon();
 
-// Runs `body` on each GPU device of this build: sim always, cuda when a GPU is usable.
+// Runs `body` on each GPU device under test (FORGE_TEST_DEVICES, test_devices.h).
 void for_each_gpu(const std::function<void(Device)>& body) {
   REQUIRE(backends_registered);
-  {
-    INFO("device sim");
-    body(Device::sim);
+  for (Device device : gpu_test_devices()) {
+    INFO("device " << std::string(device_name(device)));
+    body(device);
   }
-  try {
-    backend(Device::cuda);
-  } catch (const std::exception& e) {
-    MESSAGE("Device::cuda skipped: " << std::string(e.what()));
-    return;
-  }
-  INFO("device cuda");
-  body(Device::cuda);
 }
 
 std::vector<float> random_values(size_t n, uint64_t seed, float low = -1.f, float high = 1.f) {
@@ -169,6 +169,64 @@ TEST_CASE("device cuda without a usable GPU is a clear error, not a crash") {
   }
 }
 
+TEST_CASE("FORGE_TEST_DEVICES: the devices it lists, and one that cannot be created fails") {
+  using forge::testing::gpu_test_devices_for;
+  CHECK(gpu_test_devices_for("sim") == std::vector<Device>{Device::sim});
+  CHECK(gpu_test_devices_for(nullptr).front() == Device::sim);  // unset: sim, cuda if usable
+  CHECK_THROWS_AS(gpu_test_devices_for("sim,gpu"), std::invalid_argument);
+  CHECK_THROWS_AS(gpu_test_devices_for(""), std::invalid_argument);
+  if (std::system("nvidia-smi -L > /dev/null 2>&1") == 0) {
+    CHECK(gpu_test_devices_for("cuda") == std::vector<Device>{Device::cuda});
+    return;
+  }
+  // No GPU here: asked for cuda, the tests must fail instead of passing with a MESSAGE.
+  try {
+    gpu_test_devices_for("cuda");
+    FAIL("FORGE_TEST_DEVICES=cuda was accepted without a GPU");
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    INFO(message);
+    CHECK(message.find("FORGE_TEST_DEVICES='cuda' asks for cuda") != std::string::npos);
+  }
+}
+
+#if FORGE_SIM_BUILD
+TEST_CASE("sim cudaMalloc: a failed allocation leaves out-of-memory as the last error until read") {
+  if (!forge::testing::sim_selected()) return;  // an emulator check: FORGE_TEST_DEVICES=cuda
+  CHECK(sim::take_last_error() == cudaSuccess);
+  void* p = nullptr;
+  CHECK(sim::device_malloc(&p, size_t(1) << 60) == cudaErrorMemoryAllocation);
+  CHECK(p == nullptr);
+  CHECK(sim::device_malloc(&p, 64) == cudaSuccess);  // a later success does not clear it
+  sim::device_free(p);
+  CHECK(sim::take_last_error() == cudaErrorMemoryAllocation);
+  CHECK(sim::take_last_error() == cudaSuccess);  // reading it cleared it
+  // The test hook makes the backend's next device allocation fail in exactly that way.
+  gpu_sim::fail_next_device_malloc();
+  CHECK_THROWS_WITH(gpu_sim::device_malloc(256), doctest::Contains("out of memory"));
+  CHECK(sim::take_last_error() == cudaErrorMemoryAllocation);
+}
+#endif
+
+TEST_CASE("gpu memory: after an out-of-memory retry the next kernel launch does not fail") {
+  for_each_gpu([](Device d) {
+    Backend& be = backend(d);
+    // A cached block, so that the retry has something to release; then a size no bin holds yet.
+    be.deallocate(be.allocate(4096), 4096);
+    const size_t bytes = (size_t(3) << 20) + 4 * 1237;
+    fail_next_gpu_allocation(d);
+    float* p = static_cast<float*>(be.allocate(bytes));  // fails once inside, then succeeds
+    REQUIRE(p != nullptr);
+    // Before the fix, CUDA's last error still said "out of memory" and this launch threw it.
+    CHECK_NOTHROW(be.fill(p, int64_t(bytes / sizeof(float)), 2.f));
+    std::vector<float> back(bytes / sizeof(float));
+    be.copy_to_host(back.data(), p, bytes);
+    CHECK(back.front() == 2.f);
+    CHECK(back.back() == 2.f);
+    be.deallocate(p, bytes);
+  });
+}
+
 // ---- GEMM -------------------------------------------------------------------------------------
 
 TEST_CASE("gpu gemm: every transpose combination, odd shapes, padded leading dimensions, batches") {
@@ -233,8 +291,17 @@ TEST_CASE("sim cublasSgemmStridedBatched: column-major with op() and leading dim
 
 // ---- elementwise ------------------------------------------------------------------------------
 
+// Whether GELU may run its float path on `d` (engine/cuda/gpu_runtime.h: FORGE_GPU_GELU=float,
+// or on cuda a GPU with slow fp64); its tolerance is then the one gelu_math.h states.
+bool gelu_may_be_float(Device d) {
+  const char* text = std::getenv("FORGE_GPU_GELU");
+  const std::string mode = text ? text : "auto";
+  return mode == "float" || (d == Device::cuda && mode == "auto");
+}
+
 TEST_CASE("gpu fill, unary, unary_backward, axpy") {
   for_each_gpu([](Device d) {
+    const bool float_gelu = gelu_may_be_float(d);
     for (int64_t n : {1, 17, 1003, 1 << 20 | 3}) {  // the last needs the grid-stride loop
       INFO("n=" << n);
       DeviceBuffer<float> y(d, size_t(n));
@@ -256,16 +323,30 @@ TEST_CASE("gpu fill, unary, unary_backward, axpy") {
       cpu().unary(u.op, u.input->data(), want.data(), n, -1.75f);
       DeviceBuffer<float> dx(d, *u.input), dy(d, size_t(n));
       backend(d).unary(u.op, dx.ptr, dy.ptr, n, -1.75f);
-      // One libm call and at most two roundings: 4 ulps covers a GPU's expf/logf/erff.
-      check_rel(dy.host(), want, 4 * kEps, 1e-30f, "unary");
+      // One libm call and at most two roundings: 4 ulps covers a GPU's expf/logf/erff; GELU's
+      // float path is within 32 ulps of the double one for |x| <= 4 (engine/gelu_math.h).
+      const bool float_path = u.op == UnaryOp::gelu && float_gelu;
+      check_rel(dy.host(), want, (float_path ? 32 : 4) * kEps, 1e-30f, "unary");
+      if (float_path && d == Device::sim) {  // the host's erfcf and expf: the very same floats
+        std::vector<float> formula(n);
+        for (int64_t i = 0; i < n; ++i) formula[i] = gelu_forward_float(x[i]);
+        CHECK(dy.host() == formula);
+      }
     }
     for (UnaryOp op : {UnaryOp::relu, UnaryOp::gelu}) {
       std::vector<float> want(n);
       cpu().unary_backward(op, x.data(), gy.data(), want.data(), n);
       DeviceBuffer<float> dx(d, x), dgy(d, gy), dgx(d, size_t(n));
       backend(d).unary_backward(op, dx.ptr, dgy.ptr, dgx.ptr, n);
-      // erf, exp and ~6 roundings, each within an ulp of a value below 1.1 in size.
-      check_near(dgx.host(), want, 8 * kEps, "unary_backward");
+      // erf, exp and ~6 roundings, each within an ulp of a value below 1.1 in size; the float
+      // path's slope within 1e-6 (engine/gelu_math.h).
+      check_near(dgx.host(), want, op == UnaryOp::gelu && float_gelu ? 1e-6f : 8 * kEps,
+                 "unary_backward");
+      if (op == UnaryOp::gelu && float_gelu && d == Device::sim) {
+        std::vector<float> formula(n);
+        for (int64_t i = 0; i < n; ++i) formula[i] = gy[i] * gelu_slope_float(x[i]);
+        CHECK(dgx.host() == formula);
+      }
     }
     std::vector<float> want = gy;
     cpu().axpy(0.3f, x.data(), want.data(), n);
@@ -325,8 +406,63 @@ TEST_CASE("gpu gather, scatter and binary ops over strided and broadcast views")
         }
       }
     }
+
+    // Views the launchers coalesce (launch_utils.cuh): a window [4, 1, 5, 6] of a [4, 10, 6]
+    // layout, whose inner two dimensions merge and whose extent-1 stride is irrelevant, against a
+    // b broadcast over the first two dimensions; and a contiguous 3-D view with an offset.
+    const StridedView window = make_view({4, 1, 5, 6}, {60, 999, 6, 1}, 12);
+    const StridedView row = make_view({4, 1, 5, 6}, {0, 0, 6, 1}, 1);
+    const StridedView flat = make_view({2, 9, 7}, {63, 7, 1}, 5);
+    for (const StridedView& view : {window, flat}) {
+      std::vector<float> want_copy(size_t(view.shape[0] * view.shape[1] * view.shape[2] *
+                                          (view.ndim == 4 ? view.shape[3] : 1)));
+      cpu().gather(base.data(), view, want_copy.data());
+      DeviceBuffer<float> dcopy(d, want_copy.size());
+      backend(d).gather(dbase.ptr, view, dcopy.ptr);
+      CHECK(dcopy.host() == want_copy);
+      std::vector<float> want_base = base;
+      const auto values = random_values(want_copy.size(), 11);
+      cpu().scatter(values.data(), want_base.data(), view, true);
+      DeviceBuffer<float> db(d, base), dv(d, values);
+      backend(d).scatter(dv.ptr, db.ptr, view, true);
+      CHECK(db.host() == want_base);
+    }
+    std::vector<float> want_sum(120);
+    cpu().binary(BinaryOp::add, base.data(), window, base.data(), row, want_sum.data());
+    DeviceBuffer<float> dsum(d, size_t(120));
+    backend(d).binary(BinaryOp::add, dbase.ptr, window, dbase.ptr, row, dsum.ptr);
+    CHECK(dsum.host() == want_sum);
   });
 }
+
+#if FORGE_SIM_BUILD
+TEST_CASE("coalesce_views: fewest dimensions walking the same elements in the same order") {
+  StridedView contiguous = make_view({2, 9, 7}, {63, 7, 1}, 5);
+  StridedView* one[] = {&contiguous};
+  gpu_sim::coalesce_views(one, 1);
+  CHECK(contiguous.ndim == 1);
+  CHECK(contiguous.shape[0] == 126);
+  CHECK(contiguous.strides[0] == 1);
+  CHECK(contiguous.offset == 5);
+  // Merged only where both views allow it: a's inner pair merges, b's broadcast keeps dim 0 apart.
+  StridedView a = make_view({4, 1, 5, 6}, {60, 999, 6, 1}, 12),
+              b = make_view({4, 1, 5, 6}, {0, 0, 6, 1}, 0);
+  StridedView* two[] = {&a, &b};
+  gpu_sim::coalesce_views(two, 2);
+  REQUIRE(a.ndim == 2);
+  CHECK(b.ndim == 2);
+  CHECK((a.shape[0] == 4 && a.shape[1] == 30 && a.strides[0] == 60 && a.strides[1] == 1));
+  CHECK((b.shape[0] == 4 && b.shape[1] == 30 && b.strides[0] == 0 && b.strides[1] == 1));
+  // A transpose stays two-dimensional; all extents 1 leave no dimension (one element).
+  StridedView transposed = make_view({17, 33}, {1, 17}, 0), single = make_view({1, 1}, {5, 3}, 2);
+  StridedView* each[] = {&transposed};
+  gpu_sim::coalesce_views(each, 1);
+  CHECK(transposed.ndim == 2);
+  each[0] = &single;
+  gpu_sim::coalesce_views(each, 1);
+  CHECK(single.ndim == 0);
+}
+#endif
 
 TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
   for_each_gpu([](Device d) {
@@ -347,7 +483,7 @@ TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
 
 // ---- reductions -------------------------------------------------------------------------------
 
-TEST_CASE("gpu reduce_sum over kept and reduced dimensions, and sum_squares") {
+TEST_CASE("gpu reduce_sum over kept and reduced dimensions") {
   struct Case {
     std::vector<int64_t> in, out;
   };
@@ -378,45 +514,105 @@ TEST_CASE("gpu reduce_sum over kept and reduced dimensions, and sum_squares") {
       // red_n terms of magnitude < 1 per output: within red_n * eps * red_n of the double sum.
       check_near(dout.host(), want, float(red_n) * float(red_n) * kEps + 1e-6f, "reduce_sum");
     }
-    for (int64_t n : {1, 1000, 300007}) {
-      const auto x = random_values(n, 13);
-      float want = 0;
-      cpu().sum_squares(x.data(), n, &want);
-      DeviceBuffer<float> dx(d, x), dout(d, size_t(1));
-      backend(d).sum_squares(dx.ptr, n, dout.ptr);
-      // n / (4096 * 256) serial terms per thread then trees: well within n * eps * sum x^2.
-      INFO("n=" << n);
-      CHECK(std::fabs(dout.host()[0] - want) <= float(n) * kEps * want);
+  });
+}
+
+TEST_CASE("gpu clipping over a list of tensors: sum_squares and scale_all, one launch each") {
+  const std::vector<std::vector<int64_t>> lists = {
+      {1}, {1000}, {300007}, {17, 0, 1000, 1, 300007, 33}};  // an empty tensor among others
+  for_each_gpu([&](Device d) {
+    for (const auto& sizes : lists) {
+      INFO("tensors of " << sizes.size() << ", the first " << sizes[0] << " floats");
+      std::vector<std::vector<float>> host;
+      std::vector<std::unique_ptr<DeviceBuffer<float>>> device;
+      std::vector<float*> cpu_ptrs, gpu_ptrs;
+      int64_t total = 0;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        host.push_back(random_values(size_t(sizes[k]), 13 + k));
+        device.push_back(std::make_unique<DeviceBuffer<float>>(d, host.back()));
+        cpu_ptrs.push_back(host.back().data());
+        gpu_ptrs.push_back(device.back()->ptr);
+        total += sizes[k];
+      }
+      const int count = int(sizes.size());
+      const double want = cpu().sum_squares(cpu_ptrs.data(), sizes.data(), count);
+      const uint64_t launches = gpu_launch_count(d);
+      const double got = backend(d).sum_squares(gpu_ptrs.data(), sizes.data(), count);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      // total / (1024 * 256) serial float terms a thread, then trees: within total * eps * S.
+      CHECK(std::fabs(got - want) <= double(total) * kEps * want);
+      cpu().scale_all(cpu_ptrs.data(), sizes.data(), count, 0.37f);
+      backend(d).scale_all(gpu_ptrs.data(), sizes.data(), count, 0.37f);
+      CHECK(gpu_launch_count(d) - launches == 2);
+      for (size_t k = 0; k < sizes.size(); ++k)
+        CHECK(device[k]->host() == host[k]);  // one rounding
     }
   });
 }
 
 // ---- optimizers -------------------------------------------------------------------------------
 
-TEST_CASE("gpu adam (L2 and decoupled) and sgd (plain and Nesterov) over three steps") {
+TEST_CASE("gpu adam over a list of tensors in one launch, each at its own step") {
+  // Three tensors, one empty, whose steps differ (a parameter frozen for a while lags behind).
+  const std::vector<int64_t> sizes{1003, 0, 257};
+  const std::vector<int> lag{0, 2, 5};
+  for_each_gpu([&](Device d) {
+    for (bool decoupled : {false, true}) {
+      INFO("decoupled " << decoupled);
+      std::vector<std::vector<float>> p, g, m, v;
+      std::vector<std::unique_ptr<DeviceBuffer<float>>> dp, dg, dm, dv;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        p.push_back(random_values(size_t(sizes[k]), 14 + k));
+        g.push_back(random_values(size_t(sizes[k]), 24 + k));
+        m.emplace_back(size_t(sizes[k]), 0.f);
+        v.emplace_back(size_t(sizes[k]), 0.f);
+        dp.push_back(std::make_unique<DeviceBuffer<float>>(d, p[k]));
+        dg.push_back(std::make_unique<DeviceBuffer<float>>(d, g[k]));
+        dm.push_back(std::make_unique<DeviceBuffer<float>>(d, m[k]));
+        dv.push_back(std::make_unique<DeviceBuffer<float>>(d, v[k]));
+      }
+      for (int step = 1; step <= 3; ++step) {
+        std::vector<AdamTensor> on_cpu, on_gpu;
+        for (size_t k = 0; k < sizes.size(); ++k) {
+          on_cpu.push_back(
+              {p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k], step + lag[k]});
+          on_gpu.push_back(
+              {dp[k]->ptr, dg[k]->ptr, dm[k]->ptr, dv[k]->ptr, sizes[k], step + lag[k]});
+        }
+        cpu().adam_step(on_cpu.data(), int(on_cpu.size()), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                        decoupled);
+        const uint64_t launches = gpu_launch_count(d);
+        backend(d).adam_step(on_gpu.data(), int(on_gpu.size()), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                             decoupled);
+        CHECK(gpu_launch_count(d) - launches == 1);
+      }
+      // A dozen roundings per step (FMA contraction may differ on a GPU) on values below ~2: a
+      // few ulps per step, three steps.
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        INFO("tensor " << k);
+        check_near(dp[k]->host(), p[k], 64 * kEps, "parameters");
+        check_near(dm[k]->host(), m[k], 64 * kEps, "first moment");
+        check_rel(dv[k]->host(), v[k], 64 * kEps, 1e-12f, "second moment");
+      }
+    }
+  });
+}
+
+TEST_CASE("gpu sgd (plain and Nesterov) over three steps") {
   for_each_gpu([](Device d) {
     const int64_t n = 1003;
     const auto p0 = random_values(n, 14), g = random_values(n, 15);
-    for (int variant = 0; variant < 4; ++variant) {
-      std::vector<float> p = p0, m(n, 0.f), v(n, 0.f);
-      DeviceBuffer<float> dp(d, p0), dg(d, g), dm(d, m), dv(d, v);
+    for (bool nesterov : {false, true}) {
+      std::vector<float> p = p0, buf(n, 0.f);
+      DeviceBuffer<float> dp(d, p0), dg(d, g), dbuf(d, buf);
       for (int step = 1; step <= 3; ++step) {
-        if (variant < 2) {
-          cpu().adam_step(n, p.data(), g.data(), m.data(), v.data(), 1e-2f, 0.9f, 0.999f, 1e-8f,
-                          0.01f, variant == 1, step);
-          backend(d).adam_step(n, dp.ptr, dg.ptr, dm.ptr, dv.ptr, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f,
-                               variant == 1, step);
-        } else {
-          cpu().sgd_step(n, p.data(), g.data(), m.data(), 0.1f, 0.9f, 0.01f, variant == 3);
-          backend(d).sgd_step(n, dp.ptr, dg.ptr, dm.ptr, 0.1f, 0.9f, 0.01f, variant == 3);
-        }
+        cpu().sgd_step(n, p.data(), g.data(), buf.data(), 0.1f, 0.9f, 0.01f, nesterov);
+        backend(d).sgd_step(n, dp.ptr, dg.ptr, dbuf.ptr, 0.1f, 0.9f, 0.01f, nesterov);
       }
-      INFO("variant " << variant);
-      // A dozen roundings per step (FMA contraction may differ on a GPU) on values below ~2: a
-      // few ulps per step, three steps.
+      INFO("nesterov " << nesterov);
+      // A few roundings per step (FMA contraction may differ on a GPU), three steps.
       check_near(dp.host(), p, 64 * kEps, "parameters");
-      check_near(dm.host(), m, 64 * kEps, "first state");
-      if (variant < 2) check_rel(dv.host(), v, 64 * kEps, 1e-12f, "second moment");
+      check_near(dbuf.host(), buf, 64 * kEps, "momentum");
     }
   });
 }
@@ -501,6 +697,52 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         check_near(dsy.host(), sy, 2.f * dim * kEps, "softmax y");
         check_near(dsgx.host(), sgx, 4.f * dim * kEps, "softmax gx");
       }
+    }
+  });
+}
+
+TEST_CASE(
+    "gpu degenerate shapes: layer norm with d = 0 or no rows, conv with no images or pixels") {
+  for_each_gpu([](Device d) {
+    Backend& be = backend(d);
+    {
+      INFO("layer norm, 3 rows of d = 0: nothing to write, and no empty grid");
+      DeviceBuffer<float> none(d, size_t(0)), stats(d, size_t(3));
+      CHECK_NOTHROW(be.layernorm_forward(3, 0, none.ptr, none.ptr, none.ptr, 1e-5f, none.ptr,
+                                         stats.ptr, stats.ptr));
+      CHECK_NOTHROW(be.layernorm_backward(3, 0, none.ptr, none.ptr, none.ptr, stats.ptr, stats.ptr,
+                                          none.ptr, none.ptr, none.ptr));
+    }
+    {
+      INFO("layer norm, no rows, d = 5: the parameter gradients are sums over nothing");
+      DeviceBuffer<float> none(d, size_t(0)), gamma(d, std::vector<float>(5, 1.f)),
+          ggamma(d, size_t(5)), gbeta(d, size_t(5));
+      be.layernorm_backward(0, 5, none.ptr, none.ptr, gamma.ptr, none.ptr, none.ptr, none.ptr,
+                            ggamma.ptr, gbeta.ptr);
+      CHECK(ggamma.host() == std::vector<float>(5, 0.f));
+      CHECK(gbeta.host() == std::vector<float>(5, 0.f));
+    }
+    {
+      INFO("conv, n = 0: no output; the weight and bias gradients are zero");
+      const Conv2dDesc desc{0, 2, 5, 5, 3, 3, 3, 1, 1, 5, 5};
+      DeviceBuffer<float> none(d, size_t(0)), w(d, random_values(2 * 9 * 3, 30)),
+          bias(d, random_values(3, 31)), gw(d, size_t(2 * 9 * 3)), gbias(d, size_t(3));
+      CHECK_NOTHROW(be.conv2d_forward(desc, none.ptr, w.ptr, bias.ptr, none.ptr));
+      CHECK_NOTHROW(be.conv2d_backward_data(desc, none.ptr, w.ptr, none.ptr));
+      be.conv2d_backward_weight(desc, none.ptr, none.ptr, gw.ptr, gbias.ptr);
+      CHECK(gw.host() == std::vector<float>(2 * 9 * 3, 0.f));
+      CHECK(gbias.host() == std::vector<float>(3, 0.f));
+    }
+    {
+      INFO("conv over a 0 x 0 image (no output pixels: oh * ow = 0): gx, gW and gbias are zero");
+      const Conv2dDesc desc{2, 3, 0, 0, 4, 1, 1, 1, 0, 0, 0};
+      DeviceBuffer<float> none(d, size_t(0)), w(d, random_values(4 * 3, 32)),
+          bias(d, random_values(4, 33)), gw(d, size_t(4 * 3)), gbias(d, size_t(4));
+      CHECK_NOTHROW(be.conv2d_forward(desc, none.ptr, w.ptr, bias.ptr, none.ptr));
+      CHECK_NOTHROW(be.conv2d_backward_data(desc, none.ptr, w.ptr, none.ptr));
+      be.conv2d_backward_weight(desc, none.ptr, none.ptr, gw.ptr, gbias.ptr);
+      CHECK(gw.host() == std::vector<float>(4 * 3, 0.f));
+      CHECK(gbias.host() == std::vector<float>(4, 0.f));
     }
   });
 }

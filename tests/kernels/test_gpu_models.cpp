@@ -15,6 +15,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "models/model.h"
+#include "tests/kernels/test_devices.h"
 #include "train/train_step.h"
 
 using namespace forge;
@@ -47,13 +48,7 @@ std::vector<float> training_losses(const char* preset, Device device) {
 
 TEST_CASE("gpu models: vit-micro and hrnet-micro train with the CPU's losses for 3 AdamW steps") {
   register_builtin_backends();
-  std::vector<Device> devices{Device::sim};
-  try {
-    backend(Device::cuda);
-    devices.push_back(Device::cuda);
-  } catch (const std::exception& e) {
-    MESSAGE("Device::cuda skipped: " << std::string(e.what()));
-  }
+  const std::vector<Device>& devices = forge::testing::gpu_test_devices();
   for (const char* preset : {"vit-micro", "hrnet-micro"}) {
     const std::vector<float> want = training_losses(preset, Device::cpu);
     for (Device device : devices) {

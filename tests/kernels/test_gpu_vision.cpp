@@ -18,25 +18,15 @@
 #include "engine/cuda/builtin.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "tests/kernels/test_devices.h"
 
 using namespace forge;
 
 namespace {
 
-// The GPU devices of this program: sim always, cuda when its backend can be made (a GPU exists).
+// The GPU devices under test (FORGE_TEST_DEVICES, test_devices.h).
 const std::vector<Device>& gpu_devices() {
-  static const std::vector<Device> devices = [] {
-    register_builtin_backends();
-    std::vector<Device> found{Device::sim};
-    try {
-      backend(Device::cuda);
-      found.push_back(Device::cuda);
-    } catch (const std::exception& e) {
-      MESSAGE("Device::cuda skipped: " << std::string(e.what()));
-    }
-    return found;
-  }();
-  return devices;
+  return forge::testing::gpu_test_devices();
 }
 
 struct Input {

@@ -4,7 +4,7 @@
 Usage: check_bench.py ops|model JSON BENCH ARGS...
 Runs `BENCH ARGS... --json JSON`; fails unless it exits 0 and the JSON has the expected keys with
 positive finite timings (model: exactly the keys the PyTorch comparison reads, every number
-positive and finite). No speed is asserted.
+positive and finite; launches_per_step 0 on cpu). No speed is asserted.
 """
 import json
 import math
@@ -13,7 +13,7 @@ import sys
 
 MODEL_KEYS = {"model", "device", "batch", "image_size", "threads", "steps", "step_ms_median",
               "step_ms_min", "step_ms_max", "images_per_second", "train_gflop_per_step",
-              "achieved_gflops", "peak_rss_mb"}
+              "achieved_gflops", "peak_rss_mb", "launches_per_step"}
 PASS_KEYS = {"flops", "bytes", "ms_median", "ms_min", "ms_max", "gflops", "gbytes_per_second"}
 
 
@@ -34,8 +34,12 @@ def finite(value, what, positive):
 def check_model(j):
     if set(j) != MODEL_KEYS:
         fail(f"model keys {sorted(j)} differ from {sorted(MODEL_KEYS)}")
-    for key in MODEL_KEYS - {"model", "device"}:
+    for key in MODEL_KEYS - {"model", "device", "launches_per_step"}:
         finite(j[key], key, positive=True)
+    launches = j["launches_per_step"]
+    finite(launches, "launches_per_step", positive=j["device"] != "cpu")
+    if j["device"] == "cpu" and launches != 0:
+        fail(f"launches_per_step = {launches} on cpu, which launches no kernels")
 
 
 def check_ops(j):

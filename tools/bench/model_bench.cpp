@@ -8,6 +8,9 @@
 // forward + backward (the backward of such an op is two products of the forward's size).
 // Elementwise ops, normalisation and the optimizer are not counted. The count costs one extra
 // forward pass before the timed steps and nothing inside them.
+//
+// launches_per_step: kernel launches (one per cuBLAS call included) the GPU backend issued during
+// the timed steps, over their number (engine/cuda/builtin.h); 0 on cpu, which launches none.
 #include "tools/bench/model_bench.h"
 
 #include <omp.h>
@@ -17,6 +20,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/cuda/builtin.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "models/model.h"
@@ -61,6 +65,8 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
         {.step = uint64_t(index), .lr = 5e-4f, .label_smoothing = 0.1f, .clip_grad = 1.f});
   };
   for (int i = 0; i < o.warmup; ++i) step(i);
+  const bool on_gpu = o.device != Device::cpu;
+  const uint64_t launches_before = on_gpu ? gpu_launch_count(o.device) : 0;
   DeviceTimer timer(o.device);
   std::vector<double> ms;
   for (int i = 0; i < o.steps; ++i) {
@@ -68,6 +74,7 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
     step(o.warmup + i);
     ms.push_back(timer.stop_ms());
   }
+  const uint64_t launches = on_gpu ? gpu_launch_count(o.device) - launches_before : 0;
   const Spread t = summarize(ms);
 
   ModelResult r;
@@ -84,6 +91,7 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
   r.train_gflop_per_step = 3 * forward_flops / 1e9;
   r.achieved_gflops = r.train_gflop_per_step / (t.median * 1e-3);
   r.peak_rss_mb = peak_rss_mb();
+  r.launches_per_step = double(launches) / o.steps;
   return r;
 }
 
@@ -93,16 +101,17 @@ void print_model_result(const ModelResult& r) {
               r.steps, machine_load().c_str());
   if (r.device == "sim") std::printf("%s\n", kSimNote);
   Table table({"model", "step ms (median)", "min ms", "max ms", "images/s", "GFLOP/step", "GFLOP/s",
-               "peak RSS MB"});
+               "peak RSS MB", "launches/step"});
   table.add_row({r.model, fixed(r.step_ms_median, 1), fixed(r.step_ms_min, 1),
                  fixed(r.step_ms_max, 1), fixed(r.images_per_second, 1),
                  fixed(r.train_gflop_per_step, 3), fixed(r.achieved_gflops, 2),
-                 fixed(r.peak_rss_mb, 0)});
+                 fixed(r.peak_rss_mb, 0), fixed(r.launches_per_step, 0)});
   table.print();
   std::printf(
       "(a step: forward, label-smoothed cross-entropy, backward, clip to norm 1, AdamW; GFLOP/step "
       "= 3 x the forward "
-      "flops of conv, linear, matmul, attention and patch embedding)\n");
+      "flops of conv, linear, matmul, attention and patch embedding; launches/step = GPU kernel "
+      "launches, a cuBLAS call counted as one)\n");
 }
 
 nlohmann::json model_result_json(const ModelResult& r) {
@@ -118,7 +127,8 @@ nlohmann::json model_result_json(const ModelResult& r) {
           {"images_per_second", r.images_per_second},
           {"train_gflop_per_step", r.train_gflop_per_step},
           {"achieved_gflops", r.achieved_gflops},
-          {"peak_rss_mb", r.peak_rss_mb}};
+          {"peak_rss_mb", r.peak_rss_mb},
+          {"launches_per_step", r.launches_per_step}};
 }
 
 }  // namespace forge::bench

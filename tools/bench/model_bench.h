@@ -26,6 +26,7 @@ struct ModelResult {
   double train_gflop_per_step = 0;  // 3 x the forward flops of the GEMM-shaped ops
   double achieved_gflops = 0;       // train_gflop_per_step / median step time
   double peak_rss_mb = 0;           // getrusage ru_maxrss: the whole process's peak so far
+  double launches_per_step = 0;     // GPU kernel launches a timed step issued (0 on cpu)
 };
 
 ModelResult run_model_bench(const ModelBenchOptions& options);
