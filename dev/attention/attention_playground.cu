@@ -32,6 +32,11 @@
 //   v4 warp: v3's algorithm with one warp per row instead of 4 threads per row: lane j scores key
 //      j of a 32-key tile, then lane c owns output columns c + 32 cc. Simpler shuffles, but 8 rows
 //      a block share each staged K/V tile where v3 has 32.
+//   v5 mma: FlashAttention-2's forward on the tensor cores (flash_mma.cuh): bf16 Q, K, V, mma.sync
+//      for S = Q K^T and P V, online softmax on the accumulator fragments, fp32 O and lse. Forward
+//      only (no backward on the tensor cores yet: its columns show "-"). The playground rounds the
+//      fp32 inputs to bf16 on the host, once per shape, and v5 is checked against the CPU backend
+//      (fp32) run on those rounded values, with a bound for P's rounding to bf16 (check_bf16).
 //
 // Conventions of the printed figures (the same for every version, so that GFLOP/s compare times):
 //   FLOPs: forward 4 bh t^2 dh (the two matmuls S = QK^T and PV at 2 t^2 dh each; the softmax's
@@ -40,9 +45,10 @@
 //   and v4 14 t^2 dh (S and dP in both the dK/dV and the dQ kernel: see kernels/attention.cu); the
 //   nominal count ignores that.
 //   Bytes: global memory traffic the design implies: each kernel reads each tensor it uses once
-//   and writes each result once (re-reads that caches may or may not catch are not counted, e.g.
-//   v1's matmul reading rows of Q and K t times). The [bh, t, t] buffers of v1/v2 count, which is
-//   the whole point of v3. Per version below (traffic_*).
+//   and writes each result once (v5's bf16 inputs count 2 bytes an element) (re-reads that caches
+//   may or may not catch are not counted, e.g. v1's matmul reading rows of Q and K t times). The
+//   [bh, t, t] buffers of v1/v2 count, which is the whole point of v3. Per version below
+//   (traffic_*).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -54,9 +60,11 @@
 #include <string>
 #include <vector>
 
+#include "dev/attention/flash_mma.cuh"
 #include "dev/attention/playground.h"
 #include "engine/backend.h"
 #include "engine/cuda/gpu_runtime.h"
+#include "kernels/bf16.h"
 #include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
@@ -70,12 +78,14 @@ constexpr Device kDevice = Device::cuda;
 
 // One problem on the device, all pointers device memory. probs and gscores are v1/v2's
 // [bh, t, t] buffers (P kept from forward to backward; dP, then dS in place), delta v4's D [bh, t].
+// q16, k16, v16: q, k, v rounded to bf16, v5's inputs.
 struct Problem {
   int bh, t, dh;
   float scale;
   const float *q, *k, *v, *gout;
   float *out, *lse, *gq, *gk, *gv;
   float *probs, *gscores, *delta;
+  const bf16 *q16, *k16, *v16;
 };
 
 // ---------------------------------------------------------------- v1 and v2: the matmul phases
@@ -500,6 +510,10 @@ double traffic_flash_forward(Sizes z) {
 double traffic_flash_backward(Sizes z) {
   return 13 * z.n + 5 * z.r;
 }
+// v5 forward: bf16 Q, K, V in (half a float each), fp32 O and lse out.
+double traffic_mma_forward(Sizes z) {
+  return 1.5 * z.n + z.n + z.r;
+}
 
 void flash_forward(const Problem& p) {
   backend(kDevice).attention_forward(p.bh, p.t, p.dh, p.scale, p.q, p.k, p.v, p.out, p.lse);
@@ -509,14 +523,20 @@ void flash_backward(const Problem& p) {
                                       p.gq, p.gk, p.gv);
 }
 
+void mma_forward(const Problem& p) {
+  flash_mma::forward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.lse);
+}
+
 struct Version {
   int number;
   const char* name;
   bool needs_scores;  // allocates the [bh, t, t] buffers
   void (*forward)(const Problem&);
-  void (*backward)(const Problem&);
+  void (*backward)(const Problem&);  // null: the version has no backward pass
   double (*forward_traffic)(Sizes);
   double (*backward_traffic)(Sizes);
+  bool bf16_inputs = false;                  // reads q16, k16, v16; checked by check_bf16
+  bool (*supports_head_dim)(int) = nullptr;  // null: every head dim up to 128
 };
 
 const Version kVersions[] = {
@@ -530,6 +550,8 @@ const Version kVersions[] = {
      traffic_flash_backward},
     {4, "warp", false, flash_warp_forward, flash_warp_backward, traffic_flash_forward,
      traffic_flash_backward},
+    {5, "mma", false, mma_forward, nullptr, traffic_mma_forward, nullptr, true,
+     flash_mma::supports_head_dim},
 };
 
 // ---------------------------------------------------------------- the driver (host)
@@ -555,6 +577,33 @@ class DeviceBuffer {
   size_t floats_;
   float* data_;
 };
+
+// A bf16 copy of host floats in device memory (v5's inputs), rounded to nearest even.
+class DeviceBf16 {
+ public:
+  explicit DeviceBf16(size_t elements)
+      : elements_(elements), data_(static_cast<bf16*>(device_malloc(elements * sizeof(bf16)))) {}
+  ~DeviceBf16() { device_free(data_); }
+  DeviceBf16(const DeviceBf16&) = delete;
+  DeviceBf16& operator=(const DeviceBf16&) = delete;
+  const bf16* data() const { return data_; }
+  void upload(const std::vector<float>& host) {
+    std::vector<bf16> rounded(elements_);
+    std::transform(host.begin(), host.end(), rounded.begin(), float_to_bf16);
+    copy_h2d(data_, rounded.data(), elements_ * sizeof(bf16));
+  }
+
+ private:
+  size_t elements_;
+  bf16* data_;
+};
+
+std::vector<float> rounded_to_bf16(const std::vector<float>& x) {
+  std::vector<float> y(x.size());
+  std::transform(x.begin(), x.end(), y.begin(),
+                 [](float e) { return bf16_to_float(float_to_bf16(e)); });
+  return y;
+}
 
 // Milliseconds of one call of f: CUDA events on the GPU; on the sim, whose launches return when
 // the kernel has finished, the host clock.
@@ -606,6 +655,24 @@ double max_error(const std::vector<float>& got, const std::vector<float>& ref) {
   return worst;
 }
 
+// v5's check of O. Its CPU reference runs on the same bf16-rounded q, k, v, so the one rounding it
+// does not share is P's, to bf16 before P V (l sums the unrounded p). Rounding to nearest with 8
+// significant bits moves a value by at most half its spacing, 2^-8 of its leading power of two:
+// the unit roundoff u = 2^-8 (fp32's is 2^-24), |p~ - p| <= u p, so
+//   |O_ic - ref_ic| = |sum_j P_ij (p~_ij / p_ij - 1) V_jc| <= u sum_j P_ij |V_jc| = u abs_ic,
+// abs = the attention of the same q, k with |V| as values (the CPU backend's too). On top, the
+// fp32 allowance of the other versions (sums in another order, exp2 against exp).
+constexpr double kBf16Unit = 1.0 / 256;
+
+bool within_bf16_bound(const std::vector<float>& got, const std::vector<float>& ref,
+                       const std::vector<float>& abs) {
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double allowed = kBf16Unit * abs[i] + kTolerance * (1.0 + std::fabs(double(ref[i])));
+    if (!(std::fabs(double(got[i]) - ref[i]) <= allowed)) return false;  // NaN fails too
+  }
+  return true;
+}
+
 struct Shape {
   int batch, heads, t, dh;
 };
@@ -620,8 +687,12 @@ struct Workload {
   DeviceBuffer dq, dk, dv, dgout, out, lse, gq, gk, gv;
   DeviceBuffer probs, gscores;  // [bh, t, t] when some version needs them, else 1 float
   DeviceBuffer delta;
+  // With a bf16 version (else 1 element, empty): q, k, v rounded to bf16 on the device, the CPU
+  // backend's out and lse for those rounded values, and its out with |v| as values (the bound).
+  DeviceBf16 dq16, dk16, dv16;
+  std::vector<float> ref16_out, ref16_lse, ref16_abs_out;
 
-  Workload(Shape s, unsigned seed, bool with_scores)
+  Workload(Shape s, unsigned seed, bool with_scores, bool with_bf16)
       : shape(s),
         bh(s.batch * s.heads),
         scale(1.f / std::sqrt(float(s.dh))),
@@ -636,7 +707,10 @@ struct Workload {
         gv(tensor()),
         probs(with_scores ? rows() * s.t : 1),
         gscores(with_scores ? rows() * s.t : 1),
-        delta(rows()) {
+        delta(rows()),
+        dq16(with_bf16 ? tensor() : 1),
+        dk16(with_bf16 ? tensor() : 1),
+        dv16(with_bf16 ? tensor() : 1) {
     std::mt19937 gen(seed);
     std::normal_distribution<float> normal;
     for (auto* x : {&q, &k, &v, &gout}) {
@@ -655,6 +729,22 @@ struct Workload {
     cpu.attention_backward(bh, s.t, s.dh, scale, q.data(), k.data(), v.data(), ref_out.data(),
                            gout.data(), ref_lse.data(), ref_gq.data(), ref_gk.data(),
                            ref_gv.data());
+    if (with_bf16) {
+      const std::vector<float> q16 = rounded_to_bf16(q), k16 = rounded_to_bf16(k),
+                               v16 = rounded_to_bf16(v);
+      std::vector<float> v16_abs(v16.size()), abs_lse(rows());
+      std::transform(v16.begin(), v16.end(), v16_abs.begin(), [](float e) { return std::fabs(e); });
+      dq16.upload(q16);
+      dk16.upload(k16);
+      dv16.upload(v16);
+      ref16_out.resize(tensor());
+      ref16_abs_out.resize(tensor());
+      ref16_lse.resize(rows());
+      cpu.attention_forward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16.data(),
+                            ref16_out.data(), ref16_lse.data());
+      cpu.attention_forward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16_abs.data(),
+                            ref16_abs_out.data(), abs_lse.data());
+    }
   }
   size_t rows() const { return size_t(bh) * shape.t; }
   size_t tensor() const { return rows() * shape.dh; }
@@ -674,28 +764,39 @@ struct Workload {
             .gv = gv.data(),
             .probs = probs.data(),
             .gscores = gscores.data(),
-            .delta = delta.data()};
+            .delta = delta.data(),
+            .q16 = dq16.data(),
+            .k16 = dk16.data(),
+            .v16 = dv16.data()};
   }
   Sizes sizes() const { return {double(tensor()), double(rows()) * shape.t, double(rows())}; }
 };
 
 struct Result {
-  double err_out, err_lse, err_gq, err_gk, err_gv;
+  double err_out, err_lse, err_gq, err_gk, err_gv;  // 0 for a pass the version does not have
+  bool ok;
   double worst() const { return std::max({err_out, err_lse, err_gq, err_gk, err_gv}); }
 };
 
-// Runs one version's forward then backward on poisoned outputs and compares with the reference.
+// Runs one version's forward then backward on poisoned outputs and compares with the reference:
+// every element within kTolerance (1 + |ref|), or for a bf16 version O within_bf16_bound.
 Result check(const Version& version, Workload& w) {
   for (DeviceBuffer* b : {&w.out, &w.lse, &w.gq, &w.gk, &w.gv}) b->poison();
   const Problem p = w.problem();
   version.forward(p);
   Result r{};
-  r.err_out = max_error(w.out.download(), w.ref_out);
-  r.err_lse = max_error(w.lse.download(), w.ref_lse);
-  version.backward(p);
-  r.err_gq = max_error(w.gq.download(), w.ref_gq);
-  r.err_gk = max_error(w.gk.download(), w.ref_gk);
-  r.err_gv = max_error(w.gv.download(), w.ref_gv);
+  const std::vector<float> out = w.out.download();
+  r.err_out = max_error(out, version.bf16_inputs ? w.ref16_out : w.ref_out);
+  r.err_lse = max_error(w.lse.download(), version.bf16_inputs ? w.ref16_lse : w.ref_lse);
+  if (version.backward) {
+    version.backward(p);
+    r.err_gq = max_error(w.gq.download(), w.ref_gq);
+    r.err_gk = max_error(w.gk.download(), w.ref_gk);
+    r.err_gv = max_error(w.gv.download(), w.ref_gv);
+  }
+  r.ok = version.bf16_inputs ? within_bf16_bound(out, w.ref16_out, w.ref16_abs_out) &&
+                                   std::max({r.err_lse, r.err_gq, r.err_gk, r.err_gv}) <= kTolerance
+                             : r.worst() <= kTolerance;
   return r;
 }
 
@@ -703,20 +804,29 @@ Result check(const Version& version, Workload& w) {
 bool run_version(const Version& version, Workload& w,
                  const attention_playground::Options& options) {
   const Shape& s = w.shape;
+  if (version.supports_head_dim && !version.supports_head_dim(s.dh)) {
+    std::printf("v%d %-6s %3d %3d %4d %4d  skipped: no kernel for this head dim\n", version.number,
+                version.name, s.batch, s.heads, s.t, s.dh);
+    return true;
+  }
   const Result r = check(version, w);
-  const bool ok = r.worst() <= kTolerance;
+  const bool ok = r.ok;
   std::printf("v%d %-6s %3d %3d %4d %4d %9.2e %5s", version.number, version.name, s.batch, s.heads,
               s.t, s.dh, r.worst(), ok ? "ok" : "FAIL");
   if (!options.check_only) {
     const Problem p = w.problem();
     const double flops = 4.0 * w.bh * s.t * s.t * s.dh;  // forward; backward 2.5x
     const double fwd = median_ms(options.reps, [&] { version.forward(p); });
-    const double bwd = median_ms(options.reps, [&] { version.backward(p); });
     const double fwd_bytes = sizeof(float) * version.forward_traffic(w.sizes());
-    const double bwd_bytes = sizeof(float) * version.backward_traffic(w.sizes());
     // GFLOP/s = flops / (ms 1e-3) / 1e9 = flops / ms 1e-6; GB/s likewise.
-    std::printf(" | %9.3f %9.3f %9.3f | %9.3f %9.3f %9.3f", fwd, flops / fwd * 1e-6,
-                fwd_bytes / fwd * 1e-6, bwd, 2.5 * flops / bwd * 1e-6, bwd_bytes / bwd * 1e-6);
+    std::printf(" | %9.3f %9.3f %9.3f", fwd, flops / fwd * 1e-6, fwd_bytes / fwd * 1e-6);
+    if (version.backward) {
+      const double bwd = median_ms(options.reps, [&] { version.backward(p); });
+      const double bwd_bytes = sizeof(float) * version.backward_traffic(w.sizes());
+      std::printf(" | %9.3f %9.3f %9.3f", bwd, 2.5 * flops / bwd * 1e-6, bwd_bytes / bwd * 1e-6);
+    } else {
+      std::printf(" | %9s %9s %9s", "-", "-", "-");
+    }
   }
   if (!ok)
     std::printf("  (out %.1e lse %.1e dQ %.1e dK %.1e dV %.1e)", r.err_out, r.err_lse, r.err_gq,
@@ -734,6 +844,10 @@ void print_header(const attention_playground::Options& options) {
   std::printf(
       "check: out, lse, dQ, dK, dV against the CPU backend, |x - ref| <= %g (1 + |ref|); "
       "err = the largest |x - ref| / (1 + |ref|) of the five\n",
+      kTolerance);
+  std::printf(
+      "bf16 versions (v5): inputs rounded to bf16, the reference run on the rounded values; out "
+      "within 2^-8 sum_j P_ij |v_jc| (P's rounding to bf16) + %g (1 + |ref|), lse as above\n",
       kTolerance);
   if (!options.check_only) {
     std::printf(
@@ -770,6 +884,8 @@ int run_attention_playground(const attention_playground::Options& options) {
   }
   const bool with_scores = std::any_of(versions.begin(), versions.end(),
                                        [](const Version* v) { return v->needs_scores; });
+  const bool with_bf16 = std::any_of(versions.begin(), versions.end(),
+                                     [](const Version* v) { return v->bf16_inputs; });
   std::vector<Shape> shapes;
   for (int batch : options.batches)
     for (int heads : options.heads)
@@ -779,7 +895,7 @@ int run_attention_playground(const attention_playground::Options& options) {
   print_header(options);
   int failures = 0;
   for (const Shape& shape : shapes) {
-    Workload w(shape, options.seed, with_scores);
+    Workload w(shape, options.seed, with_scores, with_bf16);
     for (const Version* v : versions) failures += !run_version(*v, w, options);
   }
   std::printf("\n%s\n", failures ? "FAILED: some version does not match the CPU reference"

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
 
   const bool cuda = device == "cuda";
   if (version == "all")
-    options.versions = {1, 2, 3, 4};
+    options.versions = {1, 2, 3, 4, 5};
   else
     try {
       options.versions = {std::stoi(version)};
