@@ -32,11 +32,12 @@
 //   v4 warp: v3's algorithm with one warp per row instead of 4 threads per row: lane j scores key
 //      j of a 32-key tile, then lane c owns output columns c + 32 cc. Simpler shuffles, but 8 rows
 //      a block share each staged K/V tile where v3 has 32.
-//   v5 mma: FlashAttention-2's forward on the tensor cores (flash_mma.cuh): bf16 Q, K, V, mma.sync
-//      for S = Q K^T and P V, online softmax on the accumulator fragments, fp32 O and lse. Forward
-//      only (no backward on the tensor cores yet: its columns show "-"). The playground rounds the
-//      fp32 inputs to bf16 on the host, once per shape, and v5 is checked against the CPU backend
-//      (fp32) run on those rounded values, with a bound for P's rounding to bf16 (check_bf16).
+//   v5 mma: FlashAttention-2 on the tensor cores (flash_mma.cuh): bf16 Q, K, V, dO, mma.sync for
+//      every product, online softmax on the accumulator fragments, fp32 O, lse, dQ, dK, dV; the
+//      backward's dK/dV and dQ kernels recompute P from lse as v3's do. The playground rounds the
+//      fp32 inputs to bf16 on the host, once per shape, and checks v5 against the CPU backend
+//      (fp32) run on those rounded values, with bounds for the kernels' own roundings of P and dS
+//      to bf16 (within_bf16_bound).
 //
 // Conventions of the printed figures (the same for every version, so that GFLOP/s compare times):
 //   FLOPs: forward 4 bh t^2 dh (the two matmuls S = QK^T and PV at 2 t^2 dh each; the softmax's
@@ -78,14 +79,14 @@ constexpr Device kDevice = Device::cuda;
 
 // One problem on the device, all pointers device memory. probs and gscores are v1/v2's
 // [bh, t, t] buffers (P kept from forward to backward; dP, then dS in place), delta v4's D [bh, t].
-// q16, k16, v16: q, k, v rounded to bf16, v5's inputs.
+// q16, k16, v16, gout16: q, k, v, dO rounded to bf16, v5's inputs.
 struct Problem {
   int bh, t, dh;
   float scale;
   const float *q, *k, *v, *gout;
   float *out, *lse, *gq, *gk, *gv;
   float *probs, *gscores, *delta;
-  const bf16 *q16, *k16, *v16;
+  const bf16 *q16, *k16, *v16, *gout16;
 };
 
 // ---------------------------------------------------------------- v1 and v2: the matmul phases
@@ -510,9 +511,13 @@ double traffic_flash_forward(Sizes z) {
 double traffic_flash_backward(Sizes z) {
   return 13 * z.n + 5 * z.r;
 }
-// v5 forward: bf16 Q, K, V in (half a float each), fp32 O and lse out.
+// v5 forward: bf16 Q, K, V in (half a float each), fp32 O and lse out. Backward: D (fp32 O, dO
+//   -> D), dK/dV kernel (bf16 Q, K, V, dO, fp32 lse, D -> dK, dV), dQ kernel (the same -> dQ).
 double traffic_mma_forward(Sizes z) {
   return 1.5 * z.n + z.n + z.r;
+}
+double traffic_mma_backward(Sizes z) {
+  return 3 * z.n + z.r + 2 * (2 * z.n + 2 * z.r) + 3 * z.n;
 }
 
 void flash_forward(const Problem& p) {
@@ -526,13 +531,17 @@ void flash_backward(const Problem& p) {
 void mma_forward(const Problem& p) {
   flash_mma::forward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.lse);
 }
+void mma_backward(const Problem& p) {
+  flash_mma::backward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.gout16, p.lse,
+                      p.delta, p.gq, p.gk, p.gv);
+}
 
 struct Version {
   int number;
   const char* name;
   bool needs_scores;  // allocates the [bh, t, t] buffers
   void (*forward)(const Problem&);
-  void (*backward)(const Problem&);  // null: the version has no backward pass
+  void (*backward)(const Problem&);
   double (*forward_traffic)(Sizes);
   double (*backward_traffic)(Sizes);
   bool bf16_inputs = false;                  // reads q16, k16, v16; checked by check_bf16
@@ -550,7 +559,7 @@ const Version kVersions[] = {
      traffic_flash_backward},
     {4, "warp", false, flash_warp_forward, flash_warp_backward, traffic_flash_forward,
      traffic_flash_backward},
-    {5, "mma", false, mma_forward, nullptr, traffic_mma_forward, nullptr, true,
+    {5, "mma", false, mma_forward, mma_backward, traffic_mma_forward, traffic_mma_backward, true,
      flash_mma::supports_head_dim},
 };
 
@@ -655,13 +664,15 @@ double max_error(const std::vector<float>& got, const std::vector<float>& ref) {
   return worst;
 }
 
-// v5's check of O. Its CPU reference runs on the same bf16-rounded q, k, v, so the one rounding it
-// does not share is P's, to bf16 before P V (l sums the unrounded p). Rounding to nearest with 8
-// significant bits moves a value by at most half its spacing, 2^-8 of its leading power of two:
-// the unit roundoff u = 2^-8 (fp32's is 2^-24), |p~ - p| <= u p, so
+// v5's check of O, dQ, dK, dV. Its CPU reference runs on the same bf16-rounded q, k, v, dO, so the
+// roundings it does not share are the kernels' own: P to bf16 before O = P V (l sums the unrounded
+// p) and before dV = P^T dO, dS to bf16 before dK = scale dS^T Q and dQ = scale dS K. Rounding to
+// nearest with 8 significant bits moves a value by at most half its spacing, 2^-8 of its leading
+// power of two: the unit roundoff u = 2^-8 (fp32's is 2^-24), |p~ - p| <= u p, so e.g.
 //   |O_ic - ref_ic| = |sum_j P_ij (p~_ij / p_ij - 1) V_jc| <= u sum_j P_ij |V_jc| = u abs_ic,
-// abs = the attention of the same q, k with |V| as values (the CPU backend's too). On top, the
-// fp32 allowance of the other versions (sums in another order, exp2 against exp).
+// with abs the sum of magnitudes of the product (Workload's abs16_*), and likewise for the
+// gradients. On top, the fp32 allowance of the other versions (sums in another order, exp2
+// against exp, D = rowsum(dO * O) in fp32).
 constexpr double kBf16Unit = 1.0 / 256;
 
 bool within_bf16_bound(const std::vector<float>& got, const std::vector<float>& ref,
@@ -687,10 +698,12 @@ struct Workload {
   DeviceBuffer dq, dk, dv, dgout, out, lse, gq, gk, gv;
   DeviceBuffer probs, gscores;  // [bh, t, t] when some version needs them, else 1 float
   DeviceBuffer delta;
-  // With a bf16 version (else 1 element, empty): q, k, v rounded to bf16 on the device, the CPU
-  // backend's out and lse for those rounded values, and its out with |v| as values (the bound).
-  DeviceBf16 dq16, dk16, dv16;
-  std::vector<float> ref16_out, ref16_lse, ref16_abs_out;
+  // With a bf16 version (else 1 element, empty): q, k, v, dO rounded to bf16 on the device, the
+  // CPU backend's answers for those rounded values, and the sums of magnitudes the bounds scale
+  // (within_bf16_bound): out with |v| as values; for dV, dK, dQ bf16_backward_magnitudes.
+  DeviceBf16 dq16, dk16, dv16, dgout16;
+  std::vector<float> ref16_out, ref16_lse, ref16_gq, ref16_gk, ref16_gv;
+  std::vector<float> abs16_out, abs16_gq, abs16_gk, abs16_gv;
 
   Workload(Shape s, unsigned seed, bool with_scores, bool with_bf16)
       : shape(s),
@@ -710,7 +723,8 @@ struct Workload {
         delta(rows()),
         dq16(with_bf16 ? tensor() : 1),
         dk16(with_bf16 ? tensor() : 1),
-        dv16(with_bf16 ? tensor() : 1) {
+        dv16(with_bf16 ? tensor() : 1),
+        dgout16(with_bf16 ? tensor() : 1) {
     std::mt19937 gen(seed);
     std::normal_distribution<float> normal;
     for (auto* x : {&q, &k, &v, &gout}) {
@@ -731,23 +745,59 @@ struct Workload {
                            ref_gv.data());
     if (with_bf16) {
       const std::vector<float> q16 = rounded_to_bf16(q), k16 = rounded_to_bf16(k),
-                               v16 = rounded_to_bf16(v);
+                               v16 = rounded_to_bf16(v), gout16 = rounded_to_bf16(gout);
       std::vector<float> v16_abs(v16.size()), abs_lse(rows());
       std::transform(v16.begin(), v16.end(), v16_abs.begin(), [](float e) { return std::fabs(e); });
       dq16.upload(q16);
       dk16.upload(k16);
       dv16.upload(v16);
-      ref16_out.resize(tensor());
-      ref16_abs_out.resize(tensor());
+      dgout16.upload(gout16);
+      for (auto* x : {&ref16_out, &ref16_gq, &ref16_gk, &ref16_gv, &abs16_out}) x->resize(tensor());
       ref16_lse.resize(rows());
       cpu.attention_forward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16.data(),
                             ref16_out.data(), ref16_lse.data());
       cpu.attention_forward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16_abs.data(),
-                            ref16_abs_out.data(), abs_lse.data());
+                            abs16_out.data(), abs_lse.data());
+      cpu.attention_backward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16.data(),
+                             ref16_out.data(), gout16.data(), ref16_lse.data(), ref16_gq.data(),
+                             ref16_gk.data(), ref16_gv.data());
+      bf16_backward_magnitudes(q16, k16, v16, gout16);
     }
   }
   size_t rows() const { return size_t(bh) * shape.t; }
   size_t tensor() const { return rows() * shape.dh; }
+
+  // The sums of magnitudes that bound the effect of v5's bf16 roundings in backward, P to bf16
+  // before dV = P^T dO and dS before dK = scale dS^T Q and dQ = scale dS K (within_bf16_bound):
+  //   abs16_gv_jc = sum_i P_ij |dO_ic|,  abs16_gk_jc = scale sum_i |dS_ij| |Q_ic|,
+  //   abs16_gq_ic = scale sum_j |dS_ij| |K_jc|,
+  // with P and dS = P (dP - D) from the rounded inputs and the reference's O and lse (in double).
+  void bf16_backward_magnitudes(const std::vector<float>& q16, const std::vector<float>& k16,
+                                const std::vector<float>& v16, const std::vector<float>& gout16) {
+    const int t = shape.t, dh = shape.dh;
+    for (auto* x : {&abs16_gq, &abs16_gk, &abs16_gv}) x->assign(tensor(), 0.f);
+    const auto row = [dh](const std::vector<float>& x, int64_t r) { return x.data() + r * dh; };
+    const auto dot = [dh](const float* a, const float* b) {
+      double sum = 0;
+      for (int c = 0; c < dh; ++c) sum += double(a[c]) * b[c];
+      return sum;
+    };
+    for (int b = 0; b < bh; ++b)
+      for (int i = 0; i < t; ++i) {
+        const int64_t ri = int64_t(b) * t + i;
+        const double d = dot(row(gout16, ri), row(ref16_out, ri));
+        for (int j = 0; j < t; ++j) {
+          const int64_t rj = int64_t(b) * t + j;
+          const double p = std::exp(scale * dot(row(q16, ri), row(k16, rj)) - ref16_lse[ri]);
+          const double ds = std::fabs(p * (dot(row(gout16, ri), row(v16, rj)) - d));
+          for (int c = 0; c < dh; ++c) {
+            abs16_gv[rj * dh + c] += float(p * std::fabs(gout16[ri * dh + c]));
+            abs16_gk[rj * dh + c] += float(scale * ds * std::fabs(q16[ri * dh + c]));
+            abs16_gq[ri * dh + c] += float(scale * ds * std::fabs(k16[rj * dh + c]));
+          }
+        }
+      }
+  }
   Problem problem() const {
     return {.bh = bh,
             .t = shape.t,
@@ -767,19 +817,21 @@ struct Workload {
             .delta = delta.data(),
             .q16 = dq16.data(),
             .k16 = dk16.data(),
-            .v16 = dv16.data()};
+            .v16 = dv16.data(),
+            .gout16 = dgout16.data()};
   }
   Sizes sizes() const { return {double(tensor()), double(rows()) * shape.t, double(rows())}; }
 };
 
 struct Result {
-  double err_out, err_lse, err_gq, err_gk, err_gv;  // 0 for a pass the version does not have
+  double err_out, err_lse, err_gq, err_gk, err_gv;
   bool ok;
   double worst() const { return std::max({err_out, err_lse, err_gq, err_gk, err_gv}); }
 };
 
 // Runs one version's forward then backward on poisoned outputs and compares with the reference:
-// every element within kTolerance (1 + |ref|), or for a bf16 version O within_bf16_bound.
+// every element within kTolerance (1 + |ref|), or for a bf16 version lse so and the rest
+// within_bf16_bound.
 Result check(const Version& version, Workload& w) {
   for (DeviceBuffer* b : {&w.out, &w.lse, &w.gq, &w.gk, &w.gv}) b->poison();
   const Problem p = w.problem();
@@ -788,15 +840,27 @@ Result check(const Version& version, Workload& w) {
   const std::vector<float> out = w.out.download();
   r.err_out = max_error(out, version.bf16_inputs ? w.ref16_out : w.ref_out);
   r.err_lse = max_error(w.lse.download(), version.bf16_inputs ? w.ref16_lse : w.ref_lse);
-  if (version.backward) {
+  if (!version.bf16_inputs) {
     version.backward(p);
     r.err_gq = max_error(w.gq.download(), w.ref_gq);
     r.err_gk = max_error(w.gk.download(), w.ref_gk);
     r.err_gv = max_error(w.gv.download(), w.ref_gv);
+    r.ok = r.worst() <= kTolerance;
+    return r;
   }
-  r.ok = version.bf16_inputs ? within_bf16_bound(out, w.ref16_out, w.ref16_abs_out) &&
-                                   std::max({r.err_lse, r.err_gq, r.err_gk, r.err_gv}) <= kTolerance
-                             : r.worst() <= kTolerance;
+  // bf16: backward starts from the reference's O and lse, so that its check is of backward alone
+  // (forward's bf16 error in O would otherwise reach dS through D = rowsum(dO * O)).
+  w.out.upload(w.ref16_out);
+  w.lse.upload(w.ref16_lse);
+  version.backward(p);
+  const std::vector<float> gq = w.gq.download(), gk = w.gk.download(), gv = w.gv.download();
+  r.err_gq = max_error(gq, w.ref16_gq);
+  r.err_gk = max_error(gk, w.ref16_gk);
+  r.err_gv = max_error(gv, w.ref16_gv);
+  r.ok = r.err_lse <= kTolerance && within_bf16_bound(out, w.ref16_out, w.abs16_out) &&
+         within_bf16_bound(gq, w.ref16_gq, w.abs16_gq) &&
+         within_bf16_bound(gk, w.ref16_gk, w.abs16_gk) &&
+         within_bf16_bound(gv, w.ref16_gv, w.abs16_gv);
   return r;
 }
 
@@ -819,14 +883,10 @@ bool run_version(const Version& version, Workload& w,
     const double fwd = median_ms(options.reps, [&] { version.forward(p); });
     const double fwd_bytes = sizeof(float) * version.forward_traffic(w.sizes());
     // GFLOP/s = flops / (ms 1e-3) / 1e9 = flops / ms 1e-6; GB/s likewise.
-    std::printf(" | %9.3f %9.3f %9.3f", fwd, flops / fwd * 1e-6, fwd_bytes / fwd * 1e-6);
-    if (version.backward) {
-      const double bwd = median_ms(options.reps, [&] { version.backward(p); });
-      const double bwd_bytes = sizeof(float) * version.backward_traffic(w.sizes());
-      std::printf(" | %9.3f %9.3f %9.3f", bwd, 2.5 * flops / bwd * 1e-6, bwd_bytes / bwd * 1e-6);
-    } else {
-      std::printf(" | %9s %9s %9s", "-", "-", "-");
-    }
+    const double bwd = median_ms(options.reps, [&] { version.backward(p); });
+    const double bwd_bytes = sizeof(float) * version.backward_traffic(w.sizes());
+    std::printf(" | %9.3f %9.3f %9.3f | %9.3f %9.3f %9.3f", fwd, flops / fwd * 1e-6,
+                fwd_bytes / fwd * 1e-6, bwd, 2.5 * flops / bwd * 1e-6, bwd_bytes / bwd * 1e-6);
   }
   if (!ok)
     std::printf("  (out %.1e lse %.1e dQ %.1e dK %.1e dV %.1e)", r.err_out, r.err_lse, r.err_gq,
@@ -846,8 +906,9 @@ void print_header(const attention_playground::Options& options) {
       "err = the largest |x - ref| / (1 + |ref|) of the five\n",
       kTolerance);
   std::printf(
-      "bf16 versions (v5): inputs rounded to bf16, the reference run on the rounded values; out "
-      "within 2^-8 sum_j P_ij |v_jc| (P's rounding to bf16) + %g (1 + |ref|), lse as above\n",
+      "bf16 versions (v5): inputs rounded to bf16, the reference run on the rounded values; out, "
+      "dQ, dK, dV within 2^-8 x the sum of magnitudes of their product (e.g. sum_j P_ij |v_jc|: "
+      "P's and dS's rounding to bf16) + %g (1 + |ref|), lse as above\n",
       kTolerance);
   if (!options.check_only) {
     std::printf(
