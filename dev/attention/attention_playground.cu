@@ -511,13 +511,14 @@ double traffic_flash_forward(Sizes z) {
 double traffic_flash_backward(Sizes z) {
   return 13 * z.n + 5 * z.r;
 }
-// v5 forward: bf16 Q, K, V in (half a float each), fp32 O and lse out. Backward: D (fp32 O, dO
-//   -> D), dK/dV kernel (bf16 Q, K, V, dO, fp32 lse, D -> dK, dV), dQ kernel (the same -> dQ).
+// v5, bf16 tensors at half a float each. Forward: Q, K, V in, fp32 O and lse out. Backward: D
+//   (fp32 O, bf16 dO -> D), dK/dV kernel (Q, K, V, dO, lse, D -> fp32 dK, dV), dQ kernel (the
+//   same inputs -> fp32 dQ).
 double traffic_mma_forward(Sizes z) {
   return 1.5 * z.n + z.n + z.r;
 }
 double traffic_mma_backward(Sizes z) {
-  return 3 * z.n + z.r + 2 * (2 * z.n + 2 * z.r) + 3 * z.n;
+  return (1.5 * z.n + z.r) + (2 * z.n + 2 * z.r + 2 * z.n) + (2 * z.n + 2 * z.r + z.n);
 }
 
 void flash_forward(const Problem& p) {
