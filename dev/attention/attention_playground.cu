@@ -46,8 +46,8 @@
 //   and v4 14 t^2 dh (S and dP in both the dK/dV and the dQ kernel: see kernels/attention.cu); the
 //   nominal count ignores that.
 //   Bytes: global memory traffic the design implies: each kernel reads each tensor it uses once
-//   and writes each result once (v5's bf16 inputs count 2 bytes an element) (re-reads that caches
-//   may or may not catch are not counted, e.g. v1's matmul reading rows of Q and K t times). The
+//   and writes each result once, v5's bf16 tensors at 2 bytes an element (re-reads that caches may
+//   or may not catch are not counted, e.g. v1's matmul reading rows of Q and K t times). The
 //   [bh, t, t] buffers of v1/v2 count, which is the whole point of v3. Per version below
 //   (traffic_*).
 #include <algorithm>
@@ -545,7 +545,7 @@ struct Version {
   void (*backward)(const Problem&);
   double (*forward_traffic)(Sizes);
   double (*backward_traffic)(Sizes);
-  bool bf16_inputs = false;                  // reads q16, k16, v16; checked by check_bf16
+  bool bf16_inputs = false;  // reads q16, k16, v16, gout16; checked by within_bf16_bound
   bool (*supports_head_dim)(int) = nullptr;  // null: every head dim up to 128
 };
 

@@ -12,8 +12,8 @@
 //   l_i <- r l_i + sum_j 2^(x_ij - m_i),  acc_i <- r acc_i + sum_j bf16(2^(x_ij - m_i)) V_j,
 //   at the end O_i = acc_i / l_i and lse_i = (m_i + log2 l_i) ln 2.
 //
-// Work split (FlashAttention-2, Dao 2023, section 3.1): a block of 4 warps owns 64 query rows, a
-// warp owns 16 of them, so no two warps ever combine partial results.
+// Work split (FlashAttention-2, Dao 2023, arXiv:2307.08691, sections 3.1 and 3.3): a block of 4
+// warps owns 64 query rows, a warp owns 16 of them, so no two warps ever combine partial results.
 //   Q: the warp's 16 x D rows are loaded once, straight from global memory, into A fragments
 //      (D / 16 of them, 4 registers each) and stay in registers for the whole pass.
 //   K, V: tiles of N keys (N = 64, or 32 at D = 128 to stay within 48 KiB of static shared
