@@ -11,6 +11,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 checks=(
   "tests/kernels/mma_test_kernels.cu mma_tiles_kernel"
   "kernels/gemm_mma.cu gemm_bf16_mma_kernel"
+  "dev/attention/attention_playground.cu flash_mma_forward_kernel"
+  "dev/attention/attention_playground.cu flash_mma_backward_kernel"
 )
 
 failed=0

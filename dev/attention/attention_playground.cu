@@ -32,6 +32,12 @@
 //   v4 warp: v3's algorithm with one warp per row instead of 4 threads per row: lane j scores key
 //      j of a 32-key tile, then lane c owns output columns c + 32 cc. Simpler shuffles, but 8 rows
 //      a block share each staged K/V tile where v3 has 32.
+//   v5 mma: FlashAttention-2 on the tensor cores (flash_mma.cuh): bf16 Q, K, V, dO, mma.sync for
+//      every product, online softmax on the accumulator fragments, fp32 O, lse, dQ, dK, dV; the
+//      backward's dK/dV and dQ kernels recompute P from lse as v3's do. The playground rounds the
+//      fp32 inputs to bf16 on the host, once per shape, and checks v5 against the CPU backend
+//      (fp32) run on those rounded values, with bounds for the kernels' own roundings of P and dS
+//      to bf16 (within_bf16_bound).
 //
 // Conventions of the printed figures (the same for every version, so that GFLOP/s compare times):
 //   FLOPs: forward 4 bh t^2 dh (the two matmuls S = QK^T and PV at 2 t^2 dh each; the softmax's
@@ -40,9 +46,10 @@
 //   and v4 14 t^2 dh (S and dP in both the dK/dV and the dQ kernel: see kernels/attention.cu); the
 //   nominal count ignores that.
 //   Bytes: global memory traffic the design implies: each kernel reads each tensor it uses once
-//   and writes each result once (re-reads that caches may or may not catch are not counted, e.g.
-//   v1's matmul reading rows of Q and K t times). The [bh, t, t] buffers of v1/v2 count, which is
-//   the whole point of v3. Per version below (traffic_*).
+//   and writes each result once, v5's bf16 tensors at 2 bytes an element (re-reads that caches may
+//   or may not catch are not counted, e.g. v1's matmul reading rows of Q and K t times). The
+//   [bh, t, t] buffers of v1/v2 count, which is the whole point of v3. Per version below
+//   (traffic_*).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -54,9 +61,11 @@
 #include <string>
 #include <vector>
 
+#include "dev/attention/flash_mma.cuh"
 #include "dev/attention/playground.h"
 #include "engine/backend.h"
 #include "engine/cuda/gpu_runtime.h"
+#include "kernels/bf16.h"
 #include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
@@ -70,12 +79,14 @@ constexpr Device kDevice = Device::cuda;
 
 // One problem on the device, all pointers device memory. probs and gscores are v1/v2's
 // [bh, t, t] buffers (P kept from forward to backward; dP, then dS in place), delta v4's D [bh, t].
+// q16, k16, v16, gout16: q, k, v, dO rounded to bf16, v5's inputs.
 struct Problem {
   int bh, t, dh;
   float scale;
   const float *q, *k, *v, *gout;
   float *out, *lse, *gq, *gk, *gv;
   float *probs, *gscores, *delta;
+  const bf16 *q16, *k16, *v16, *gout16;
 };
 
 // ---------------------------------------------------------------- v1 and v2: the matmul phases
@@ -500,6 +511,15 @@ double traffic_flash_forward(Sizes z) {
 double traffic_flash_backward(Sizes z) {
   return 13 * z.n + 5 * z.r;
 }
+// v5, bf16 tensors at half a float each. Forward: Q, K, V in, fp32 O and lse out. Backward: D
+//   (fp32 O, bf16 dO -> D), dK/dV kernel (Q, K, V, dO, lse, D -> fp32 dK, dV), dQ kernel (the
+//   same inputs -> fp32 dQ).
+double traffic_mma_forward(Sizes z) {
+  return 1.5 * z.n + z.n + z.r;
+}
+double traffic_mma_backward(Sizes z) {
+  return (1.5 * z.n + z.r) + (2 * z.n + 2 * z.r + 2 * z.n) + (2 * z.n + 2 * z.r + z.n);
+}
 
 void flash_forward(const Problem& p) {
   backend(kDevice).attention_forward(p.bh, p.t, p.dh, p.scale, p.q, p.k, p.v, p.out, p.lse);
@@ -507,6 +527,14 @@ void flash_forward(const Problem& p) {
 void flash_backward(const Problem& p) {
   backend(kDevice).attention_backward(p.bh, p.t, p.dh, p.scale, p.q, p.k, p.v, p.out, p.gout, p.lse,
                                       p.gq, p.gk, p.gv);
+}
+
+void mma_forward(const Problem& p) {
+  flash_mma::forward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.lse);
+}
+void mma_backward(const Problem& p) {
+  flash_mma::backward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.gout16, p.lse,
+                      p.delta, p.gq, p.gk, p.gv);
 }
 
 struct Version {
@@ -517,6 +545,8 @@ struct Version {
   void (*backward)(const Problem&);
   double (*forward_traffic)(Sizes);
   double (*backward_traffic)(Sizes);
+  bool bf16_inputs = false;  // reads q16, k16, v16, gout16; checked by within_bf16_bound
+  bool (*supports_head_dim)(int) = nullptr;  // null: every head dim up to 128
 };
 
 const Version kVersions[] = {
@@ -530,6 +560,8 @@ const Version kVersions[] = {
      traffic_flash_backward},
     {4, "warp", false, flash_warp_forward, flash_warp_backward, traffic_flash_forward,
      traffic_flash_backward},
+    {5, "mma", false, mma_forward, mma_backward, traffic_mma_forward, traffic_mma_backward, true,
+     flash_mma::supports_head_dim},
 };
 
 // ---------------------------------------------------------------- the driver (host)
@@ -555,6 +587,33 @@ class DeviceBuffer {
   size_t floats_;
   float* data_;
 };
+
+// A bf16 copy of host floats in device memory (v5's inputs), rounded to nearest even.
+class DeviceBf16 {
+ public:
+  explicit DeviceBf16(size_t elements)
+      : elements_(elements), data_(static_cast<bf16*>(device_malloc(elements * sizeof(bf16)))) {}
+  ~DeviceBf16() { device_free(data_); }
+  DeviceBf16(const DeviceBf16&) = delete;
+  DeviceBf16& operator=(const DeviceBf16&) = delete;
+  const bf16* data() const { return data_; }
+  void upload(const std::vector<float>& host) {
+    std::vector<bf16> rounded(elements_);
+    std::transform(host.begin(), host.end(), rounded.begin(), float_to_bf16);
+    copy_h2d(data_, rounded.data(), elements_ * sizeof(bf16));
+  }
+
+ private:
+  size_t elements_;
+  bf16* data_;
+};
+
+std::vector<float> rounded_to_bf16(const std::vector<float>& x) {
+  std::vector<float> y(x.size());
+  std::transform(x.begin(), x.end(), y.begin(),
+                 [](float e) { return bf16_to_float(float_to_bf16(e)); });
+  return y;
+}
 
 // Milliseconds of one call of f: CUDA events on the GPU; on the sim, whose launches return when
 // the kernel has finished, the host clock.
@@ -606,6 +665,26 @@ double max_error(const std::vector<float>& got, const std::vector<float>& ref) {
   return worst;
 }
 
+// v5's check of O, dQ, dK, dV. Its CPU reference runs on the same bf16-rounded q, k, v, dO, so the
+// roundings it does not share are the kernels' own: P to bf16 before O = P V (l sums the unrounded
+// p) and before dV = P^T dO, dS to bf16 before dK = scale dS^T Q and dQ = scale dS K. Rounding to
+// nearest with 8 significant bits moves a value by at most half its spacing, 2^-8 of its leading
+// power of two: the unit roundoff u = 2^-8 (fp32's is 2^-24), |p~ - p| <= u p, so e.g.
+//   |O_ic - ref_ic| = |sum_j P_ij (p~_ij / p_ij - 1) V_jc| <= u sum_j P_ij |V_jc| = u abs_ic,
+// with abs the sum of magnitudes of the product (Workload's abs16_*), and likewise for the
+// gradients. On top, the fp32 allowance of the other versions (sums in another order, exp2
+// against exp, D = rowsum(dO * O) in fp32).
+constexpr double kBf16Unit = 1.0 / 256;
+
+bool within_bf16_bound(const std::vector<float>& got, const std::vector<float>& ref,
+                       const std::vector<float>& abs) {
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double allowed = kBf16Unit * abs[i] + kTolerance * (1.0 + std::fabs(double(ref[i])));
+    if (!(std::fabs(double(got[i]) - ref[i]) <= allowed)) return false;  // NaN fails too
+  }
+  return true;
+}
+
 struct Shape {
   int batch, heads, t, dh;
 };
@@ -620,8 +699,14 @@ struct Workload {
   DeviceBuffer dq, dk, dv, dgout, out, lse, gq, gk, gv;
   DeviceBuffer probs, gscores;  // [bh, t, t] when some version needs them, else 1 float
   DeviceBuffer delta;
+  // With a bf16 version (else 1 element, empty): q, k, v, dO rounded to bf16 on the device, the
+  // CPU backend's answers for those rounded values, and the sums of magnitudes the bounds scale
+  // (within_bf16_bound): out with |v| as values; for dV, dK, dQ bf16_backward_magnitudes.
+  DeviceBf16 dq16, dk16, dv16, dgout16;
+  std::vector<float> ref16_out, ref16_lse, ref16_gq, ref16_gk, ref16_gv;
+  std::vector<float> abs16_out, abs16_gq, abs16_gk, abs16_gv;
 
-  Workload(Shape s, unsigned seed, bool with_scores)
+  Workload(Shape s, unsigned seed, bool with_scores, bool with_bf16)
       : shape(s),
         bh(s.batch * s.heads),
         scale(1.f / std::sqrt(float(s.dh))),
@@ -636,7 +721,11 @@ struct Workload {
         gv(tensor()),
         probs(with_scores ? rows() * s.t : 1),
         gscores(with_scores ? rows() * s.t : 1),
-        delta(rows()) {
+        delta(rows()),
+        dq16(with_bf16 ? tensor() : 1),
+        dk16(with_bf16 ? tensor() : 1),
+        dv16(with_bf16 ? tensor() : 1),
+        dgout16(with_bf16 ? tensor() : 1) {
     std::mt19937 gen(seed);
     std::normal_distribution<float> normal;
     for (auto* x : {&q, &k, &v, &gout}) {
@@ -655,9 +744,61 @@ struct Workload {
     cpu.attention_backward(bh, s.t, s.dh, scale, q.data(), k.data(), v.data(), ref_out.data(),
                            gout.data(), ref_lse.data(), ref_gq.data(), ref_gk.data(),
                            ref_gv.data());
+    if (with_bf16) {
+      const std::vector<float> q16 = rounded_to_bf16(q), k16 = rounded_to_bf16(k),
+                               v16 = rounded_to_bf16(v), gout16 = rounded_to_bf16(gout);
+      std::vector<float> v16_abs(v16.size()), abs_lse(rows());
+      std::transform(v16.begin(), v16.end(), v16_abs.begin(), [](float e) { return std::fabs(e); });
+      dq16.upload(q16);
+      dk16.upload(k16);
+      dv16.upload(v16);
+      dgout16.upload(gout16);
+      for (auto* x : {&ref16_out, &ref16_gq, &ref16_gk, &ref16_gv, &abs16_out}) x->resize(tensor());
+      ref16_lse.resize(rows());
+      cpu.attention_forward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16.data(),
+                            ref16_out.data(), ref16_lse.data());
+      cpu.attention_forward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16_abs.data(),
+                            abs16_out.data(), abs_lse.data());
+      cpu.attention_backward(bh, s.t, s.dh, scale, q16.data(), k16.data(), v16.data(),
+                             ref16_out.data(), gout16.data(), ref16_lse.data(), ref16_gq.data(),
+                             ref16_gk.data(), ref16_gv.data());
+      bf16_backward_magnitudes(q16, k16, v16, gout16);
+    }
   }
   size_t rows() const { return size_t(bh) * shape.t; }
   size_t tensor() const { return rows() * shape.dh; }
+
+  // The sums of magnitudes that bound the effect of v5's bf16 roundings in backward, P to bf16
+  // before dV = P^T dO and dS before dK = scale dS^T Q and dQ = scale dS K (within_bf16_bound):
+  //   abs16_gv_jc = sum_i P_ij |dO_ic|,  abs16_gk_jc = scale sum_i |dS_ij| |Q_ic|,
+  //   abs16_gq_ic = scale sum_j |dS_ij| |K_jc|,
+  // with P and dS = P (dP - D) from the rounded inputs and the reference's O and lse (in double).
+  void bf16_backward_magnitudes(const std::vector<float>& q16, const std::vector<float>& k16,
+                                const std::vector<float>& v16, const std::vector<float>& gout16) {
+    const int t = shape.t, dh = shape.dh;
+    for (auto* x : {&abs16_gq, &abs16_gk, &abs16_gv}) x->assign(tensor(), 0.f);
+    const auto row = [dh](const std::vector<float>& x, int64_t r) { return x.data() + r * dh; };
+    const auto dot = [dh](const float* a, const float* b) {
+      double sum = 0;
+      for (int c = 0; c < dh; ++c) sum += double(a[c]) * b[c];
+      return sum;
+    };
+    for (int b = 0; b < bh; ++b)
+      for (int i = 0; i < t; ++i) {
+        const int64_t ri = int64_t(b) * t + i;
+        const double d = dot(row(gout16, ri), row(ref16_out, ri));
+        for (int j = 0; j < t; ++j) {
+          const int64_t rj = int64_t(b) * t + j;
+          const double p = std::exp(scale * dot(row(q16, ri), row(k16, rj)) - ref16_lse[ri]);
+          const double ds = std::fabs(p * (dot(row(gout16, ri), row(v16, rj)) - d));
+          for (int c = 0; c < dh; ++c) {
+            abs16_gv[rj * dh + c] += float(p * std::fabs(gout16[ri * dh + c]));
+            abs16_gk[rj * dh + c] += float(scale * ds * std::fabs(q16[ri * dh + c]));
+            abs16_gq[ri * dh + c] += float(scale * ds * std::fabs(k16[rj * dh + c]));
+          }
+        }
+      }
+  }
   Problem problem() const {
     return {.bh = bh,
             .t = shape.t,
@@ -674,28 +815,53 @@ struct Workload {
             .gv = gv.data(),
             .probs = probs.data(),
             .gscores = gscores.data(),
-            .delta = delta.data()};
+            .delta = delta.data(),
+            .q16 = dq16.data(),
+            .k16 = dk16.data(),
+            .v16 = dv16.data(),
+            .gout16 = dgout16.data()};
   }
   Sizes sizes() const { return {double(tensor()), double(rows()) * shape.t, double(rows())}; }
 };
 
 struct Result {
   double err_out, err_lse, err_gq, err_gk, err_gv;
+  bool ok;
   double worst() const { return std::max({err_out, err_lse, err_gq, err_gk, err_gv}); }
 };
 
-// Runs one version's forward then backward on poisoned outputs and compares with the reference.
+// Runs one version's forward then backward on poisoned outputs and compares with the reference:
+// every element within kTolerance (1 + |ref|), or for a bf16 version lse so and the rest
+// within_bf16_bound.
 Result check(const Version& version, Workload& w) {
   for (DeviceBuffer* b : {&w.out, &w.lse, &w.gq, &w.gk, &w.gv}) b->poison();
   const Problem p = w.problem();
   version.forward(p);
   Result r{};
-  r.err_out = max_error(w.out.download(), w.ref_out);
-  r.err_lse = max_error(w.lse.download(), w.ref_lse);
+  const std::vector<float> out = w.out.download();
+  r.err_out = max_error(out, version.bf16_inputs ? w.ref16_out : w.ref_out);
+  r.err_lse = max_error(w.lse.download(), version.bf16_inputs ? w.ref16_lse : w.ref_lse);
+  if (!version.bf16_inputs) {
+    version.backward(p);
+    r.err_gq = max_error(w.gq.download(), w.ref_gq);
+    r.err_gk = max_error(w.gk.download(), w.ref_gk);
+    r.err_gv = max_error(w.gv.download(), w.ref_gv);
+    r.ok = r.worst() <= kTolerance;
+    return r;
+  }
+  // bf16: backward starts from the reference's O and lse, so that its check is of backward alone
+  // (forward's bf16 error in O would otherwise reach dS through D = rowsum(dO * O)).
+  w.out.upload(w.ref16_out);
+  w.lse.upload(w.ref16_lse);
   version.backward(p);
-  r.err_gq = max_error(w.gq.download(), w.ref_gq);
-  r.err_gk = max_error(w.gk.download(), w.ref_gk);
-  r.err_gv = max_error(w.gv.download(), w.ref_gv);
+  const std::vector<float> gq = w.gq.download(), gk = w.gk.download(), gv = w.gv.download();
+  r.err_gq = max_error(gq, w.ref16_gq);
+  r.err_gk = max_error(gk, w.ref16_gk);
+  r.err_gv = max_error(gv, w.ref16_gv);
+  r.ok = r.err_lse <= kTolerance && within_bf16_bound(out, w.ref16_out, w.abs16_out) &&
+         within_bf16_bound(gq, w.ref16_gq, w.abs16_gq) &&
+         within_bf16_bound(gk, w.ref16_gk, w.abs16_gk) &&
+         within_bf16_bound(gv, w.ref16_gv, w.abs16_gv);
   return r;
 }
 
@@ -703,18 +869,23 @@ Result check(const Version& version, Workload& w) {
 bool run_version(const Version& version, Workload& w,
                  const attention_playground::Options& options) {
   const Shape& s = w.shape;
+  if (version.supports_head_dim && !version.supports_head_dim(s.dh)) {
+    std::printf("v%d %-6s %3d %3d %4d %4d  skipped: no kernel for this head dim\n", version.number,
+                version.name, s.batch, s.heads, s.t, s.dh);
+    return true;
+  }
   const Result r = check(version, w);
-  const bool ok = r.worst() <= kTolerance;
+  const bool ok = r.ok;
   std::printf("v%d %-6s %3d %3d %4d %4d %9.2e %5s", version.number, version.name, s.batch, s.heads,
               s.t, s.dh, r.worst(), ok ? "ok" : "FAIL");
   if (!options.check_only) {
     const Problem p = w.problem();
     const double flops = 4.0 * w.bh * s.t * s.t * s.dh;  // forward; backward 2.5x
     const double fwd = median_ms(options.reps, [&] { version.forward(p); });
-    const double bwd = median_ms(options.reps, [&] { version.backward(p); });
     const double fwd_bytes = sizeof(float) * version.forward_traffic(w.sizes());
-    const double bwd_bytes = sizeof(float) * version.backward_traffic(w.sizes());
     // GFLOP/s = flops / (ms 1e-3) / 1e9 = flops / ms 1e-6; GB/s likewise.
+    const double bwd = median_ms(options.reps, [&] { version.backward(p); });
+    const double bwd_bytes = sizeof(float) * version.backward_traffic(w.sizes());
     std::printf(" | %9.3f %9.3f %9.3f | %9.3f %9.3f %9.3f", fwd, flops / fwd * 1e-6,
                 fwd_bytes / fwd * 1e-6, bwd, 2.5 * flops / bwd * 1e-6, bwd_bytes / bwd * 1e-6);
   }
@@ -734,6 +905,11 @@ void print_header(const attention_playground::Options& options) {
   std::printf(
       "check: out, lse, dQ, dK, dV against the CPU backend, |x - ref| <= %g (1 + |ref|); "
       "err = the largest |x - ref| / (1 + |ref|) of the five\n",
+      kTolerance);
+  std::printf(
+      "bf16 versions (v5): inputs rounded to bf16, the reference run on the rounded values; out, "
+      "dQ, dK, dV within 2^-8 x the sum of magnitudes of their product (e.g. sum_j P_ij |v_jc|: "
+      "P's and dS's rounding to bf16) + %g (1 + |ref|), lse as above\n",
       kTolerance);
   if (!options.check_only) {
     std::printf(
@@ -770,6 +946,8 @@ int run_attention_playground(const attention_playground::Options& options) {
   }
   const bool with_scores = std::any_of(versions.begin(), versions.end(),
                                        [](const Version* v) { return v->needs_scores; });
+  const bool with_bf16 = std::any_of(versions.begin(), versions.end(),
+                                     [](const Version* v) { return v->bf16_inputs; });
   std::vector<Shape> shapes;
   for (int batch : options.batches)
     for (int heads : options.heads)
@@ -779,7 +957,7 @@ int run_attention_playground(const attention_playground::Options& options) {
   print_header(options);
   int failures = 0;
   for (const Shape& shape : shapes) {
-    Workload w(shape, options.seed, with_scores);
+    Workload w(shape, options.seed, with_scores, with_bf16);
     for (const Version* v : versions) failures += !run_version(*v, w, options);
   }
   std::printf("\n%s\n", failures ? "FAILED: some version does not match the CPU reference"

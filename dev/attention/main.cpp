@@ -1,8 +1,8 @@
 // attention_playground: numbered versions of attention forward and backward (v1 naive, v2 tiled,
-// v3 flash = kernels/attention.cu, v4 flash with a warp per row), each checked against the CPU
-// backend and timed over a grid of shapes. This file parses the flags and picks the build of
-// attention_playground.cu for the device; docs/ATTENTION_KERNELS.md explains the versions and shows
-// results.
+// v3 flash = kernels/attention.cu, v4 flash with a warp per row, v5 FlashAttention-2 on bf16 tensor
+// cores), each checked against the CPU backend and timed over a grid of shapes. This file parses
+// the flags and picks the build of attention_playground.cu for the device;
+// docs/ATTENTION_KERNELS.md explains the versions and shows results.
 //
 //   build/bin/attention_playground                          every version, default shapes, sim
 //   build/bin/attention_playground --kernel 2 --reps 3
@@ -21,8 +21,10 @@
 int playground_main(CLI::App& app, int argc, char** argv) {
   forge::attention_playground::Options options;
   std::string version = "all", device = "sim";
-  app.add_option("--kernel", version,
-                 "1 naive, 2 tiled, 3 flash (kernels/attention.cu), 4 warp-per-row flash, or all")
+  app.add_option(
+         "--kernel", version,
+         "1 naive, 2 tiled, 3 flash (kernels/attention.cu), 4 warp-per-row flash, 5 bf16 mma "
+         "flash, or all")
       ->capture_default_str();
   app.add_option("--device", device, "sim (kernels/sim on the CPU) or cuda")
       ->check(CLI::IsMember({"sim", "cuda"}))
@@ -44,7 +46,7 @@ int playground_main(CLI::App& app, int argc, char** argv) {
 
   const bool cuda = device == "cuda";
   if (version == "all")
-    options.versions = {1, 2, 3, 4};
+    options.versions = {1, 2, 3, 4, 5};
   else
     try {
       options.versions = {std::stoi(version)};
