@@ -11,25 +11,15 @@
 #include <vector>
 
 #include "data/image.h"
+#include "tests/temp_dir.h"
 
 namespace forge::data::test {
 
 namespace fs = std::filesystem;
 
 // A fresh temporary folder, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("forge-data-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
+struct TempDir : forge::test::TempDir {
+  TempDir() : forge::test::TempDir("data") {}
 };
 
 // A w x h image whose pixel (x, y) is (x * 7 + y, y * 5, x ^ y) mod 256: every pixel distinct

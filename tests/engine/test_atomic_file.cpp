@@ -8,21 +8,13 @@
 #include <sstream>
 
 #include "engine/io/atomic_file.h"
+#include "tests/temp_dir.h"
 
 using namespace forge;
+using forge::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("forge_atomic_file_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -34,7 +26,7 @@ std::string slurp(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("atomic file: replaces the target whole and leaves no temporary") {
-  TempDir dir;
+  TempDir dir("atomic-file");
   const std::string path = (dir.path / "config.json").string();
   write_file_atomically(path, "old\n");
   write_file_atomically(path, "new contents\n");
@@ -43,7 +35,7 @@ TEST_CASE("atomic file: replaces the target whole and leaves no temporary") {
 }
 
 TEST_CASE("atomic file: a full disk throws WriteError naming the file, the old file intact") {
-  TempDir dir;
+  TempDir dir("atomic-file");
   const std::string path = (dir.path / "metrics.jsonl").string();
   write_file_atomically(path, "{\"epoch\": 1}\n");
   // This process's temporary -> /dev/full: opening succeeds, every write fails with ENOSPC.

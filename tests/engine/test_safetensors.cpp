@@ -16,23 +16,13 @@
 
 #include "engine/io/checkpoint.h"
 #include "engine/io/safetensors.h"
+#include "tests/temp_dir.h"
 
 using namespace forge;
+using forge::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("forge_safetensors_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 float from_bits(uint32_t bits) {
   float f;
@@ -102,7 +92,7 @@ NamedTensors sample_tensors() {
 }  // namespace
 
 TEST_CASE("safetensors: round trip is bit-exact and keeps order and metadata") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("sample.safetensors");
   const NamedTensors tensors = sample_tensors();
   const Metadata metadata = {{"preset", "vit_tiny"}, {"classes", R"(["anime","selfie"])"}};
@@ -125,7 +115,7 @@ TEST_CASE("safetensors: round trip is bit-exact and keeps order and metadata") {
 }
 
 TEST_CASE("safetensors: non-contiguous tensors are written in logical order") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("t.safetensors");
   Tensor m = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
   Tensor t = m.transpose(0, 1);  // [3, 2] view: 1 4 2 5 3 6
@@ -136,7 +126,7 @@ TEST_CASE("safetensors: non-contiguous tensors are written in logical order") {
 }
 
 TEST_CASE("safetensors: the bytes match the format, read by an independent parser") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("sample.safetensors");
   const NamedTensors tensors = sample_tensors();
   save_safetensors(path, tensors, {{"k", "v"}});
@@ -174,7 +164,7 @@ TEST_CASE("safetensors: the bytes match the format, read by an independent parse
 }
 
 TEST_CASE("safetensors: malformed files are refused with the file named") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string good = dir.file("good.safetensors");
   save_safetensors(good, sample_tensors(), {{"k", "v"}});
   const std::string bytes = read_bytes(good);
@@ -239,7 +229,7 @@ TEST_CASE("safetensors: malformed files are refused with the file named") {
 }
 
 TEST_CASE("safetensors: a failed save leaves no temporary file and the old file intact") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("model.safetensors");
   const NamedTensors original = {{"w", Tensor::from_vector({1, 2, 3}, {3})}};
   save_safetensors(path, original);
@@ -270,7 +260,7 @@ TEST_CASE("safetensors: a failed save leaves no temporary file and the old file 
 }
 
 TEST_CASE("checkpoint: model, optimizer and progress survive a save and load") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("ckpt.safetensors");
   Generator gen(5);
   Tensor w = Tensor::randn({4, 3}, gen), running = Tensor::randn({3}, gen);
@@ -309,7 +299,7 @@ TEST_CASE("checkpoint: model, optimizer and progress survive a save and load") {
 }
 
 TEST_CASE("checkpoint: a mismatched model is refused, naming the first mismatch") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("ckpt.safetensors");
   Tensor a = Tensor::ones({2, 2}), b = Tensor::ones({3});
   save_checkpoint(path, {{"a", a}, {"b", b}}, nullptr, {});

@@ -10,26 +10,18 @@
 #include <sstream>
 
 #include "engine/io/safetensors.h"
+#include "tests/temp_dir.h"
 #include "train/evaluate.h"
 #include "train/history.h"
 #include "train/saved_model.h"
 #include "train/trainer.h"
 
 using namespace forge;
+using forge::test::TempDir;
 using namespace forge::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("forge-train-" + tag + "-" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // Two classes that a micro model can tell apart: reddish and bluish noisy squares. `decoys`
 // more images per class look like the other class ("decoy<i>.png").
@@ -77,7 +69,7 @@ std::string slurp(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("trainer: a tiny run writes every output file") {
-  TempDir dir("outputs");
+  TempDir dir("train-outputs");
   make_images(dir.path / "data", 12);
   TrainOptions o = tiny(dir.path / "data", dir.path / "run");
   REQUIRE(run_training(o) == 0);
@@ -107,7 +99,7 @@ TEST_CASE("trainer: a tiny run writes every output file") {
 }
 
 TEST_CASE("trainer: resuming gives exactly the uninterrupted run") {
-  TempDir dir("resume");
+  TempDir dir("train-resume");
   make_images(dir.path / "data", 10);
   TrainOptions straight = tiny(dir.path / "data", dir.path / "straight");
   REQUIRE(run_training(straight) == 0);
@@ -144,7 +136,7 @@ TEST_CASE("trainer: resuming gives exactly the uninterrupted run") {
 }
 
 TEST_CASE("trainer: a NaN loss stops the run and never saves the broken weights") {
-  TempDir dir("nan");
+  TempDir dir("train-nan");
   make_images(dir.path / "data", 8);
   TrainOptions o = tiny(dir.path / "data", dir.path / "run");
   o.opt = "sgd";
@@ -156,7 +148,7 @@ TEST_CASE("trainer: a NaN loss stops the run and never saves the broken weights"
 }
 
 TEST_CASE("trainer: bad options and bad data fail before training") {
-  TempDir dir("bad");
+  TempDir dir("train-bad");
   make_images(dir.path / "data", 4);
   TrainOptions o = tiny(dir.path / "data", dir.path / "run");
   o.opt = "lion";
@@ -172,7 +164,7 @@ TEST_CASE("trainer: bad options and bad data fail before training") {
 TEST_CASE("trainer: best.safetensors is chosen on the validation side, never on the test side") {
   // The validation side holds only decoys (each looks like the other class), so validation
   // accuracy falls as the model learns while test accuracy rises: the two choices differ.
-  TempDir dir("best");
+  TempDir dir("train-best");
   make_images(dir.path / "data", 10, 3);
   std::string split = "file,class,side\n";
   for (const char* c : {"blue", "red"})
