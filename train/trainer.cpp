@@ -175,7 +175,9 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     model->train();
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
-    ProgressLine progress(label, static_cast<int>(steps_per_epoch));
+    ProgressLine progress(label, steps_per_epoch, stdout, 20,
+                          {.later_epochs = end_epoch - epoch - 1,
+                           .epoch_seconds = history.empty() ? 0 : history.back().seconds});
     double loss_sum = 0;
     long seen = 0, correct = 0;
     int batch_index = 0;
@@ -206,8 +208,10 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     progress.finish();
     const double train_seconds = progress.seconds();
 
-    Evaluation val = evaluate(*model, *data.val, data.class_names, o.device);
-    Evaluation test = evaluate(*model, *data.test, data.class_names, o.device);
+    Evaluation val =
+        evaluate(*model, *data.val, data.class_names, o.device, 0, pass_progress("validation"));
+    Evaluation test =
+        evaluate(*model, *data.test, data.class_names, o.device, 0, pass_progress("test"));
     // Weights that overflowed show up here even when no training batch did: do not save them.
     if (!std::isfinite(val.loss))
       return stop_on_non_finite("validation", val.loss, epoch, batch_index, run_dir, progress);
@@ -265,10 +269,11 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
   }
   const EpochRecord& best = best_on_validation(history, run_dir);
-  Evaluation final_eval =
-      evaluate(*model, *data.test, data.class_names, o.device, o.report_examples);
+  Evaluation final_eval = evaluate(*model, *data.test, data.class_names, o.device,
+                                   o.report_examples, pass_progress("test, final model"));
   SavedModel best_model = load_saved_model((run_dir / "best.safetensors").string(), o.device);
-  Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device);
+  Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device, 0,
+                                  pass_progress("test, best-on-validation model"));
   char best_label[96];
   std::snprintf(best_label, sizeof best_label,
                 "best-on-validation model (best.safetensors, epoch %d, validation accuracy %.4f)",
