@@ -109,22 +109,23 @@ void ProgressLine::count(long done) {
         .images_per_second = elapsed > 0 ? done / elapsed : 0});
 }
 
+void ProgressLine::set_total(long total, int plain_every) {
+  total_ = total;
+  plain_every_ = std::max(1, plain_every);
+}
+
 void ProgressLine::finish() {
   if (terminal_) std::fprintf(out_, "\n");
   std::fflush(out_);
 }
 
 std::function<void(size_t, size_t)> pass_progress(std::string label) {
-  auto line = std::make_shared<std::unique_ptr<ProgressLine>>();
-  return [line, label = std::move(label)](size_t done, size_t total) {
-    if (!*line)
-      *line = std::make_unique<ProgressLine>(label, long(total), stderr,
-                                             static_cast<int>(std::max<size_t>(1, total / 10)));
-    (*line)->count(long(done));
-    if (done >= total) {
-      (*line)->finish();
-      line->reset();  // a later pass starts a new line
-    }
+  // Made now, so that the speed counts from the start of the pass, not from its first report.
+  auto line = std::make_shared<ProgressLine>(std::move(label), 0, stderr);
+  return [line](size_t done, size_t total) {
+    line->set_total(long(total), static_cast<int>(std::max<size_t>(1, total / 10)));
+    line->count(long(done));
+    if (done >= total) line->finish();
   };
 }
 

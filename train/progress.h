@@ -44,6 +44,8 @@ class ProgressLine {
   void update(long done, double loss, double accuracy, long images);
   // Without loss and accuracy (decoding, evaluation): `done` of `total` images.
   void count(long done);
+  // For counts whose total is known only once the pass reports.
+  void set_total(long total, int plain_every);
   // Ends the live line (a newline on a terminal).
   void finish();
   double seconds() const;
@@ -60,8 +62,8 @@ class ProgressLine {
 };
 
 // A progress callback (done, total) for long passes that are not epochs (decoding the images,
-// evaluating a side): a ProgressLine on stderr, started at the first call, finished at the last;
-// about ten plain lines when stderr is not a terminal.
+// evaluating a side): a ProgressLine on stderr, its clock started when this is called, finished
+// when done reaches total; about ten plain lines when stderr is not a terminal. One pass each.
 std::function<void(size_t, size_t)> pass_progress(std::string label);
 
 // "1:05:03" / "4:07" for a number of seconds.

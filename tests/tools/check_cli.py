@@ -315,9 +315,13 @@ def case_predict_formats():
 def case_eval_json():
     """eval --json has scikit-learn's classification_report(output_dict=True) keys."""
     root, data, run_dir = tiny_run("eval_json", stop_after=1)
-    out = expect("eval", ["--checkpoint", os.path.join(run_dir, "last.safetensors"), "--data", data,
-                          "--split", os.path.join(run_dir, "split.csv"), "--json"], 0)
-    j = json.loads(out)
+    rc, out, err = run("eval", "--checkpoint", os.path.join(run_dir, "last.safetensors"), "--data",
+                       data, "--split", os.path.join(run_dir, "split.csv"), "--json")
+    if rc != 0:
+        fail(f"eval --json: exit {rc}\n{out}{err}")
+    j = json.loads(out)  # stdout is the JSON alone (progress goes to stderr)
+    if "evaluating" not in err or "decoding" not in err:
+        fail(f"eval showed no decoding or evaluation progress on stderr: {err!r}")
     sklearn_keys = {"blue", "red", "accuracy", "macro avg", "weighted avg"}
     if set(j) != sklearn_keys | {"class_names", "confusion_matrix", "loss", "checkpoint"}:
         fail(f"eval --json keys: {sorted(j)}")
