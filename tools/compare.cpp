@@ -1,8 +1,8 @@
 // compare: runs side by side, as the seed paper's Table 7: model, image size, parameter count,
 // epochs, training img/s (the mean over epochs), test accuracy, per-class precision / recall / F1
 // (columns matched by class name; runs on other classes are refused), training time. Prints a
-// Markdown table and, with
-// --html FILE, writes the same table as a self-contained page.
+// Markdown table and, with --html FILE, writes the same table as a self-contained page (a FILE
+// that cannot be written is an error: exit 1).
 //
 //   build/bin/compare runs/vit runs/hrnet runs/cnn --html runs/compare.html
 #include <CLI/CLI.hpp>
