@@ -20,8 +20,8 @@ ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o,
   else
     for (size_t i = 0; i < images_.size(); ++i) todo.push_back(i);
   std::vector<std::string> errors(images_.size());
-  std::atomic<size_t> next{0};
-  auto decode_some = [&] {
+  std::atomic<size_t> next{0}, attempted{0};
+  auto decode_some = [&](bool reports) {
     for (size_t k; (k = next++) < todo.size();) {
       const size_t i = todo.at(k);
       const std::string path =
@@ -31,12 +31,15 @@ ImageCache::ImageCache(const ImageFolder& folder, const CacheOptions& o,
       } catch (const DecodeError& e) {
         errors[i] = e.what();
       }
+      if (const size_t d = ++attempted; reports && o.progress && d < todo.size())
+        o.progress(d, todo.size());
     }
   };
   std::vector<std::thread> threads;
-  for (int t = 1; t < std::max(1, o.workers); ++t) threads.emplace_back(decode_some);
-  decode_some();
+  for (int t = 1; t < std::max(1, o.workers); ++t) threads.emplace_back(decode_some, false);
+  decode_some(true);
   for (auto& t : threads) t.join();
+  if (o.progress && !todo.empty()) o.progress(todo.size(), todo.size());
   for (size_t i = 0; i < errors.size(); ++i) {
     if (errors[i].empty()) continue;
     if (o.strict) throw std::runtime_error("unreadable image (strict mode): " + errors[i]);

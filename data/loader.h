@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,9 @@ struct CacheOptions {
   int workers = 2;
   bool strict = false;  // throw on the first unreadable file instead of skipping it
   bool verbose = true;  // print warnings and a progress line to stderr
+  // Called (images decoded, images to decode) from the constructing thread while decoding, and
+  // once with both equal at the end.
+  std::function<void(size_t, size_t)> progress;
 };
 
 class ImageCache {

@@ -1,9 +1,12 @@
-// compare: runs side by side, as the seed paper's Table 7: model, parameters of the run, test
-// accuracy, per-class precision / recall / F1, training time. Prints a Markdown table and, with
-// --html FILE, writes the same table as a self-contained page.
+// compare: runs side by side, as the seed paper's Table 7: model, image size, parameter count,
+// epochs, training img/s (the mean over epochs), test accuracy, per-class precision / recall / F1
+// (columns matched by class name; runs on other classes are refused), training time. Prints a
+// Markdown table and, with --html FILE, writes the same table as a self-contained page (a FILE
+// that cannot be written is an error: exit 1).
 //
 //   build/bin/compare runs/vit runs/hrnet runs/cnn --html runs/compare.html
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,7 +23,34 @@ namespace fs = std::filesystem;
 static nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
   if (!in) throw std::runtime_error("cannot open " + p.string() + " (is this a finished run?)");
-  return nlohmann::json::parse(in);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(p.string() + " is not JSON (" + e.what() + ")");
+  }
+}
+
+static std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// A class's {precision, recall, f1-score} in report.json: scikit-learn's keys at the top level,
+// or, in reports written before them, under "classes" with "f1".
+static std::vector<double> class_scores(const nlohmann::json& report, const std::string& name) {
+  if (report.contains("classes")) {
+    const auto& c = report["classes"].at(name);
+    return {c.at("precision"), c.at("recall"), c.at("f1")};
+  }
+  const auto& c = report.at(name);
+  return {c.at("precision"), c.at("recall"), c.at("f1-score")};
+}
+
+static std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
 }
 
 // The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
@@ -31,33 +61,52 @@ int compare_main(CLI::App& app, int argc, char** argv) {
   app.add_option("--html", html_file, "also write an HTML page");
   app.parse(argc, argv);
   {
+    // The first run's classes name the columns; every run is looked up by class name, and runs
+    // with other classes are refused (their columns would not mean the same thing).
+    std::vector<std::string> classes;
+    std::string classes_from;
     std::vector<std::vector<std::string>> rows;
-    std::vector<std::string> header{"run", "model", "epochs", "test accuracy"};
     for (const auto& dir : runs) {
       const nlohmann::json report = read_json(fs::path(dir) / "report.json");
       const nlohmann::json config = read_json(fs::path(dir) / "config.json");
       const auto history = forge::train::read_history((fs::path(dir) / "metrics.jsonl").string());
-      double seconds = 0;
-      for (const auto& e : history) seconds += e.seconds;
-      char buf[64];
-      std::vector<std::string> row{dir, config["model"].get<std::string>(),
-                                   std::to_string(history.size())};
-      std::snprintf(buf, sizeof buf, "%.4f", report["accuracy"].get<double>());
-      row.push_back(buf);
-      for (const auto& name : report["class_names"]) {
-        const auto& c = report["classes"][name.get<std::string>()];
-        if (rows.empty())
-          for (const char* m : {"precision", "recall", "F1"})
-            header.push_back(name.get<std::string>() + " " + m);
-        for (const char* key : {"precision", "recall", "f1"}) {
-          std::snprintf(buf, sizeof buf, "%.4f", c[key].get<double>());
-          row.push_back(buf);
-        }
+      const auto run_classes = report.at("class_names").get<std::vector<std::string>>();
+      if (classes.empty()) {
+        classes = run_classes;
+        classes_from = dir;
+      } else {
+        auto a = classes, b = run_classes;
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        if (a != b)
+          throw std::runtime_error(dir + " has classes " + joined(run_classes) + " but " +
+                                   classes_from + " has " + joined(classes) +
+                                   ": runs on different classes cannot share columns");
       }
-      if (rows.empty()) header.push_back("training time");
+      double seconds = 0, images_per_second = 0;
+      for (const auto& e : history) {
+        seconds += e.seconds;
+        images_per_second += e.images_per_second / history.size();
+      }
+      std::vector<std::string> row{dir,
+                                   config.at("model").get<std::string>(),
+                                   std::to_string(config.at("image_size").get<int>()),
+                                   report.contains("parameters")
+                                       ? std::to_string(report["parameters"].get<long long>())
+                                       : "?",
+                                   std::to_string(history.size()),
+                                   fixed(images_per_second, 1),
+                                   fixed(report.at("accuracy").get<double>(), 4)};
+      for (const auto& name : classes)
+        for (double v : class_scores(report, name)) row.push_back(fixed(v, 4));
       row.push_back(forge::train::format_duration(seconds));
       rows.push_back(row);
     }
+    std::vector<std::string> header{"run",    "model", "image size",   "parameters",
+                                    "epochs", "img/s", "test accuracy"};
+    for (const auto& name : classes)
+      for (const char* m : {"precision", "recall", "F1"}) header.push_back(name + " " + m);
+    header.push_back("training time");
     std::ostringstream md, html;
     auto md_row = [&](const std::vector<std::string>& r) {
       md << "|";

@@ -13,6 +13,7 @@
 #include "engine/cuda/builtin.h"
 #include "tools/program.h"
 #include "train/evaluate.h"
+#include "train/progress.h"
 #include "train/saved_model.h"
 
 using namespace forge;
@@ -63,18 +64,20 @@ int eval_main(CLI::App& app, int argc, char** argv) {
                      "split.csv\n",
                      trained, files.size(), data_dir.c_str());
     }
-    auto cache =
-        std::make_shared<const data::ImageCache>(folder,
-                                                 data::CacheOptions{.image_size = saved.image_size,
-                                                                    .fit = saved.fit,
-                                                                    .workers = workers,
-                                                                    .strict = strict,
-                                                                    .verbose = true},
-                                                 &wanted);
+    auto cache = std::make_shared<const data::ImageCache>(
+        folder,
+        data::CacheOptions{.image_size = saved.image_size,
+                           .fit = saved.fit,
+                           .workers = workers,
+                           .strict = strict,
+                           .verbose = true,
+                           .progress = train::pass_progress("decoding")},
+        &wanted);
     std::vector<size_t> indices = cache->usable_indices();
     if (indices.empty()) throw std::runtime_error("no readable images to evaluate");
     auto source = train::make_eval_source(cache, indices, batch_size, workers, saved.normalization);
-    train::Evaluation ev = train::evaluate(*saved.model, *source, saved.class_names, dev);
+    train::Evaluation ev = train::evaluate(*saved.model, *source, saved.class_names, dev, 0,
+                                           train::pass_progress("evaluating"));
     if (json) {
       nlohmann::json j = train::report_json(ev.report);
       j["loss"] = ev.loss;

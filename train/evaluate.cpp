@@ -56,7 +56,8 @@ static ExamplePrediction example_from(const Batch& b, int i, const BatchSource& 
 }
 
 Evaluation evaluate(models::ImageClassifier& model, BatchSource& source,
-                    const std::vector<std::string>& class_names, Device device, int examples) {
+                    const std::vector<std::string>& class_names, Device device, int examples,
+                    const std::function<void(size_t, size_t)>& progress) {
   const bool was_training = model.training();
   model.eval();
   NoGradGuard no_grad;
@@ -71,6 +72,7 @@ Evaluation evaluate(models::ImageClassifier& model, BatchSource& source,
     Tensor logits = model.forward(batch_tensor(b, device));
     loss_sum += double(cross_entropy(logits, b.labels).item()) * b.n;
     seen += b.n;
+    if (progress) progress(seen, source.size());
     const std::vector<float> p = softmax_rows(logits.to_vector(), classes);
     for (int i = 0; i < b.n; ++i) {
       const int pred = argmax_row(&p[size_t(i) * classes], classes);

@@ -1,6 +1,7 @@
 // evaluate.h: running a model over labelled images without gradients: mean loss, the
 // classification report, and (optionally) example predictions for report.html.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "models/model.h"
@@ -18,9 +19,10 @@ struct Evaluation {
 
 // Evaluates on `source` (batches of normalised images with labels) in eval mode, restoring the
 // model's mode afterwards. `examples` > 0 keeps that many predictions with their images, the
-// wrong ones first.
+// wrong ones first. `progress`, when set, is told (images done, images) after each batch.
 Evaluation evaluate(models::ImageClassifier& model, BatchSource& source,
-                    const std::vector<std::string>& class_names, Device device, int examples = 0);
+                    const std::vector<std::string>& class_names, Device device, int examples = 0,
+                    const std::function<void(size_t, size_t)>& progress = {});
 
 // Number of rows whose largest logit is at the label.
 long count_correct(const Tensor& logits, const std::vector<int32_t>& labels);

@@ -105,20 +105,19 @@ std::string format_report(const ClassificationReport& r) {
 }
 
 static nlohmann::json scores_json(const ClassScores& s) {
-  return {{"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1}, {"support", s.support}};
+  return {
+      {"precision", s.precision}, {"recall", s.recall}, {"f1-score", s.f1}, {"support", s.support}};
 }
 
 nlohmann::json report_json(const ClassificationReport& r) {
-  nlohmann::json classes = nlohmann::json::object();
-  for (size_t c = 0; c < r.per_class.size(); ++c)
-    classes[r.class_names[c]] = scores_json(r.per_class[c]);
-  return {{"classes", classes},
-          {"class_names", r.class_names},
-          {"accuracy", r.accuracy},
-          {"total", r.total},
-          {"macro_avg", scores_json(r.macro)},
-          {"weighted_avg", scores_json(r.weighted)},
-          {"confusion_matrix", r.confusion}};
+  nlohmann::json j = nlohmann::json::object();
+  for (size_t c = 0; c < r.per_class.size(); ++c) j[r.class_names[c]] = scores_json(r.per_class[c]);
+  j["accuracy"] = r.accuracy;
+  j["macro avg"] = scores_json(r.macro);
+  j["weighted avg"] = scores_json(r.weighted);
+  j["class_names"] = r.class_names;
+  j["confusion_matrix"] = r.confusion;
+  return j;
 }
 
 }  // namespace forge::train

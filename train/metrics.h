@@ -42,6 +42,11 @@ class ConfusionMatrix {
 
 // The report as aligned text (the sklearn layout) followed by the confusion matrix.
 std::string format_report(const ClassificationReport& r);
+// The report as scikit-learn's classification_report(output_dict=True) has it: one object per
+// class name {"precision", "recall", "f1-score", "support"}, "accuracy", "macro avg",
+// "weighted avg"; plus "class_names" (the classes in label order) and "confusion_matrix"
+// ([true][predicted]). A class named like one of these keys would be overwritten by it, as in
+// scikit-learn; "class_names" lists it still.
 nlohmann::json report_json(const ClassificationReport& r);
 
 }  // namespace forge::train

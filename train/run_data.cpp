@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "data/split.h"
+#include "train/progress.h"
 #include "train/resume.h"
 #include "train/trainer.h"
 
@@ -58,7 +59,8 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
       folder, data::CacheOptions{.image_size = o.image_size,
                                  .fit = data::parse_fit(o.fit),
                                  .workers = o.workers,
-                                 .strict = o.strict});
+                                 .strict = o.strict,
+                                 .progress = pass_progress("decoding")});
   // A resumed run reads its own split back (check_resume has verified its digest); the trainer
   // never rewrites it.
   const std::filesystem::path run_split = run_dir / "split.csv";

@@ -89,6 +89,16 @@ std::vector<EpochRecord> resumed_history(const std::string& checkpoint, const Me
   return history;
 }
 
+// The step rows a resumed run keeps: those of its finished epochs (none from older checkpoints).
+std::vector<StepRecord> resumed_steps(const std::string& checkpoint, const Metadata& metadata,
+                                      int epochs_done) {
+  std::vector<StepRecord> steps;
+  if (auto it = metadata.find("step_history"); it != metadata.end())
+    steps = step_history_from_metadata(it->second, checkpoint);
+  std::erase_if(steps, [&](const StepRecord& r) { return r.epoch > epochs_done; });
+  return steps;
+}
+
 // The first epoch with the best validation accuracy: the one best.safetensors holds.
 const EpochRecord& best_on_validation(const std::vector<EpochRecord>& history,
                                       const fs::path& run_dir) {
@@ -132,12 +142,14 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   int start_epoch = 0;
   double best_val_accuracy = -1;
   std::vector<EpochRecord> history;
+  StepLog steps;
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (!o.resume.empty()) {
     CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get());
     require_finite(model_tensors(*model), o.resume);
     start_epoch = static_cast<int>(info.epoch);
     history = resumed_history(o.resume, info.metadata, metrics_file, start_epoch);
+    steps = StepLog(resumed_steps(o.resume, info.metadata, start_epoch));
     for (const auto& r : history) best_val_accuracy = std::max(best_val_accuracy, r.val_accuracy);
     std::printf("resumed from %s after epoch %d (step %lld)\n", o.resume.c_str(), start_epoch,
                 static_cast<long long>(info.step));
@@ -163,18 +175,22 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     model->train();
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
-    ProgressLine progress(label, static_cast<int>(steps_per_epoch));
+    ProgressLine progress(label, steps_per_epoch, stdout, 20,
+                          {.later_epochs = end_epoch - epoch - 1,
+                           .epoch_seconds = history.empty() ? 0 : history.back().seconds});
     double loss_sum = 0;
     long seen = 0, correct = 0;
     int batch_index = 0;
     data.train->start_epoch(epoch);
+    steps.start_epoch();
     Batch batch;
     while (data.train->next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
+      const float lr = schedule.lr(step);
       const StepResult r =
           train_step(*model, *optimizer, batch_tensor(batch, o.device), batch.labels,
                      {.step = static_cast<uint64_t>(step),
-                      .lr = schedule.lr(step),
+                      .lr = lr,
                       .label_smoothing = o.label_smoothing,
                       .clip_grad = o.clip_grad});
       const float loss_value = r.loss_value;
@@ -186,13 +202,16 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
       correct += count_correct(logits, batch.labels);
       seen += static_cast<long>(batch.labels.size());
       ++batch_index;
+      steps.after_step(step + 1, epoch + 1, loss_value, lr, long(batch.labels.size()));
       progress.update(batch_index, loss_sum / seen, double(correct) / seen, seen);
     }
     progress.finish();
     const double train_seconds = progress.seconds();
 
-    Evaluation val = evaluate(*model, *data.val, data.class_names, o.device);
-    Evaluation test = evaluate(*model, *data.test, data.class_names, o.device);
+    Evaluation val =
+        evaluate(*model, *data.val, data.class_names, o.device, 0, pass_progress("validation"));
+    Evaluation test =
+        evaluate(*model, *data.test, data.class_names, o.device, 0, pass_progress("test"));
     // Weights that overflowed show up here even when no training batch did: do not save them.
     if (!std::isfinite(val.loss))
       return stop_on_non_finite("validation", val.loss, epoch, batch_index, run_dir, progress);
@@ -225,6 +244,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     CheckpointInfo info{
         .step = int64_t(epoch + 1) * steps_per_epoch, .epoch = epoch + 1, .metadata = metadata};
     info.metadata["history"] = history_metadata(history);
+    info.metadata["step_history"] = step_history_metadata(steps.rows());
     if (rec.val_accuracy > best_val_accuracy) {
       best_val_accuracy = rec.val_accuracy;
       save_checkpoint((run_dir / "best.safetensors").string(), model_tensors(*model), nullptr,
@@ -233,7 +253,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
                     info);
     folder.keep();
-    write_file_atomically(metrics_file.string(), history_jsonl(history));
+    write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
   }
 
   if (end_epoch < o.epochs) {
@@ -246,13 +266,14 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   if (!committed) {  // a resumed run that had no epoch left: its folder, repaired
     commit_run_files();
     folder.keep();
-    write_file_atomically(metrics_file.string(), history_jsonl(history));
+    write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
   }
   const EpochRecord& best = best_on_validation(history, run_dir);
-  Evaluation final_eval =
-      evaluate(*model, *data.test, data.class_names, o.device, o.report_examples);
+  Evaluation final_eval = evaluate(*model, *data.test, data.class_names, o.device,
+                                   o.report_examples, pass_progress("test, final model"));
   SavedModel best_model = load_saved_model((run_dir / "best.safetensors").string(), o.device);
-  Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device);
+  Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device, 0,
+                                  pass_progress("test, best-on-validation model"));
   char best_label[96];
   std::snprintf(best_label, sizeof best_label,
                 "best-on-validation model (best.safetensors, epoch %d, validation accuracy %.4f)",
@@ -267,6 +288,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   std::printf("\n%s", text.c_str());
   nlohmann::json json = report_json(final_eval.report);  // top level: the final model, as before
   json["model"] = "final";
+  json["parameters"] = model->parameter_count();
   json["epoch"] = o.epochs;
   json["best_on_validation"] = report_json(best_eval.report);
   json["best_on_validation"]["epoch"] = best.epoch;

@@ -5,7 +5,8 @@
 //   config.json          every option of the run (what produced it)
 //   split.csv            each image and its side (train/val/test), reusable with --split
 //   metrics.jsonl        one line per finished epoch: losses and accuracies on the training,
-//                        validation and test sides, learning rate, images/s
+//                        validation and test sides, learning rate, images/s; before it, a step
+//                        row every 10 steps (train/history.h)
 //   last.safetensors     the model, optimizer, progress and history after the latest epoch
 //   best.safetensors     the model of the epoch with the best validation accuracy so far (the
 //                        test side never chooses anything)

@@ -320,7 +320,18 @@ TEST_CASE("loader: bad files are skipped with a count, or refused in strict mode
   write_bytes(dir.path / "b" / "cut.jpg", cut);
   ImageFolder f = scan_image_folder(dir.path.string());
   REQUIRE(f.samples.size() == 11);
-  ImageCache cache(f, CacheOptions{.image_size = 16, .workers = 2, .verbose = false});
+  // Decoding reports its progress from this thread: counts that grow, ending at (11, 11).
+  std::vector<std::pair<size_t, size_t>> calls;
+  ImageCache cache(f, CacheOptions{.image_size = 16,
+                                   .workers = 2,
+                                   .verbose = false,
+                                   .progress = [&](size_t done, size_t total) {
+                                     calls.emplace_back(done, total);
+                                   }});
+  REQUIRE(!calls.empty());
+  CHECK(calls.back() == std::pair<size_t, size_t>(11, 11));
+  for (size_t i = 1; i < calls.size(); ++i) CHECK(calls[i].first > calls[i - 1].first);
+  CHECK(std::count(calls.begin(), calls.end(), calls.back()) == 1);  // one end, not two
   CHECK(cache.skipped().size() == 3);
   CHECK(cache.usable_indices().size() == 8);
   CHECK(cache.image(cache.usable_indices()[0]).width == 16);

@@ -207,7 +207,8 @@ def case_resume_epochs():
     recorded = json.loads(header["__metadata__"]["run_options"])
     if recorded["epochs"] != 3 or not recorded["split_digest"].startswith("fnv1a64:"):
         fail(f"the checkpoint does not record --epochs 3 and the split digest: {recorded}")
-    lines = open(os.path.join(run_dir, "metrics.jsonl")).read().splitlines()
+    rows = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl")) if l.strip()]
+    lines = [r for r in rows if r["type"] == "epoch"]
     if len(lines) != 3:
         fail(f"metrics.jsonl has {len(lines)} epochs, expected 3")
     # config.json lists every option of the table, augmentation included.
@@ -257,6 +258,158 @@ def case_bad_metadata():
         write_safetensors(bad, header, blob, length)
         expect("eval", ["--checkpoint", bad, "--data", data], 1, needle, "bad.safetensors")
         expect("predict", ["--checkpoint", bad, image], 1, needle, "bad.safetensors")
+
+
+def case_predict_formats():
+    """predict --format tsv|csv|json: a header, --topk, every class's probability, odd names."""
+    import csv
+    import io
+    root, data, run_dir = tiny_run("predict_formats", stop_after=1)
+    ckpt = os.path.join(run_dir, "last.safetensors")
+    odd_dir = os.path.join(root, "odd")
+    os.makedirs(odd_dir)
+    odd = os.path.join(odd_dir, 'say "hi", bye\tnow.png')
+    shutil.copy(os.path.join(data, "red", "im0.png"), odd)
+    plain = os.path.join(data, "blue", "im1.png")
+
+    text = expect("predict", ["--checkpoint", ckpt, plain], 0)
+    if not re.fullmatch(re.escape(plain) + r"\t(red|blue)\t[01]\.\d{4}\n", text):
+        fail(f"the default output changed: {text!r}")
+
+    out = expect("predict", ["--checkpoint", ckpt, "--format", "csv", "--topk", 2, plain, odd], 0)
+    rows = list(csv.reader(io.StringIO(out)))
+    if rows[0] != ["file", "top1", "top1_probability", "top2", "top2_probability", "blue", "red"]:
+        fail(f"csv header: {rows[0]}")
+    if [r[0] for r in rows[1:]] != [plain, odd]:
+        fail(f"csv file names did not survive: {[r[0] for r in rows[1:]]}")
+    for r in rows[1:]:
+        p = {"blue": float(r[5]), "red": float(r[6])}
+        if abs(sum(p.values()) - 1) > 1e-4 or {r[1], r[3]} != {"blue", "red"}:
+            fail(f"csv row: {r}")
+        if float(r[2]) < float(r[4]) or abs(p[r[1]] - float(r[2])) > 1e-6:
+            fail(f"csv top-k is not ordered or disagrees with the class columns: {r}")
+
+    out = expect("predict", ["--checkpoint", ckpt, "--format", "tsv", odd], 0)
+    lines = out.splitlines()
+    if len(lines) != 2 or lines[0].split("\t") != ["file", "top1", "top1_probability", "blue",
+                                                    "red"]:
+        fail(f"tsv output: {out!r}")
+    if lines[1].split("\t")[0] != odd.replace("\t", "\\t"):
+        fail(f"tsv did not escape the tab in the file name: {lines[1]!r}")
+
+    out = expect("predict", ["--checkpoint", ckpt, "--format", "json", "--topk", 2, odd, plain], 0)
+    objs = [json.loads(line) for line in out.splitlines()]
+    if [o["file"] for o in objs] != [odd, plain]:
+        fail(f"json file names: {[o['file'] for o in objs]}")
+    for o in objs:
+        if set(o["probabilities"]) != {"red", "blue"} or len(o["top"]) != 2:
+            fail(f"json object: {o}")
+        if o["top"][0]["probability"] != o["probabilities"][o["top"][0]["class"]]:
+            fail(f"json top disagrees with probabilities: {o}")
+        if len(repr(o["top"][0]["probability"])) > 12:
+            fail(f"json probability not written as a float's shortest decimal: {o}")
+    expect("predict", ["--checkpoint", ckpt, "--topk", 3, plain], 2, "--topk", "2 classes")
+    expect("predict", ["--checkpoint", ckpt, "--format", "xml", plain], 2, "--format")
+
+
+def case_eval_json():
+    """eval --json has scikit-learn's classification_report(output_dict=True) keys."""
+    root, data, run_dir = tiny_run("eval_json", stop_after=1)
+    rc, out, err = run("eval", "--checkpoint", os.path.join(run_dir, "last.safetensors"), "--data",
+                       data, "--split", os.path.join(run_dir, "split.csv"), "--json")
+    if rc != 0:
+        fail(f"eval --json: exit {rc}\n{out}{err}")
+    j = json.loads(out)  # stdout is the JSON alone (progress goes to stderr)
+    if "evaluating" not in err or "decoding" not in err:
+        fail(f"eval showed no decoding or evaluation progress on stderr: {err!r}")
+    sklearn_keys = {"blue", "red", "accuracy", "macro avg", "weighted avg"}
+    if set(j) != sklearn_keys | {"class_names", "confusion_matrix", "loss", "checkpoint"}:
+        fail(f"eval --json keys: {sorted(j)}")
+    for key in ["blue", "red", "macro avg", "weighted avg"]:
+        if set(j[key]) != {"precision", "recall", "f1-score", "support"}:
+            fail(f"eval --json {key}: {j[key]}")
+    total = sum(map(sum, j["confusion_matrix"]))
+    if j["macro avg"]["support"] != total or j["blue"]["support"] + j["red"]["support"] != total:
+        fail(f"supports disagree with the confusion matrix: {j}")
+    right = j["confusion_matrix"][0][0] + j["confusion_matrix"][1][1]
+    if abs(j["accuracy"] - right / total) > 1e-12:
+        fail(f"accuracy {j['accuracy']} is not {right}/{total}")
+
+
+def case_metrics_rows():
+    """metrics.jsonl: step rows every 10 steps beside the epoch rows, clean numbers, and the step
+    rows of finished epochs kept through a resume."""
+    root = fresh("metrics_rows")
+    data = make_images(os.path.join(root, "data"))
+    run_dir = os.path.join(root, "run")
+    flags = tiny_flags(data, run_dir) + ["-b", 1, "--lr", 5e-4, "--epochs", 3]
+    expect("train", flags + ["--stop-after", 1], 0)
+    first = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl")) if l.strip()]
+    expect("train", flags + ["--resume", os.path.join(run_dir, "last.safetensors")], 0)
+    rows = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl")) if l.strip()]
+    epochs = [r for r in rows if r["type"] == "epoch"]
+    steps = [r for r in rows if r["type"] == "step"]
+    if [r["epoch"] for r in epochs] != [1, 2, 3]:
+        fail(f"epoch rows: {epochs}")
+    if not steps or [r["step"] for r in steps] != list(range(10, 10 * len(steps) + 1, 10)):
+        fail(f"step rows are not every 10th step: {[r['step'] for r in steps]}")
+    for r in steps:
+        if set(r) != {"type", "step", "epoch", "loss", "lr", "images_per_second", "time"}:
+            fail(f"step row keys: {r}")
+        if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]):
+            fail(f"step row time: {r['time']}")
+    order = [(r["type"], r["epoch"]) for r in rows]  # each epoch's step rows, then its row
+    for (t0, e0), (t1, e1) in zip(order, order[1:]):
+        if e1 < e0 or (t0 == "epoch" and e1 == e0):
+            fail(f"rows out of order: {order}")
+    first_steps = [r for r in first if r["type"] == "step"]
+    if not first_steps or first_steps != [r for r in steps if r["epoch"] == 1]:
+        fail("the resume changed the step rows of the finished epoch 1")
+    # Values measured in float precision: at most 9 significant digits (a float's shortest
+    # decimal), never the double expansion 0.0005000000237487257 of the float 0.0005.
+    lines = open(os.path.join(run_dir, "metrics.jsonl")).read().splitlines()
+    for line in lines:
+        for key, number in re.findall(r'"(\w*(?:loss|lr|images_per_second|seconds))":([-\d.e+]+)',
+                                      line):
+            digits = number.split("e")[0].replace("-", "").replace(".", "").strip("0")
+            if len(digits) > 9:
+                fail(f"{key} written with float noise: {number} in {line}")
+    if '"lr":0.0005,' not in "".join(lines):
+        fail("the peak lr 5e-4 is not written as 0.0005")
+
+
+def case_compare_runs():
+    """compare: columns by class name, runs on other classes refused, image size, parameters
+    and img/s shown, an unwritable --html an error."""
+    root_a, data, run_a = tiny_run("compare_a", stop_after=None)
+    root_b = fresh("compare_b")
+    run_b = os.path.join(root_b, "run")
+    shutil.copytree(run_a, run_b)
+    report_b = json.load(open(os.path.join(run_b, "report.json")))
+    report_b["class_names"] = list(reversed(report_b["class_names"]))  # another order
+    report_b["red"] = {"precision": 0.125, "recall": 0.25, "f1-score": 0.375, "support": 4}
+    json.dump(report_b, open(os.path.join(run_b, "report.json"), "w"))
+    out = expect("compare", [run_a, run_b], 0, "image size", "parameters", "img/s")
+    lines = [l for l in out.splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row_b = [c.strip() for c in lines[3].strip("|").split("|")]
+    cols = dict(zip(header, row_b))
+    if (cols["red precision"], cols["red recall"], cols["red F1"]) != ("0.1250", "0.2500",
+                                                                      "0.3750"):
+        fail(f"run b's red columns are not its red scores: {cols}")
+    if cols["image size"] != "16" or not cols["parameters"].isdigit() or \
+            float(cols["img/s"]) <= 0:
+        fail(f"image size, parameters, img/s: {cols}")
+    report_b["class_names"] = ["blue", "green"]
+    report_b["green"] = report_b.pop("red")
+    json.dump(report_b, open(os.path.join(run_b, "report.json"), "w"))
+    expect("compare", [run_a, run_b], 1, "classes", "blue, green", "blue, red")
+    bad_html = os.path.join(root_b, "no such folder", "compare.html")
+    expect("compare", [run_a, "--html", bad_html], 1, bad_html)
+    good_html = os.path.join(root_b, "compare.html")
+    expect("compare", [run_a, "--html", good_html], 0)
+    if "<table>" not in open(good_html).read():
+        fail("compare --html wrote no table")
 
 
 if __name__ == "__main__":

@@ -97,9 +97,11 @@ def temporaries(folder):
 
 
 def epochs_in(metrics):
+    """The epoch rows of metrics.jsonl (step rows, "type": "step", sit between them)."""
     import json
     with open(metrics) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if r.get("type", "epoch") == "epoch"]
 
 
 # ---- cases ----------------------------------------------------------------------------------

@@ -31,8 +31,18 @@ TEST_CASE("metrics: two classes, against hand arithmetic") {
   CHECK(text.find("anime") != std::string::npos);
   CHECK(text.find("0.8500") != std::string::npos);  // accuracy
   nlohmann::json j = report_json(r);
-  CHECK(j["classes"]["selfie"]["support"] == 10);
+  // scikit-learn's classification_report(output_dict=True) keys, exactly.
+  CHECK(j["selfie"]["support"] == 10);
+  CHECK(j["selfie"]["f1-score"] == doctest::Approx(f1));
+  CHECK(j["anime"]["precision"] == doctest::Approx(8.0 / 9));
+  CHECK(j["accuracy"] == doctest::Approx(0.85));
+  CHECK(j["macro avg"]["f1-score"] == doctest::Approx((f0 + f1) / 2));
+  CHECK(j["weighted avg"]["recall"] == doctest::Approx(0.85));
+  CHECK(j["macro avg"]["support"] == 20);
+  CHECK(j["class_names"] == nlohmann::json({"anime", "selfie"}));
   CHECK(j["confusion_matrix"][1][0] == 1);
+  for (const char* old_key : {"classes", "macro_avg", "weighted_avg", "total"})
+    CHECK_MESSAGE(!j.contains(old_key), old_key);
 }
 
 TEST_CASE("metrics: a class that is never predicted scores 0, not NaN") {

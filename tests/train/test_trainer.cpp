@@ -78,7 +78,7 @@ TEST_CASE("trainer: a tiny run writes every output file") {
     CHECK_MESSAGE(fs::exists(dir.path / "run" / f), f);
   CHECK(read_history((dir.path / "run" / "metrics.jsonl").string()).size() == 3);
   const auto report = nlohmann::json::parse(slurp(dir.path / "run" / "report.json"));
-  CHECK(report["total"] == 8);  // 30% of 2 x 12 images, rounded per class: 4 + 4
+  CHECK(report["macro avg"]["support"] == 8);  // 30% of 2 x 12 images, rounded per class: 4 + 4
   const std::string html = slurp(dir.path / "run" / "report.html");
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("data:image/png;base64,") != std::string::npos);
@@ -199,7 +199,7 @@ TEST_CASE("trainer: best.safetensors is chosen on the validation side, never on 
   CHECK(report["model"] == "final");
   CHECK(report["epoch"] == 6);
   CHECK(report["best_on_validation"]["epoch"] == best_val);
-  CHECK(report["best_on_validation"]["total"] == 6);
+  CHECK(report["best_on_validation"]["macro avg"]["support"] == 6);
   const std::string text = slurp(dir.path / "run" / "report.txt");
   CHECK(text.find("test set, final model") != std::string::npos);
   CHECK(text.find("test set, best-on-validation model") != std::string::npos);
