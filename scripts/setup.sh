@@ -41,14 +41,15 @@ if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
 fi
 
 # NVIDIA's CUDA headers, which kernels/sim compiles against (kernels/sim/CMakeLists.txt), so no
-# CUDA toolkit is needed: PyPI's runtime and crt wheels (2.7 MB), CUDA 13.0 as CI's nvcc.
+# CUDA toolkit is needed: PyPI's runtime and crt wheels (2.7 MB), CUDA 13.0 as CI's nvcc, and the
+# CCCL wheel (3 MB) for <nv/target>, which cuda_bf16.h includes (through cuda_fp16.h).
 # Unpacked into .deps/cuda-headers; a toolkit, where installed, is preferred by CMake.
-cuda_header_wheels="nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88"
+cuda_header_wheels="nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85"
 cuda_headers="$project/.deps/cuda-headers"
 if [ "$(cat "$cuda_headers/wheels" 2>/dev/null)" != "$cuda_header_wheels" ]; then
   echo "setup: installing CUDA headers ($cuda_header_wheels) into .deps/cuda-headers"
   rm -rf "$cuda_headers" "$cuda_headers.partial"
-  # shellcheck disable=SC2086  # the list splits into its two requirements
+  # shellcheck disable=SC2086  # the list splits into its requirements
   python3 -m pip install -q --root-user-action=ignore --no-deps --no-compile --target "$cuda_headers.partial" $cuda_header_wheels
   echo "$cuda_header_wheels" >"$cuda_headers.partial/wheels"
   mv "$cuda_headers.partial" "$cuda_headers"
