@@ -126,6 +126,15 @@ class Backend {
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                     int lda, int64_t stride_a, const float* b, int ldb, int64_t stride_b,
                     float beta, float* c, int ldc, int64_t stride_c, int batch) = 0;
+  // A linear layer's GEMMs (row-major). Forward: y [rows, out] = x [rows, in] W^T + bias, W
+  // [out, in], bias [out] (nullable) added to every row. Weight gradient: gw [out, in] = gy^T x and
+  // gbias [out] (nullable) = the sum of gy's rows. On a GPU each is one GEMM whose epilogue adds
+  // the bias or reduces its gradient (cuBLASLt), instead of a broadcast or a reduction launched
+  // beside it.
+  virtual void linear_forward(int rows, int in, int out, const float* x, const float* w,
+                              const float* bias, float* y) = 0;
+  virtual void linear_backward_weight(int rows, int in, int out, const float* x, const float* gy,
+                                      float* gw, float* gbias) = 0;
 
   // ---- convolution ---------------------------------------------------------------------------
   virtual void conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,

@@ -267,6 +267,38 @@ TEST_CASE("gpu gemm: every transpose combination, odd shapes, padded leading dim
   });
 }
 
+TEST_CASE("gpu linear: bias in the GEMM's epilogue and its gradient, with and without a bias") {
+  for_each_gpu([](Device d) {
+    for (int rows : {1, 17, 101}) {
+      const int in = 31, out = 33;
+      const auto x = random_values(size_t(rows) * in, 40), w = random_values(size_t(out) * in, 41),
+                 bias = random_values(out, 42), gy = random_values(size_t(rows) * out, 43);
+      for (bool with_bias : {true, false}) {
+        INFO("rows=" << rows << " bias=" << with_bias);
+        std::vector<float> want_y(size_t(rows) * out), want_gw(size_t(out) * in), want_gb(out);
+        cpu().linear_forward(rows, in, out, x.data(), w.data(), with_bias ? bias.data() : nullptr,
+                             want_y.data());
+        cpu().linear_backward_weight(rows, in, out, x.data(), gy.data(), want_gw.data(),
+                                     with_bias ? want_gb.data() : nullptr);
+        DeviceBuffer<float> dx(d, x), dw(d, w), db(d, bias), dgy(d, gy);
+        DeviceBuffer<float> dy(d, size_t(rows) * out), dgw(d, size_t(out) * in), dgb(d, out);
+        const uint64_t launches = gpu_launch_count(d);
+        backend(d).linear_forward(rows, in, out, dx.ptr, dw.ptr, with_bias ? db.ptr : nullptr,
+                                  dy.ptr);
+        backend(d).linear_backward_weight(rows, in, out, dx.ptr, dgy.ptr, dgw.ptr,
+                                          with_bias ? dgb.ptr : nullptr);
+        // One GEMM each, the bias and its gradient inside it (on cuda where cuBLASLt has the
+        // epilogue for the case; the sim always does).
+        if (d == Device::sim) CHECK(gpu_launch_count(d) - launches == 2);
+        // |x|, |w|, |gy| < 1: a dot product of k terms is within k * eps * k of exact.
+        check_near(dy.host(), want_y, 2.f * in * in * kEps + 1e-6f, "linear y");
+        check_near(dgw.host(), want_gw, 2.f * rows * rows * kEps + 1e-6f, "linear gw");
+        if (with_bias) check_near(dgb.host(), want_gb, 2.f * rows * rows * kEps + 1e-6f, "gbias");
+      }
+    }
+  });
+}
+
 #if FORGE_SIM_BUILD
 TEST_CASE("sim cublasSgemmStridedBatched: column-major with op() and leading dimensions") {
   // A 2x3 (lda 4) times B^T where B is 2x3 stored column-major (ldb 2): C = A B^T, 2x2.
