@@ -227,6 +227,17 @@ class Backend {
   // backward recomputes the mask instead of storing it.
   virtual void dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) = 0;
   virtual void dropout_backward(const float* gy, float* gx, int64_t n, float p, uint64_t seed) = 0;
+  // Dropout fused with what stands next to it in a transformer block (one kernel on a GPU, where
+  // two launches and a round trip through memory bought nothing), with the mask above:
+  //   dropout_add:  y = residual + dropout(x)    (its backward: g to residual, dropout's to x)
+  //   gelu_dropout: y = dropout(gelu(x));  backward: gx = dropout(gy) * gelu'(x), x the input
+  // Each rounds as the unfused ops do, so results equal theirs bit for bit.
+  virtual void dropout_add_forward(const float* residual, const float* x, float* y, int64_t n,
+                                   float p, uint64_t seed) = 0;
+  virtual void gelu_dropout_forward(const float* x, float* y, int64_t n, float p,
+                                    uint64_t seed) = 0;
+  virtual void gelu_dropout_backward(const float* x, const float* gy, float* gx, int64_t n, float p,
+                                     uint64_t seed) = 0;
 
   // ---- optimizers ----------------------------------------------------------------------------
   // Adam / AdamW for `count` tensors at once (one launch on a GPU, as llm.c does), each with its

@@ -513,6 +513,41 @@ TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
   });
 }
 
+// The fused dropouts round as the unfused kernels do: equal to them (and dropout_add to the CPU)
+// bit for bit, one launch each.
+TEST_CASE("gpu dropout_add and gelu_dropout equal the unfused ops exactly, in one launch each") {
+  for_each_gpu([](Device d) {
+    for (float p : {0.1f, 0.5f}) {
+      const int64_t n = 100003;
+      const auto x = random_values(n, 12, -3.f, 3.f), r = random_values(n, 13),
+                 gy = random_values(n, 14);
+      std::vector<float> want_add(n);
+      cpu().dropout_add_forward(r.data(), x.data(), want_add.data(), n, p, 99);
+      DeviceBuffer<float> dx(d, x), dr(d, r), dgy(d, gy), dy(d, size_t(n)), dgx(d, size_t(n));
+      DeviceBuffer<float> unfused(d, size_t(n)), unfused_g(d, size_t(n));
+      Backend& be = backend(d);
+      uint64_t launches = gpu_launch_count(d);
+      be.dropout_add_forward(dr.ptr, dx.ptr, dy.ptr, n, p, 99);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      CHECK(dy.host() == want_add);
+      // dropout(gelu(x)) against gelu then dropout on the same device (the GELU path is the
+      // device's: double, or float where FORGE_GPU_GELU says so).
+      be.unary(UnaryOp::gelu, dx.ptr, unfused.ptr, n, 0.f);
+      be.dropout_forward(unfused.ptr, unfused.ptr, n, p, 99);
+      launches = gpu_launch_count(d);
+      be.gelu_dropout_forward(dx.ptr, dy.ptr, n, p, 99);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      CHECK(dy.host() == unfused.host());
+      be.dropout_backward(dgy.ptr, unfused_g.ptr, n, p, 99);
+      be.unary_backward(UnaryOp::gelu, dx.ptr, unfused_g.ptr, unfused_g.ptr, n);
+      launches = gpu_launch_count(d);
+      be.gelu_dropout_backward(dx.ptr, dgy.ptr, dgx.ptr, n, p, 99);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      CHECK(dgx.host() == unfused_g.host());
+    }
+  });
+}
+
 // ---- reductions -------------------------------------------------------------------------------
 
 TEST_CASE("gpu reduce_sum over kept and reduced dimensions") {
