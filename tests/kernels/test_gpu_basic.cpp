@@ -741,8 +741,10 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         Backend& be = backend(d);
         be.layernorm_forward(rows, dim, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, dy.ptr, dmean.ptr,
                              drstd.ptr);
+        const uint64_t launches = gpu_launch_count(d);
         be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
                               dgg.ptr, dgb.ptr);
+        CHECK(gpu_launch_count(d) - launches == 1);  // gx and the parameter sums in one launch
         // Row statistics are sums of d terms (|x| <= 3, xhat up to sqrt(d)): d * eps relative,
         // magnified by |xhat| <= sqrt(d) in y and gx; parameter gradients sum `rows` terms of
         // |gy xhat| <= sqrt(d).
