@@ -163,9 +163,11 @@ class Backend {
   virtual void layernorm_forward(int rows, int d, const float* x, const float* gamma,
                                  const float* beta, float eps, float* y, float* mean,
                                  float* rstd) = 0;
+  // accumulate_gx: gx += the input gradient (autograd's sum with the residual branch's gradient,
+  // in the same launch), else gx = it.
   virtual void layernorm_backward(int rows, int d, const float* x, const float* gy,
                                   const float* gamma, const float* mean, const float* rstd,
-                                  float* gx, float* ggamma, float* gbeta) = 0;
+                                  float* gx, float* ggamma, float* gbeta, bool accumulate_gx) = 0;
   // Softmax over the last dimension of [rows, d].
   virtual void softmax_forward(int rows, int d, const float* x, float* y) = 0;
   virtual void softmax_backward(int rows, int d, const float* y, const float* gy, float* gx) = 0;

@@ -142,7 +142,8 @@ __global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, flo
 __global__ void dropout_add_kernel(const float* residual, const float* x, float* y, int64_t n,
                                    float p, float keep_scale, uint64_t seed) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
-    const float kept = counter_uniform(seed, uint64_t(i)) >= p ? x[i] * keep_scale : 0.f;
+    // __fmul_rn: rounded before the sum, as the unfused dropout kernel stores it (an FMA would not)
+    const float kept = counter_uniform(seed, uint64_t(i)) >= p ? __fmul_rn(x[i], keep_scale) : 0.f;
     y[i] = residual[i] + kept;
   }
 }

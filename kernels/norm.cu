@@ -4,7 +4,7 @@
 //   mean = sum x / d,  var = sum (x - mean)^2 / d (two passes: no E[x^2] - E[x]^2 cancellation),
 //   rstd = 1 / sqrt(var + eps),  xhat = (x - mean) rstd,  y = gamma xhat + beta
 //   saved for backward: mean, rstd [rows]
-//   backward, g = gamma gy:  gx = rstd (g - mean_j g - xhat mean_j (g xhat)),
+//   backward, g = gamma gy:  gx (+)= rstd (g - mean_j g - xhat mean_j (g xhat)),
 //                            ggamma = sum_rows gy xhat,  gbeta = sum_rows gy
 // Batch norm over x [n, c, hw] per channel, N = n hw values each; training uses the batch's mean
 // and biased variance, saves mean and invstd, and moves the running statistics toward the batch's
@@ -61,7 +61,7 @@ __global__ void layernorm_forward_kernel(int rows, int d, const float* x, const 
 __device__ __forceinline__ void layernorm_input_grad_rows(int rows, int d, const float* x,
                                                           const float* gy, const float* gamma,
                                                           const float* mean, const float* rstd,
-                                                          float* gx) {
+                                                          float* gx, bool accumulate) {
   const int lane = lane_id(), row = warp_row();
   if (row >= rows) return;
   const int64_t at = int64_t(row) * d;
@@ -75,7 +75,8 @@ __device__ __forceinline__ void layernorm_input_grad_rows(int rows, int d, const
   const float mean_g = warp_sum(sum_g) / d, mean_g_xhat = warp_sum(sum_g_xhat) / d;
   for (int j = lane; j < d; j += kWarp) {
     const float xhat = (x[at + j] - mu) * s;
-    gx[at + j] = s * (gamma[j] * gy[at + j] - mean_g - xhat * mean_g_xhat);
+    const float value = s * (gamma[j] * gy[at + j] - mean_g - xhat * mean_g_xhat);
+    gx[at + j] = accumulate ? gx[at + j] + value : value;
   }
 }
 
@@ -113,10 +114,10 @@ __device__ __forceinline__ void layernorm_param_grad_columns(int col_block, int 
 
 __global__ void layernorm_backward_kernel(int rows, int d, int input_blocks, const float* x,
                                           const float* gy, const float* gamma, const float* mean,
-                                          const float* rstd, float* gx, float* ggamma,
-                                          float* gbeta) {
+                                          const float* rstd, float* gx, float* ggamma, float* gbeta,
+                                          bool accumulate_gx) {
   if (int(blockIdx.x) < input_blocks)  // uniform per block
-    layernorm_input_grad_rows(rows, d, x, gy, gamma, mean, rstd, gx);
+    layernorm_input_grad_rows(rows, d, x, gy, gamma, mean, rstd, gx, accumulate_gx);
   else
     layernorm_param_grad_columns(int(blockIdx.x) - input_blocks, rows, d, x, gy, mean, rstd, ggamma,
                                  gbeta);
@@ -244,14 +245,14 @@ void GpuBackend::layernorm_forward(int rows, int d, const float* x, const float*
 
 void GpuBackend::layernorm_backward(int rows, int d, const float* x, const float* gy,
                                     const float* gamma, const float* mean, const float* rstd,
-                                    float* gx, float* ggamma, float* gbeta) {
+                                    float* gx, float* ggamma, float* gbeta, bool accumulate_gx) {
   // d = 0: no column, so no gradient to write (and an empty grid is invalid on a GPU).
   if (d == 0) return;
   const int input_blocks = int(row_blocks(rows));  // 0 without rows: only the parameter sums
   const unsigned col_blocks = unsigned((d + kParamCols - 1) / kParamCols);
   FORGE_LAUNCH(layernorm_backward_kernel, dim3(unsigned(input_blocks) + col_blocks),
                dim3(kBlockThreads), 0, kStream, rows, d, input_blocks, x, gy, gamma, mean, rstd, gx,
-               ggamma, gbeta);
+               ggamma, gbeta, accumulate_gx);
   FORGE_CHECK_LAUNCH("layernorm_backward_kernel");
 }
 

@@ -734,7 +734,7 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         cpu().layernorm_forward(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
                                 mean.data(), rstd.data());
         cpu().layernorm_backward(rows, dim, x.data(), gy.data(), gamma.data(), mean.data(),
-                                 rstd.data(), gx.data(), ggamma.data(), gbeta.data());
+                                 rstd.data(), gx.data(), ggamma.data(), gbeta.data(), false);
         DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dbeta(d, beta), dy(d, n),
             dmean(d, size_t(rows)), drstd(d, size_t(rows)), dgx(d, n), dgg(d, size_t(dim)),
             dgb(d, size_t(dim));
@@ -743,7 +743,7 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
                              drstd.ptr);
         const uint64_t launches = gpu_launch_count(d);
         be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
-                              dgg.ptr, dgb.ptr);
+                              dgg.ptr, dgb.ptr, false);
         CHECK(gpu_launch_count(d) - launches == 1);  // gx and the parameter sums in one launch
         // Row statistics are sums of d terms (|x| <= 3, xhat up to sqrt(d)): d * eps relative,
         // magnified by |xhat| <= sqrt(d) in y and gx; parameter gradients sum `rows` terms of
@@ -755,6 +755,12 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         check_near(dgx.host(), gx, 4.f * row_tol, "layernorm gx");
         check_near(dgg.host(), ggamma, rows * row_tol, "ggamma");
         check_near(dgb.host(), gbeta, rows * kEps * rows + 1e-6f, "gbeta");
+        // accumulate_gx adds the same gradient into what gx holds (here: gx itself, so 2 gx).
+        be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr, true);
+        std::vector<float> twice = gx;
+        for (float& v : twice) v *= 2.f;
+        check_near(dgx.host(), twice, 8.f * row_tol, "layernorm gx accumulated");
 
         std::vector<float> sy(n), sgx(n);
         cpu().softmax_forward(rows, dim, x.data(), sy.data());
@@ -780,14 +786,14 @@ TEST_CASE(
       CHECK_NOTHROW(be.layernorm_forward(3, 0, none.ptr, none.ptr, none.ptr, 1e-5f, none.ptr,
                                          stats.ptr, stats.ptr));
       CHECK_NOTHROW(be.layernorm_backward(3, 0, none.ptr, none.ptr, none.ptr, stats.ptr, stats.ptr,
-                                          none.ptr, none.ptr, none.ptr));
+                                          none.ptr, none.ptr, none.ptr, false));
     }
     {
       INFO("layer norm, no rows, d = 5: the parameter gradients are sums over nothing");
       DeviceBuffer<float> none(d, size_t(0)), gamma(d, std::vector<float>(5, 1.f)),
           ggamma(d, size_t(5)), gbeta(d, size_t(5));
       be.layernorm_backward(0, 5, none.ptr, none.ptr, gamma.ptr, none.ptr, none.ptr, none.ptr,
-                            ggamma.ptr, gbeta.ptr);
+                            ggamma.ptr, gbeta.ptr, false);
       CHECK(ggamma.host() == std::vector<float>(5, 0.f));
       CHECK(gbeta.host() == std::vector<float>(5, 0.f));
     }
