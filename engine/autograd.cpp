@@ -99,7 +99,25 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     if (!node->backward)
       throw std::logic_error(std::string("backward through ") + node->name +
                              " a second time: the graph is freed after the first backward");
-    std::vector<Tensor> gins = node->backward(gout);
+    std::vector<Tensor> gins;
+    if (node->backward_into) {
+      // The gradients summed so far: autograd's own buffers (a delta taken over or a clone, see
+      // accumulate), which nothing else reads, or a leaf's .grad, which accumulates in place.
+      std::vector<Tensor> into(node->inputs.size());
+      for (size_t k = 0; k < into.size(); ++k) {
+        const Tensor& in = node->inputs[k];
+        if (!in.defined() || !in.requires_grad()) continue;
+        if (in.grad_fn()) {
+          auto found = grads.find(in.grad_fn().get());
+          if (found != grads.end() && found->second) into[k] = Tensor(found->second);
+        } else if (in.impl().grad) {
+          into[k] = Tensor(in.impl().grad);
+        }
+      }
+      gins = node->backward_into(gout, into);
+    } else {
+      gins = node->backward(gout);
+    }
     gout = Tensor();  // a gradient passed through (reshape, add) is then owned by gins alone
     if (gins.size() != node->inputs.size())
       throw std::logic_error(std::string("backward of ") + node->name + " returned " +
@@ -122,6 +140,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     }
     // Free the graph as we go: saved tensors and edges go with the backward function.
     node->backward = nullptr;
+    node->backward_into = nullptr;
     node->inputs.clear();
   }
 }

@@ -19,10 +19,19 @@ namespace forge {
 // Gradients for each input, in order; an undefined Tensor means "no gradient for this input".
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
+// Optional, beside a BackwardFn: the same backward given, for each input, the gradient autograd
+// has already summed for it (`into[k]`, contiguous, the input's shape; undefined where there is
+// none yet). For each input it either adds its gradient into into[k] in place and returns an
+// undefined Tensor there, or returns the gradient as BackwardFn does. A layer norm on a residual
+// stream adds into the residual branch's gradient in its own kernel, sparing autograd's axpy.
+using BackwardIntoFn =
+    std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<Tensor>& into)>;
+
 struct Node {
   const char* name;
   std::vector<Tensor> inputs;
   BackwardFn backward;
+  BackwardIntoFn backward_into;  // may be empty
 };
 
 // Is recording on? Off inside a NoGradGuard (evaluation, optimizer steps).

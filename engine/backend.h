@@ -126,6 +126,15 @@ class Backend {
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                     int lda, int64_t stride_a, const float* b, int ldb, int64_t stride_b,
                     float beta, float* c, int ldc, int64_t stride_c, int batch) = 0;
+  // A linear layer's GEMMs (row-major). Forward: y [rows, out] = x [rows, in] W^T + bias, W
+  // [out, in], bias [out] (nullable) added to every row. Weight gradient: gw [out, in] = gy^T x and
+  // gbias [out] (nullable) = the sum of gy's rows. On a GPU each is one GEMM whose epilogue adds
+  // the bias or reduces its gradient (cuBLASLt), instead of a broadcast or a reduction launched
+  // beside it.
+  virtual void linear_forward(int rows, int in, int out, const float* x, const float* w,
+                              const float* bias, float* y) = 0;
+  virtual void linear_backward_weight(int rows, int in, int out, const float* x, const float* gy,
+                                      float* gw, float* gbias) = 0;
 
   // ---- convolution ---------------------------------------------------------------------------
   virtual void conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,
@@ -154,9 +163,11 @@ class Backend {
   virtual void layernorm_forward(int rows, int d, const float* x, const float* gamma,
                                  const float* beta, float eps, float* y, float* mean,
                                  float* rstd) = 0;
+  // accumulate_gx: gx += the input gradient (autograd's sum with the residual branch's gradient,
+  // in the same launch), else gx = it.
   virtual void layernorm_backward(int rows, int d, const float* x, const float* gy,
                                   const float* gamma, const float* mean, const float* rstd,
-                                  float* gx, float* ggamma, float* gbeta) = 0;
+                                  float* gx, float* ggamma, float* gbeta, bool accumulate_gx) = 0;
   // Softmax over the last dimension of [rows, d].
   virtual void softmax_forward(int rows, int d, const float* x, float* y) = 0;
   virtual void softmax_backward(int rows, int d, const float* y, const float* gy, float* gx) = 0;
@@ -218,6 +229,17 @@ class Backend {
   // backward recomputes the mask instead of storing it.
   virtual void dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) = 0;
   virtual void dropout_backward(const float* gy, float* gx, int64_t n, float p, uint64_t seed) = 0;
+  // Dropout fused with what stands next to it in a transformer block (one kernel on a GPU, where
+  // two launches and a round trip through memory bought nothing), with the mask above:
+  //   dropout_add:  y = residual + dropout(x)    (its backward: g to residual, dropout's to x)
+  //   gelu_dropout: y = dropout(gelu(x));  backward: gx = dropout(gy) * gelu'(x), x the input
+  // Each rounds as the unfused ops do, so results equal theirs bit for bit.
+  virtual void dropout_add_forward(const float* residual, const float* x, float* y, int64_t n,
+                                   float p, uint64_t seed) = 0;
+  virtual void gelu_dropout_forward(const float* x, float* y, int64_t n, float p,
+                                    uint64_t seed) = 0;
+  virtual void gelu_dropout_backward(const float* x, const float* gy, float* gx, int64_t n, float p,
+                                     uint64_t seed) = 0;
 
   // ---- optimizers ----------------------------------------------------------------------------
   // Adam / AdamW for `count` tensors at once (one launch on a GPU, as llm.c does), each with its

@@ -4,7 +4,8 @@
 //
 // Implementations, one family a file, forward and backward side by side:
 //   ops/shape_ops.cpp    reshape, permute, transpose, slice, contiguous, concat
-//   ops/elementwise.cpp  add, sub, mul, div, scalar ops, neg, exp, log, relu, gelu, dropout
+//   ops/elementwise.cpp  add, sub, mul, div, scalar ops, neg, exp, log, relu, gelu, dropout,
+//                        dropout_add, gelu_dropout
 //   ops/reduce.cpp       sum, mean (all or over axes), global average pool
 //   ops/linalg.cpp       matmul (batched, broadcast), linear
 //   ops/conv.cpp         conv2d, max_pool2d
@@ -47,6 +48,10 @@ Tensor gelu(const Tensor& x);
 // Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p) when
 // `training`; the identity otherwise. The mask is a function of (seed, element index).
 Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed);
+// Dropout fused with its neighbour in a transformer block, equal bit for bit to the unfused ops:
+// residual + dropout(x) (same shapes) and dropout(gelu(x)); the same mask as dropout's for a seed.
+Tensor dropout_add(const Tensor& residual, const Tensor& x, float p, bool training, uint64_t seed);
+Tensor gelu_dropout(const Tensor& x, float p, bool training, uint64_t seed);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) {
   return add(a, b);

@@ -13,6 +13,9 @@
 //   axpy:     y += alpha x
 //   dropout:  y = x / (1 - p) where counter_uniform(seed, i) >= p, else 0 (engine/random.h: the
 //             same hash on every device, so masks equal the CPU's bit for bit)
+//   dropout_add:  y = residual + dropout(x)
+//   gelu_dropout: y = dropout(gelu(x));  backward gx = dropout(gy) gelu'(x)
+//             (each product is rounded before the sum, as the unfused kernels round it)
 // Views are coalesced first (launch_utils.cuh): a contiguous one is walked without any division.
 #include <cmath>
 #include <stdexcept>
@@ -136,6 +139,34 @@ __global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, flo
     y[i] = counter_uniform(seed, uint64_t(i)) >= p ? x[i] * keep_scale : 0.f;
 }
 
+__global__ void dropout_add_kernel(const float* residual, const float* x, float* y, int64_t n,
+                                   float p, float keep_scale, uint64_t seed) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    // __fmul_rn: rounded before the sum, as the unfused dropout kernel stores it (an FMA would not)
+    const float kept = counter_uniform(seed, uint64_t(i)) >= p ? __fmul_rn(x[i], keep_scale) : 0.f;
+    y[i] = residual[i] + kept;
+  }
+}
+
+__global__ void gelu_dropout_kernel(const float* x, float* y, int64_t n, float p, float keep_scale,
+                                    uint64_t seed, bool float_gelu) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    const float v = x[i];
+    const float a = float_gelu ? gelu_forward_float(v) : gelu_forward_value(v);
+    y[i] = counter_uniform(seed, uint64_t(i)) >= p ? a * keep_scale : 0.f;
+  }
+}
+
+__global__ void gelu_dropout_backward_kernel(const float* x, const float* gy, float* gx, int64_t n,
+                                             float p, float keep_scale, uint64_t seed,
+                                             bool float_gelu) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) {
+    const float v = x[i];
+    const float g = counter_uniform(seed, uint64_t(i)) >= p ? gy[i] * keep_scale : 0.f;
+    gx[i] = g * (float_gelu ? gelu_slope_float(v) : gelu_slope_value(v));
+  }
+}
+
 // ---- launchers ------------------------------------------------------------------------------
 
 void GpuBackend::fill(float* x, int64_t n, float value) {
@@ -205,6 +236,29 @@ void GpuBackend::dropout_forward(const float* x, float* y, int64_t n, float p, u
 
 void GpuBackend::dropout_backward(const float* gy, float* gx, int64_t n, float p, uint64_t seed) {
   dropout_forward(gy, gx, n, p, seed);  // the same mask and scale: dy/dx is diagonal
+}
+
+void GpuBackend::dropout_add_forward(const float* residual, const float* x, float* y, int64_t n,
+                                     float p, uint64_t seed) {
+  const float keep_scale = 1.f / (1.f - p);
+  FORGE_LAUNCH(dropout_add_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, residual,
+               x, y, n, p, keep_scale, seed);
+  FORGE_CHECK_LAUNCH("dropout_add_kernel");
+}
+
+void GpuBackend::gelu_dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) {
+  const float keep_scale = 1.f / (1.f - p);
+  FORGE_LAUNCH(gelu_dropout_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, y, n,
+               p, keep_scale, seed, impl_->float_gelu);
+  FORGE_CHECK_LAUNCH("gelu_dropout_kernel");
+}
+
+void GpuBackend::gelu_dropout_backward(const float* x, const float* gy, float* gx, int64_t n,
+                                       float p, uint64_t seed) {
+  const float keep_scale = 1.f / (1.f - p);
+  FORGE_LAUNCH(gelu_dropout_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
+               x, gy, gx, n, p, keep_scale, seed, impl_->float_gelu);
+  FORGE_CHECK_LAUNCH("gelu_dropout_backward_kernel");
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -4,7 +4,7 @@
 //   mean = sum x / d,  var = sum (x - mean)^2 / d (two passes: no E[x^2] - E[x]^2 cancellation),
 //   rstd = 1 / sqrt(var + eps),  xhat = (x - mean) rstd,  y = gamma xhat + beta
 //   saved for backward: mean, rstd [rows]
-//   backward, g = gamma gy:  gx = rstd (g - mean_j g - xhat mean_j (g xhat)),
+//   backward, g = gamma gy:  gx (+)= rstd (g - mean_j g - xhat mean_j (g xhat)),
 //                            ggamma = sum_rows gy xhat,  gbeta = sum_rows gy
 // Batch norm over x [n, c, hw] per channel, N = n hw values each; training uses the batch's mean
 // and biased variance, saves mean and invstd, and moves the running statistics toward the batch's
@@ -20,7 +20,8 @@
 //    statistics through warp_sum / warp_max;
 //  - layer-norm ggamma/gbeta: a column reduction over rows, blocks of 32 columns x 8 row phases:
 //    thread (j, p) sums rows p, p + 8, ... of column j (a warp reads 32 neighbouring columns), then
-//    the 8 phases are added in order through shared memory;
+//    the 8 phases are added in order through shared memory; these blocks follow gx's row blocks
+//    in the same launch;
 //  - batch-norm statistics and backward: one 256-thread block per channel, block_sum;
 //  - the batch-norm affine map: one thread per element, grid-stride.
 // Statistics are float sums (a serial share of N / 256 terms, then a tree); scalar per-channel
@@ -54,9 +55,13 @@ __global__ void layernorm_forward_kernel(int rows, int d, const float* x, const 
   }
 }
 
-__global__ void layernorm_backward_input_kernel(int rows, int d, const float* x, const float* gy,
-                                                const float* gamma, const float* mean,
-                                                const float* rstd, float* gx) {
+// The backward is one launch of two independent kinds of block (no kernel boundary between them
+// buys anything): blocks [0, row_blocks(rows)) write gx, a warp per row; the col_blocks after them
+// write ggamma and gbeta, kParamCols columns each.
+__device__ __forceinline__ void layernorm_input_grad_rows(int rows, int d, const float* x,
+                                                          const float* gy, const float* gamma,
+                                                          const float* mean, const float* rstd,
+                                                          float* gx, bool accumulate) {
   const int lane = lane_id(), row = warp_row();
   if (row >= rows) return;
   const int64_t at = int64_t(row) * d;
@@ -70,18 +75,22 @@ __global__ void layernorm_backward_input_kernel(int rows, int d, const float* x,
   const float mean_g = warp_sum(sum_g) / d, mean_g_xhat = warp_sum(sum_g_xhat) / d;
   for (int j = lane; j < d; j += kWarp) {
     const float xhat = (x[at + j] - mu) * s;
-    gx[at + j] = s * (gamma[j] * gy[at + j] - mean_g - xhat * mean_g_xhat);
+    const float value = s * (gamma[j] * gy[at + j] - mean_g - xhat * mean_g_xhat);
+    gx[at + j] = accumulate ? gx[at + j] + value : value;
   }
 }
 
-constexpr int kParamCols = 32, kRowPhases = 8;
+constexpr int kParamCols = 32, kRowPhases = kBlockThreads / kParamCols;
 
-__global__ void layernorm_param_grad_kernel(int rows, int d, const float* x, const float* gy,
-                                            const float* mean, const float* rstd, float* ggamma,
-                                            float* gbeta) {
+// Thread (j, p) = (threadIdx.x % 32, threadIdx.x / 32) sums rows p, p + 8, ... of column j.
+__device__ __forceinline__ void layernorm_param_grad_columns(int col_block, int rows, int d,
+                                                             const float* x, const float* gy,
+                                                             const float* mean, const float* rstd,
+                                                             float* ggamma, float* gbeta) {
   __shared__ float gamma_part[kRowPhases][kParamCols + 1];  // +1: no bank conflicts on reads
   __shared__ float beta_part[kRowPhases][kParamCols + 1];
-  const int col = blockIdx.x * kParamCols + threadIdx.x, phase = threadIdx.y;
+  const int lane = int(threadIdx.x) % kParamCols, phase = int(threadIdx.x) / kParamCols;
+  const int col = col_block * kParamCols + lane;
   float sum_gamma = 0.f, sum_beta = 0.f;
   if (col < d) {  // no early return: every thread must reach __syncthreads
     for (int r = phase; r < rows; r += kRowPhases) {
@@ -90,17 +99,28 @@ __global__ void layernorm_param_grad_kernel(int rows, int d, const float* x, con
       sum_beta += gy[at];
     }
   }
-  gamma_part[phase][threadIdx.x] = sum_gamma;
-  beta_part[phase][threadIdx.x] = sum_beta;
+  gamma_part[phase][lane] = sum_gamma;
+  beta_part[phase][lane] = sum_beta;
   __syncthreads();
   if (phase == 0 && col < d) {
     for (int p = 1; p < kRowPhases; ++p) {
-      sum_gamma += gamma_part[p][threadIdx.x];
-      sum_beta += beta_part[p][threadIdx.x];
+      sum_gamma += gamma_part[p][lane];
+      sum_beta += beta_part[p][lane];
     }
     ggamma[col] = sum_gamma;
     gbeta[col] = sum_beta;
   }
+}
+
+__global__ void layernorm_backward_kernel(int rows, int d, int input_blocks, const float* x,
+                                          const float* gy, const float* gamma, const float* mean,
+                                          const float* rstd, float* gx, float* ggamma, float* gbeta,
+                                          bool accumulate_gx) {
+  if (int(blockIdx.x) < input_blocks)  // uniform per block
+    layernorm_input_grad_rows(rows, d, x, gy, gamma, mean, rstd, gx, accumulate_gx);
+  else
+    layernorm_param_grad_columns(int(blockIdx.x) - input_blocks, rows, d, x, gy, mean, rstd, ggamma,
+                                 gbeta);
 }
 
 // ---- batch norm -----------------------------------------------------------------------------
@@ -225,18 +245,15 @@ void GpuBackend::layernorm_forward(int rows, int d, const float* x, const float*
 
 void GpuBackend::layernorm_backward(int rows, int d, const float* x, const float* gy,
                                     const float* gamma, const float* mean, const float* rstd,
-                                    float* gx, float* ggamma, float* gbeta) {
+                                    float* gx, float* ggamma, float* gbeta, bool accumulate_gx) {
   // d = 0: no column, so no gradient to write (and an empty grid is invalid on a GPU).
   if (d == 0) return;
-  if (rows > 0) {
-    FORGE_LAUNCH(layernorm_backward_input_kernel, dim3(row_blocks(rows)), dim3(kBlockThreads), 0,
-                 kStream, rows, d, x, gy, gamma, mean, rstd, gx);
-    FORGE_CHECK_LAUNCH("layernorm_backward_input_kernel");
-  }
+  const int input_blocks = int(row_blocks(rows));  // 0 without rows: only the parameter sums
   const unsigned col_blocks = unsigned((d + kParamCols - 1) / kParamCols);
-  FORGE_LAUNCH(layernorm_param_grad_kernel, dim3(col_blocks), dim3(kParamCols, kRowPhases), 0,
-               kStream, rows, d, x, gy, mean, rstd, ggamma, gbeta);
-  FORGE_CHECK_LAUNCH("layernorm_param_grad_kernel");
+  FORGE_LAUNCH(layernorm_backward_kernel, dim3(unsigned(input_blocks) + col_blocks),
+               dim3(kBlockThreads), 0, kStream, rows, d, input_blocks, x, gy, gamma, mean, rstd, gx,
+               ggamma, gbeta, accumulate_gx);
+  FORGE_CHECK_LAUNCH("layernorm_backward_kernel");
 }
 
 // Scale and shift per channel: 2c floats of scratch, [scale | shift].

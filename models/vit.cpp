@@ -20,14 +20,22 @@ SelfAttention::SelfAttention(int dim, int heads, float dropout, Generator& gen, 
   drop_ = register_module("drop", std::make_shared<nn::Dropout>(dropout, gen));
 }
 
-Tensor SelfAttention::forward(const Tensor& x) {
+Tensor SelfAttention::attend(const Tensor& x) {
   const int64_t b = x.size(0), t = x.size(1), dim = x.size(2), dh = dim / heads_;
   // [b, t, 3 dim] -> [3, b, heads, t, dh]: q, k and v, stacked, from one projection.
   Tensor qkv = qkv_->forward(x).reshape({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
   Tensor o = scaled_dot_product_attention(qkv, 1.f / std::sqrt(float(dh)));
   // [b, heads, t, dh] -> [b, t, heads * dh]
   o = o.permute({0, 2, 1, 3}).reshape({b, t, dim});
-  return drop_->forward(proj_->forward(o));
+  return proj_->forward(o);
+}
+
+Tensor SelfAttention::forward(const Tensor& x) {
+  return drop_->forward(attend(x));
+}
+
+Tensor SelfAttention::forward_add(const Tensor& residual, const Tensor& x) {
+  return drop_->forward_add(residual, attend(x));
 }
 
 VitBlock::VitBlock(const VitConfig& cfg, Generator& gen, Device device) {
@@ -35,17 +43,19 @@ VitBlock::VitBlock(const VitConfig& cfg, Generator& gen, Device device) {
   attn_ = register_module(
       "attn", std::make_shared<SelfAttention>(cfg.dim, cfg.heads, cfg.dropout, gen, device));
   norm2_ = register_module("norm2", std::make_shared<nn::LayerNorm>(cfg.dim, device));
-  mlp_ = register_module(
-      "mlp", std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-                 std::make_shared<nn::Linear>(cfg.dim, cfg.mlp_dim, gen, device),
-                 std::make_shared<nn::GELU>(), std::make_shared<nn::Dropout>(cfg.dropout, gen),
-                 std::make_shared<nn::Linear>(cfg.mlp_dim, cfg.dim, gen, device),
-                 std::make_shared<nn::Dropout>(cfg.dropout, gen)}));
+  fc1_ = std::make_shared<nn::Linear>(cfg.dim, cfg.mlp_dim, gen, device);
+  mlp_drop1_ = std::make_shared<nn::Dropout>(cfg.dropout, gen);
+  fc2_ = std::make_shared<nn::Linear>(cfg.mlp_dim, cfg.dim, gen, device);
+  mlp_drop2_ = std::make_shared<nn::Dropout>(cfg.dropout, gen);
+  mlp_ = register_module("mlp",
+                         std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+                             fc1_, std::make_shared<nn::GELU>(), mlp_drop1_, fc2_, mlp_drop2_}));
 }
 
 Tensor VitBlock::forward(const Tensor& x) {
-  Tensor h = add(x, attn_->forward(norm1_->forward(x)));
-  return add(h, mlp_->forward(norm2_->forward(h)));
+  Tensor h = attn_->forward_add(x, norm1_->forward(x));
+  Tensor a = mlp_drop1_->forward_gelu(fc1_->forward(norm2_->forward(h)));
+  return mlp_drop2_->forward_add(h, fc2_->forward(a));
 }
 
 VisionTransformer::VisionTransformer(ModelSpec spec, const VitConfig& cfg, Generator& gen,

@@ -27,8 +27,11 @@ class SelfAttention : public nn::Module {
  public:
   SelfAttention(int dim, int heads, float dropout, Generator& gen, Device device);
   Tensor forward(const Tensor& x) override;  // [b, t, dim] -> [b, t, dim]
+  // residual + forward(x), the dropout and the sum in one kernel.
+  Tensor forward_add(const Tensor& residual, const Tensor& x);
 
  private:
+  Tensor attend(const Tensor& x);  // forward(x) before the dropout
   int heads_;
   std::shared_ptr<nn::Linear> qkv_, proj_;
   std::shared_ptr<nn::Dropout> drop_;
@@ -42,7 +45,12 @@ class VitBlock : public nn::Module {
  private:
   std::shared_ptr<nn::LayerNorm> norm1_, norm2_;
   std::shared_ptr<SelfAttention> attn_;
+  // The MLP, registered as a Sequential (fc1, GELU, dropout, fc2, dropout: its parameter names);
+  // forward runs its layers itself to fuse GELU with the first dropout and the second with the
+  // residual sum.
   std::shared_ptr<nn::Sequential> mlp_;
+  std::shared_ptr<nn::Linear> fc1_, fc2_;
+  std::shared_ptr<nn::Dropout> mlp_drop1_, mlp_drop2_;
 };
 
 class VisionTransformer : public ImageClassifier {

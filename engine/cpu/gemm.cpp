@@ -3,6 +3,7 @@
 // calls; each call is threaded by oneDNN itself. Measured rates are in docs/BENCHMARKS.md.
 #include <dnnl.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,24 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
       throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(int(st)) +
                                " for m=" + std::to_string(m) + " n=" + std::to_string(n) +
                                " k=" + std::to_string(k));
+  }
+}
+
+// The bias is written first and the GEMM adds into it (beta = 1): the same sums as a GEMM with a
+// bias epilogue.
+void CpuBackend::linear_forward(int rows, int in, int out, const float* x, const float* w,
+                                const float* bias, float* y) {
+  if (bias)
+    for (int r = 0; r < rows; ++r) std::copy(bias, bias + out, y + int64_t(r) * out);
+  gemm(false, true, rows, out, in, 1.f, x, in, 0, w, in, 0, bias ? 1.f : 0.f, y, out, 0, 1);
+}
+
+void CpuBackend::linear_backward_weight(int rows, int in, int out, const float* x, const float* gy,
+                                        float* gw, float* gbias) {
+  gemm(true, false, out, in, rows, 1.f, gy, out, 0, x, in, 0, 0.f, gw, in, 0, 1);
+  if (gbias) {
+    const int64_t in_shape[2] = {rows, out}, out_shape[2] = {1, out};
+    reduce_sum(gy, in_shape, out_shape, 2, gbias);
   }
 }
 

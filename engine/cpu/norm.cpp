@@ -169,18 +169,20 @@ void CpuBackend::layernorm_forward(int rows, int d, const float* x, const float*
 // are cut into a fixed number of blocks, each with its own double partial sums, added in order.
 void CpuBackend::layernorm_backward(int rows, int d, const float* x, const float* gy,
                                     const float* gamma, const float* mean, const float* rstd,
-                                    float* gx, float* ggamma, float* gbeta) {
+                                    float* gx, float* ggamma, float* gbeta, bool accumulate_gx) {
   const int blocks = std::max(1, std::min(rows, 64));
   std::vector<double> partial(size_t(blocks) * 2 * d, 0.0);
 #pragma omp parallel for if (int64_t(rows) * d > 32768)
   for (int b = 0; b < blocks; ++b) {
     double* pgamma = partial.data() + size_t(b) * 2 * d;
     double* pbeta = pgamma + d;
+    // Accumulating, a row's gradient is rounded before the sum, exactly as autograd's axpy did.
+    std::vector<float> row_gx(accumulate_gx ? d : 0);
     const int r0 = int(int64_t(rows) * b / blocks), r1 = int(int64_t(rows) * (b + 1) / blocks);
     for (int r = r0; r < r1; ++r) {
       const float* xr = x + int64_t(r) * d;
       const float* gr = gy + int64_t(r) * d;
-      float* gxr = gx + int64_t(r) * d;
+      float* gxr = accumulate_gx ? row_gx.data() : gx + int64_t(r) * d;
       const float mu = mean[r], s = rstd[r];
       double sum_g = 0.0, sum_g_xhat = 0.0;
 #pragma omp simd reduction(+ : sum_g, sum_g_xhat)
@@ -196,6 +198,11 @@ void CpuBackend::layernorm_backward(int rows, int d, const float* x, const float
       for (int j = 0; j < d; ++j) {
         const float xhat = (xr[j] - mu) * s;
         gxr[j] = s * (gamma[j] * gr[j] - mean_g - xhat * mean_g_xhat);
+      }
+      if (accumulate_gx) {
+        float* out = gx + int64_t(r) * d;
+#pragma omp simd
+        for (int j = 0; j < d; ++j) out[j] += gxr[j];
       }
     }
   }

@@ -57,6 +57,28 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t trans
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// The bias epilogue as cuBLAS computes D = op(A) op(B) + 1 * D over D pre-set to the bias (the
+// same float sums); the bias-gradient one sums op(B)'s columns in row order.
+cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogue,
+                                  cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                                  int k, const float* A, int lda, const float* B, int ldb, float* D,
+                                  int ldd, float* bias) {
+  const float one = 1.f, zero = 0.f;
+  if (epilogue == GemmEpilogue::bias)
+    for (int j = 0; j < n; ++j) std::copy(bias, bias + m, D + int64_t(j) * ldd);
+  const cublasStatus_t status =
+      cublasSgemmStridedBatched(handle.get(), transa, transb, m, n, k, &one, A, lda, 0, B, ldb, 0,
+                                epilogue == GemmEpilogue::bias ? &one : &zero, D, ldd, 0, 1);
+  if (status != CUBLAS_STATUS_SUCCESS || epilogue != GemmEpilogue::bias_grad_b) return status;
+  for (int j = 0; j < n; ++j) {
+    float sum = 0.f;
+    for (int l = 0; l < k; ++l)
+      sum += transb == CUBLAS_OP_N ? B[l + int64_t(j) * ldb] : B[j + int64_t(l) * ldb];
+    bias[j] = sum;
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 BlasHandle::BlasHandle() = default;
 BlasHandle::~BlasHandle() = default;
 
@@ -77,9 +99,63 @@ BlasHandle::BlasHandle() {
                              ")");
   // No tensor-core TF32 rounding: fp32 GEMMs stay fp32, matching the CPU within k * eps.
   cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH);
+  const cublasStatus_t lt_status = cublasLtCreate(&lt_);
+  if (lt_status != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuda: cublasLtCreate failed (") +
+                             blas_status_text(lt_status) + ")");
+  if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess)
+    throw std::runtime_error("cuda: cudaMalloc of cuBLASLt's 32 MiB workspace failed");
 }
 BlasHandle::~BlasHandle() {
+  cudaFree(workspace_);
+  cublasLtDestroy(lt_);
   cublasDestroy(handle_);
+}
+
+namespace {
+// Destroys cuBLASLt descriptors at scope exit, whichever way the scope is left.
+struct LtDescriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  ~LtDescriptors() {
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+}  // namespace
+
+// fp32 in, fp32 compute (no TF32, as the cuBLAS handle), the epilogue as an attribute; the
+// algorithm is left to cublasLtMatmul's own heuristic (algo = nullptr) within the workspace.
+cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogue,
+                                  cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                                  int k, const float* A, int lda, const float* B, int ldb, float* D,
+                                  int ldd, float* bias) {
+  LtDescriptors desc;
+  cublasStatus_t status = cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  const cublasLtEpilogue_t lt_epilogue =
+      epilogue == GemmEpilogue::bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_BGRADB;
+  const auto set = [&](cublasLtMatmulDescAttributes_t attribute, const void* value, size_t size) {
+    if (status == CUBLAS_STATUS_SUCCESS)
+      status = cublasLtMatmulDescSetAttribute(desc.op, attribute, value, size);
+  };
+  set(CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa));
+  set(CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb));
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &lt_epilogue, sizeof(lt_epilogue));
+  set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
+  const auto layout = [&](cublasLtMatrixLayout_t* out, int rows, int cols, int ld) {
+    if (status == CUBLAS_STATUS_SUCCESS)
+      status = cublasLtMatrixLayoutCreate(out, CUDA_R_32F, rows, cols, ld);
+  };
+  layout(&desc.a, transa == CUBLAS_OP_N ? m : k, transa == CUBLAS_OP_N ? k : m, lda);
+  layout(&desc.b, transb == CUBLAS_OP_N ? k : n, transb == CUBLAS_OP_N ? n : k, ldb);
+  layout(&desc.d, m, n, ldd);
+  if (status != CUBLAS_STATUS_SUCCESS) return status;
+  const float one = 1.f, zero = 0.f;
+  return cublasLtMatmul(handle.lt(), desc.op, &one, A, desc.a, B, desc.b, &zero, D, desc.d, D,
+                        desc.d, nullptr, handle.workspace(), BlasHandle::kWorkspaceBytes,
+                        cudaStream_t{});
 }
 
 #endif
@@ -87,6 +163,15 @@ BlasHandle::~BlasHandle() {
 namespace {
 std::atomic<uint64_t> blas_calls{0};
 }  // namespace
+
+// Row-major m, n, k of the failed call in the message.
+[[noreturn]] static void throw_blas_failure(const char* what, cublasStatus_t status, int m, int n,
+                                            int k, int batch = 1) {
+  throw std::runtime_error(std::string("gpu ") + what + ": cuBLAS failed (" +
+                           blas_status_text(status) + ") for m=" + std::to_string(m) +
+                           " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                           " batch=" + std::to_string(batch));
+}
 
 uint64_t blas_call_count() {
   return blas_calls.load(std::memory_order_relaxed);
@@ -101,11 +186,53 @@ void GpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
   const cublasStatus_t status = cublasSgemmStridedBatched(
       impl_->blas.get(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
       n, m, k, &alpha, b, ldb, stride_b, a, lda, stride_a, &beta, c, ldc, stride_c, batch);
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("gpu gemm: cublasSgemmStridedBatched failed (") +
-                             blas_status_text(status) + ") for m=" + std::to_string(m) +
-                             " n=" + std::to_string(n) + " k=" + std::to_string(k) +
-                             " batch=" + std::to_string(batch));
+  if (status != CUBLAS_STATUS_SUCCESS) throw_blas_failure("gemm", status, m, n, k, batch);
+}
+
+// Row-major y = x W^T + bias is column-major y^T [out, rows] = op(W) x^T with W's stored
+// column-major view [in, out] transposed: a bias per row of y^T, the BIAS epilogue.
+void GpuBackend::linear_forward(int rows, int in, int out, const float* x, const float* w,
+                                const float* bias, float* y) {
+  if (!bias || rows == 0 || out == 0) {
+    gemm(false, true, rows, out, in, 1.f, x, in, 0, w, in, 0, 0.f, y, out, 0, 1);
+    return;
+  }
+  blas_calls.fetch_add(1, std::memory_order_relaxed);
+  const cublasStatus_t status =
+      gemm_with_epilogue(impl_->blas, GemmEpilogue::bias, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in,
+                         w, in, x, in, y, out, const_cast<float*>(bias));
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  if (status != CUBLAS_STATUS_NOT_SUPPORTED)
+    throw_blas_failure("linear_forward", status, rows, out, in);
+  blas_calls.fetch_sub(1, std::memory_order_relaxed);
+  StridedView broadcast{2, {rows, out}, {0, 1}, 0};
+  gather(bias, broadcast, y);
+  gemm(false, true, rows, out, in, 1.f, x, in, 0, w, in, 0, 1.f, y, out, 0, 1);
+}
+
+// Row-major gw = gy^T x is column-major gw^T [in, out] = x^T op(gy), op(gy) [rows, out] the
+// transpose of gy's stored view [out, rows]: gbias sums op(gy)'s columns, the BGRADB epilogue.
+void GpuBackend::linear_backward_weight(int rows, int in, int out, const float* x, const float* gy,
+                                        float* gw, float* gbias) {
+  if (!gbias || rows == 0 || out == 0 || in == 0) {
+    gemm(true, false, out, in, rows, 1.f, gy, out, 0, x, in, 0, 0.f, gw, in, 0, 1);
+    if (gbias) {
+      const int64_t in_shape[2] = {rows, out}, out_shape[2] = {1, out};
+      reduce_sum(gy, in_shape, out_shape, 2, gbias);
+    }
+    return;
+  }
+  blas_calls.fetch_add(1, std::memory_order_relaxed);
+  const cublasStatus_t status =
+      gemm_with_epilogue(impl_->blas, GemmEpilogue::bias_grad_b, CUBLAS_OP_N, CUBLAS_OP_T, in, out,
+                         rows, x, in, gy, out, gw, in, gbias);
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  if (status != CUBLAS_STATUS_NOT_SUPPORTED)
+    throw_blas_failure("linear_backward_weight", status, out, in, rows);
+  blas_calls.fetch_sub(1, std::memory_order_relaxed);
+  gemm(true, false, out, in, rows, 1.f, gy, out, 0, x, in, 0, 0.f, gw, in, 0, 1);
+  const int64_t in_shape[2] = {rows, out}, out_shape[2] = {1, out};
+  reduce_sum(gy, in_shape, out_shape, 2, gbias);
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #if !FORGE_SIM_BUILD
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #endif
 
@@ -25,7 +26,11 @@ namespace forge::FORGE_GPU_NS {
 #if FORGE_SIM_BUILD
 // The part of cuBLAS's API that the backend uses, with the same meaning.
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
-enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+enum cublasStatus_t {
+  CUBLAS_STATUS_SUCCESS = 0,
+  CUBLAS_STATUS_INVALID_VALUE = 7,
+  CUBLAS_STATUS_NOT_SUPPORTED = 15
+};
 struct SimBlasContext {};
 using cublasHandle_t = SimBlasContext*;
 
@@ -37,10 +42,26 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                                          long long strideC, int batchCount);
 #endif
 
+// What a GEMM does after the product, as cuBLASLt's epilogues (CUBLASLT_EPILOGUE_BIAS, _BGRADB),
+// column-major D [m, n] = op(A) op(B) with op(B) [k, n]:
+//   bias:        D(i, j) += bias[i]                 (a bias per row of D, broadcast over columns)
+//   bias_grad_b: bias[j] = sum over l of op(B)(l, j) (the gradient of a bias added to op(B)'s rows)
+enum class GemmEpilogue { bias, bias_grad_b };
+
+// D = op(A) op(B) with the epilogue, in one library call: cublasLtMatmul on cuda, a host stand-in
+// with the same sums on sim. Returns CUBLAS_STATUS_NOT_SUPPORTED where cuBLASLt has no kernel for
+// the case (the caller then runs a plain GEMM and a separate bias kernel).
+class BlasHandle;
+cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogue,
+                                  cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                                  int k, const float* A, int lda, const float* B, int ldb, float* D,
+                                  int ldd, float* bias);
+
 // GpuBackend::gemm calls so far: each is one cuBLAS call, a launch of at least one kernel.
 uint64_t blas_call_count();
 
-// Owns the library handle (cublasCreate/cublasDestroy on cuda; nothing to own on sim).
+// Owns the library handles (cuBLAS and cuBLASLt on cuda, with cuBLASLt's workspace; nothing to own
+// on sim).
 class BlasHandle {
  public:
   BlasHandle();
@@ -48,9 +69,22 @@ class BlasHandle {
   BlasHandle(const BlasHandle&) = delete;
   BlasHandle& operator=(const BlasHandle&) = delete;
   cublasHandle_t get() const { return handle_; }
+#if !FORGE_SIM_BUILD
+  cublasLtHandle_t lt() const {
+    return lt_;
+  }
+  void* workspace() const {
+    return workspace_;
+  }
+  static constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLASLt's advice for Hopper
+#endif
 
  private:
   cublasHandle_t handle_ = nullptr;
+#if !FORGE_SIM_BUILD
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+#endif
 };
 
 }  // namespace forge::FORGE_GPU_NS

@@ -66,10 +66,23 @@ void Dropout::on_step(uint64_t step) {
   calls_ = 0;
 }
 
+uint64_t Dropout::next_seed() {
+  return splitmix64(seed_ ^ splitmix64(step_ * 0x100000001B3ull + calls_++));
+}
+
 Tensor Dropout::forward(const Tensor& x) {
   if (!training() || p == 0.f) return x;
-  const uint64_t seed = splitmix64(seed_ ^ splitmix64(step_ * 0x100000001B3ull + calls_++));
-  return dropout(x, p, true, seed);
+  return dropout(x, p, true, next_seed());
+}
+
+Tensor Dropout::forward_add(const Tensor& residual, const Tensor& x) {
+  if (!training() || p == 0.f) return add(residual, x);
+  return dropout_add(residual, x, p, true, next_seed());
+}
+
+Tensor Dropout::forward_gelu(const Tensor& x) {
+  if (!training() || p == 0.f) return gelu(x);
+  return gelu_dropout(x, p, true, next_seed());
 }
 
 Tensor ReLU::forward(const Tensor& x) {

@@ -52,12 +52,17 @@ class Dropout : public Module {
  public:
   Dropout(float p, Generator& gen);
   Tensor forward(const Tensor& x) override;
+  // The fused forms (engine/ops.h), drawing the same masks forward(x) would:
+  // residual + forward(x), and forward(gelu(x)).
+  Tensor forward_add(const Tensor& residual, const Tensor& x);
+  Tensor forward_gelu(const Tensor& x);
   float p;
 
  protected:
   void on_step(uint64_t step) override;
 
  private:
+  uint64_t next_seed();  // this call's mask
   uint64_t seed_, step_ = 0, calls_ = 0;
 };
 

@@ -115,4 +115,40 @@ Tensor dropout(const Tensor& x, float p, bool training, uint64_t seed) {
   });
 }
 
+// residual + dropout(x) in one primitive; the gradient passes to the residual unchanged.
+Tensor dropout_add(const Tensor& residual, const Tensor& x, float p, bool training, uint64_t seed) {
+  if (p < 0.f || p >= 1.f)
+    throw std::invalid_argument("dropout_add: probability " + std::to_string(p) +
+                                " is outside [0, 1)");
+  if (residual.shape() != x.shape())
+    throw std::invalid_argument("dropout_add: residual " + shape_str(residual.shape()) +
+                                " and input " + shape_str(x.shape()) + " differ in shape");
+  if (!training || p == 0.f) return add(residual, x);
+  check_same_device("dropout_add", {residual, x});
+  Tensor r = plain(residual), in = plain(x);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  backend_of(x).dropout_add_forward(r.data(), in.data(), y.data(), x.numel(), p, seed);
+  return record(y, "dropout_add", {residual, x}, [p, seed](const Tensor& g) {
+    Tensor gx = Tensor::empty(g.shape(), g.device());
+    backend_of(g).dropout_backward(g.data(), gx.data(), g.numel(), p, seed);
+    return std::vector<Tensor>{g, gx};
+  });
+}
+
+// dropout(gelu(x)) in one primitive each way; x is kept for gelu'(x).
+Tensor gelu_dropout(const Tensor& x, float p, bool training, uint64_t seed) {
+  if (p < 0.f || p >= 1.f)
+    throw std::invalid_argument("gelu_dropout: probability " + std::to_string(p) +
+                                " is outside [0, 1)");
+  if (!training || p == 0.f) return gelu(x);
+  Tensor in = plain(x);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  backend_of(x).gelu_dropout_forward(in.data(), y.data(), x.numel(), p, seed);
+  return record(y, "gelu_dropout", {x}, [in = in.detach(), p, seed](const Tensor& g) {
+    Tensor gx = Tensor::empty(g.shape(), g.device());
+    backend_of(g).gelu_dropout_backward(in.data(), g.data(), gx.data(), g.numel(), p, seed);
+    return std::vector<Tensor>{gx};
+  });
+}
+
 }  // namespace forge

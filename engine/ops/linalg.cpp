@@ -86,13 +86,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor x2 = plain(x).reshape({-1, in}), w = plain(weight);
   const int rows = static_cast<int>(x2.size(0));
   Tensor y = Tensor::empty({rows, out}, x.device());
-  Backend& be = backend_of(x);
-  if (bias.defined()) {  // y = broadcast bias, then y += x W^T
-    Tensor b = plain(bias);
-    be.gather(b.data(), broadcast_view(b, {rows, out}), y.data());
-  }
-  be.gemm(false, true, rows, out, in, 1.f, x2.data(), in, 0, w.data(), in, 0,
-          bias.defined() ? 1.f : 0.f, y.data(), out, 0, 1);
+  Tensor b = bias.defined() ? plain(bias) : Tensor();
+  backend_of(x).linear_forward(rows, int(in), int(out), x2.data(), w.data(),
+                               b.defined() ? b.data() : nullptr, y.data());
   Shape out_shape = x.shape();
   out_shape.back() = out;
   y = record(y, "linear", {x, weight, bias},
@@ -102,9 +98,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                be.gemm(false, false, rows, in, out, 1.f, g.data(), out, 0, w.data(), in, 0, 0.f,
                        gx.data(), in, 0, 1);
                Tensor gw = Tensor::empty({out, in}, g.device());
-               be.gemm(true, false, out, in, rows, 1.f, g.data(), out, 0, x2.data(), in, 0, 0.f,
-                       gw.data(), in, 0, 1);
-               Tensor gb = has_bias ? sum_to_shape(g, {out}) : Tensor();
+               Tensor gb = has_bias ? Tensor::empty({out}, g.device()) : Tensor();
+               be.linear_backward_weight(rows, int(in), int(out), x2.data(), g.data(), gw.data(),
+                                         has_bias ? gb.data() : nullptr);
                return std::vector<Tensor>{gx.reshape(xs), gw, gb};
              });
   return reshape(y, out_shape);

@@ -94,14 +94,27 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
   Tensor mean = Tensor::empty({rows}, x.device()), rstd = Tensor::empty({rows}, x.device());
   backend_of(x).layernorm_forward(rows, d, xin.data(), g.data(), b.data(), eps, y.data(),
                                   mean.data(), rstd.data());
-  return record(y, "layer_norm", {x, gamma, beta}, [xin, g, mean, rstd, rows, d](const Tensor& gy) {
-    Tensor gx = Tensor::empty(xin.shape(), gy.device());
+  // The backward, adding x's gradient into `into_x` when given one (a residual stream's gradient
+  // so far: one launch instead of the backward and autograd's axpy), else into a new tensor.
+  auto backward = [xin, g, mean, rstd, rows, d](const Tensor& gy, const Tensor& into_x) {
+    // Adding in place is safe only into a buffer the backward does not also read.
+    const bool accumulate =
+        into_x.defined() && into_x.storage() != gy.storage() && into_x.storage() != xin.storage();
+    Tensor gx = accumulate ? into_x : Tensor::empty(xin.shape(), gy.device());
     Tensor ggamma = Tensor::empty({d}, gy.device());
     Tensor gbeta = Tensor::empty({d}, gy.device());
     backend_of(gy).layernorm_backward(rows, d, xin.data(), gy.data(), g.data(), mean.data(),
-                                      rstd.data(), gx.data(), ggamma.data(), gbeta.data());
-    return std::vector<Tensor>{gx, ggamma, gbeta};
-  });
+                                      rstd.data(), gx.data(), ggamma.data(), gbeta.data(),
+                                      accumulate);
+    return std::vector<Tensor>{accumulate ? Tensor() : gx, ggamma, gbeta};
+  };
+  Tensor out = record(y, "layer_norm", {x, gamma, beta},
+                      [backward](const Tensor& gy) { return backward(gy, Tensor()); });
+  if (out.grad_fn())
+    out.grad_fn()->backward_into = [backward](const Tensor& gy, const std::vector<Tensor>& into) {
+      return backward(gy, into[0]);
+    };
+  return out;
 }
 
 Tensor softmax(const Tensor& x) {

@@ -225,6 +225,12 @@ inline T atomicExch(T* address, T value) {
 inline float rsqrtf(float x) {
   return 1.0f / sqrtf(x);
 }
+// A product rounded on its own, never contracted into an FMA with a later sum (g++ contracts
+// under -march=native as nvcc does): the volatile store is what stops the fusion.
+inline float __fmul_rn(float a, float b) {
+  volatile float product = a * b;
+  return product;
+}
 // CUDA's global min/max overloads (device code cannot call std::min without nvcc's
 // --expt-relaxed-constexpr). Floats follow fminf/fmaxf: a NaN argument loses.
 inline int min(int a, int b) {

@@ -68,6 +68,21 @@ TEST_CASE("ops: dropout is seeded, scales kept values, and is the identity in ev
   CHECK_THROWS_AS(dropout(x, 1.f, true, 1), std::invalid_argument);
 }
 
+TEST_CASE("ops: dropout_add and gelu_dropout equal the unfused ops and have their gradients") {
+  Generator gen(8);
+  Tensor x = leaf({7, 13}, gen, -2.f, 2.f), r = leaf({7, 13}, gen);
+  CHECK(dropout_add(r, x, 0.3f, true, 99).to_vector() ==
+        add(r, dropout(x, 0.3f, true, 99)).to_vector());
+  CHECK(gelu_dropout(x, 0.3f, true, 99).to_vector() ==
+        dropout(gelu(x), 0.3f, true, 99).to_vector());
+  CHECK(dropout_add(r, x, 0.3f, false, 99).to_vector() == add(r, x).to_vector());
+  CHECK(gelu_dropout(x, 0.3f, false, 99).to_vector() == gelu(x).to_vector());
+  check_gradients([](auto& t) { return dropout_add(t[0], t[1], 0.3f, true, 99); }, {r, x});
+  check_gradients([](auto& t) { return gelu_dropout(t[0], 0.3f, true, 99); }, {x});
+  CHECK_THROWS_AS(dropout_add(r, x.reshape({13, 7}), 0.3f, true, 1), std::invalid_argument);
+  CHECK_THROWS_AS(gelu_dropout(x, 1.f, true, 1), std::invalid_argument);
+}
+
 TEST_CASE("ops: sum, mean and global average pool") {
   Generator gen(4);
   Tensor x = leaf({2, 3, 4, 5}, gen);

@@ -266,6 +266,31 @@ TEST_CASE("layer_norm: forward per row, gradients of x, gamma and beta") {
                   std::invalid_argument);
 }
 
+// On a residual stream the layer norm's backward adds x's gradient into the one autograd has
+// summed so far (Node::backward_into); where that buffer is its own gy (x + layer_norm(x): add
+// passes gy through) it must not, and both must give the true gradient.
+TEST_CASE("layer_norm on a residual stream: the gradient added in place equals the sum") {
+  Generator gen(18);
+  Tensor x = leaf({6, 7}, gen, -1.f, 2.f), gamma = leaf({7}, gen, 0.5f, 1.5f),
+         beta = leaf({7}, gen);
+  check_gradients([](auto& t) { return add(t[0], layer_norm(t[0], t[1], t[2], 1e-5f)); },
+                  {x, gamma, beta});
+  check_gradients([](auto& t) { return add(mul(t[0], t[0]), layer_norm(t[0], t[1], t[2], 1e-5f)); },
+                  {x, gamma, beta});
+  // The in-place sum rounds as autograd's axpy did: the same gradient bit for bit as a graph
+  // whose layer norm sees a copy of x (no accumulated gradient to add into, so a fresh one).
+  auto grad_of_x = [&](bool through_copy) {
+    Tensor xc = x.detach().clone();
+    xc.requires_grad_();
+    Tensor h = exp(xc);  // one more gradient for xc: e + ln, in either order
+    Tensor n =
+        layer_norm(through_copy ? add(xc, Tensor::zeros(xc.shape())) : xc, gamma, beta, 1e-5f);
+    sum(add(h, n)).backward();
+    return xc.grad().to_vector();
+  };
+  CHECK(grad_of_x(false) == grad_of_x(true));
+}
+
 TEST_CASE("softmax: rows sum to one, large logits do not overflow, gradient") {
   Generator gen(17);
   Tensor x = leaf({3, 5, 7}, gen, -2.f, 2.f);

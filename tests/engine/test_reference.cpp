@@ -137,7 +137,7 @@ TEST_CASE("reference: layer norm forward and backward") {
     be.layernorm_forward(rows, dim, bx.ptr(), bgam.ptr(), bbet.ptr(), eps, by.ptr(), bmean.ptr(),
                          brstd.ptr());
     be.layernorm_backward(rows, dim, bx.ptr(), bgy.ptr(), bgam.ptr(), bmean.ptr(), brstd.ptr(),
-                          bgx.ptr(), bgg.ptr(), bgb.ptr());
+                          bgx.ptr(), bgg.ptr(), bgb.ptr(), false);
     check("y", by, y, {rows, dim}, kSum);
     check("gx", bgx, gx, {rows, dim}, kNorm);
     check("ggamma", bgg, gg, {dim}, kSum);

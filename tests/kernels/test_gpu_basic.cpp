@@ -267,6 +267,38 @@ TEST_CASE("gpu gemm: every transpose combination, odd shapes, padded leading dim
   });
 }
 
+TEST_CASE("gpu linear: bias in the GEMM's epilogue and its gradient, with and without a bias") {
+  for_each_gpu([](Device d) {
+    for (int rows : {1, 17, 101}) {
+      const int in = 31, out = 33;
+      const auto x = random_values(size_t(rows) * in, 40), w = random_values(size_t(out) * in, 41),
+                 bias = random_values(out, 42), gy = random_values(size_t(rows) * out, 43);
+      for (bool with_bias : {true, false}) {
+        INFO("rows=" << rows << " bias=" << with_bias);
+        std::vector<float> want_y(size_t(rows) * out), want_gw(size_t(out) * in), want_gb(out);
+        cpu().linear_forward(rows, in, out, x.data(), w.data(), with_bias ? bias.data() : nullptr,
+                             want_y.data());
+        cpu().linear_backward_weight(rows, in, out, x.data(), gy.data(), want_gw.data(),
+                                     with_bias ? want_gb.data() : nullptr);
+        DeviceBuffer<float> dx(d, x), dw(d, w), db(d, bias), dgy(d, gy);
+        DeviceBuffer<float> dy(d, size_t(rows) * out), dgw(d, size_t(out) * in), dgb(d, out);
+        const uint64_t launches = gpu_launch_count(d);
+        backend(d).linear_forward(rows, in, out, dx.ptr, dw.ptr, with_bias ? db.ptr : nullptr,
+                                  dy.ptr);
+        backend(d).linear_backward_weight(rows, in, out, dx.ptr, dgy.ptr, dgw.ptr,
+                                          with_bias ? dgb.ptr : nullptr);
+        // One GEMM each, the bias and its gradient inside it (on cuda where cuBLASLt has the
+        // epilogue for the case; the sim always does).
+        if (d == Device::sim) CHECK(gpu_launch_count(d) - launches == 2);
+        // |x|, |w|, |gy| < 1: a dot product of k terms is within k * eps * k of exact.
+        check_near(dy.host(), want_y, 2.f * in * in * kEps + 1e-6f, "linear y");
+        check_near(dgw.host(), want_gw, 2.f * rows * rows * kEps + 1e-6f, "linear gw");
+        if (with_bias) check_near(dgb.host(), want_gb, 2.f * rows * rows * kEps + 1e-6f, "gbias");
+      }
+    }
+  });
+}
+
 #if FORGE_SIM_BUILD
 TEST_CASE("sim cublasSgemmStridedBatched: column-major with op() and leading dimensions") {
   // A 2x3 (lda 4) times B^T where B is 2x3 stored column-major (ldb 2): C = A B^T, 2x2.
@@ -481,6 +513,41 @@ TEST_CASE("gpu dropout masks are bit-identical to the CPU's") {
   });
 }
 
+// The fused dropouts round as the unfused kernels do: equal to them (and dropout_add to the CPU)
+// bit for bit, one launch each.
+TEST_CASE("gpu dropout_add and gelu_dropout equal the unfused ops exactly, in one launch each") {
+  for_each_gpu([](Device d) {
+    for (float p : {0.1f, 0.5f}) {
+      const int64_t n = 100003;
+      const auto x = random_values(n, 12, -3.f, 3.f), r = random_values(n, 13),
+                 gy = random_values(n, 14);
+      std::vector<float> want_add(n);
+      cpu().dropout_add_forward(r.data(), x.data(), want_add.data(), n, p, 99);
+      DeviceBuffer<float> dx(d, x), dr(d, r), dgy(d, gy), dy(d, size_t(n)), dgx(d, size_t(n));
+      DeviceBuffer<float> unfused(d, size_t(n)), unfused_g(d, size_t(n));
+      Backend& be = backend(d);
+      uint64_t launches = gpu_launch_count(d);
+      be.dropout_add_forward(dr.ptr, dx.ptr, dy.ptr, n, p, 99);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      CHECK(dy.host() == want_add);
+      // dropout(gelu(x)) against gelu then dropout on the same device (the GELU path is the
+      // device's: double, or float where FORGE_GPU_GELU says so).
+      be.unary(UnaryOp::gelu, dx.ptr, unfused.ptr, n, 0.f);
+      be.dropout_forward(unfused.ptr, unfused.ptr, n, p, 99);
+      launches = gpu_launch_count(d);
+      be.gelu_dropout_forward(dx.ptr, dy.ptr, n, p, 99);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      CHECK(dy.host() == unfused.host());
+      be.dropout_backward(dgy.ptr, unfused_g.ptr, n, p, 99);
+      be.unary_backward(UnaryOp::gelu, dx.ptr, unfused_g.ptr, unfused_g.ptr, n);
+      launches = gpu_launch_count(d);
+      be.gelu_dropout_backward(dx.ptr, dgy.ptr, dgx.ptr, n, p, 99);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      CHECK(dgx.host() == unfused_g.host());
+    }
+  });
+}
+
 // ---- reductions -------------------------------------------------------------------------------
 
 TEST_CASE("gpu reduce_sum over kept and reduced dimensions") {
@@ -667,15 +734,17 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         cpu().layernorm_forward(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
                                 mean.data(), rstd.data());
         cpu().layernorm_backward(rows, dim, x.data(), gy.data(), gamma.data(), mean.data(),
-                                 rstd.data(), gx.data(), ggamma.data(), gbeta.data());
+                                 rstd.data(), gx.data(), ggamma.data(), gbeta.data(), false);
         DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dbeta(d, beta), dy(d, n),
             dmean(d, size_t(rows)), drstd(d, size_t(rows)), dgx(d, n), dgg(d, size_t(dim)),
             dgb(d, size_t(dim));
         Backend& be = backend(d);
         be.layernorm_forward(rows, dim, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, dy.ptr, dmean.ptr,
                              drstd.ptr);
+        const uint64_t launches = gpu_launch_count(d);
         be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
-                              dgg.ptr, dgb.ptr);
+                              dgg.ptr, dgb.ptr, false);
+        CHECK(gpu_launch_count(d) - launches == 1);  // gx and the parameter sums in one launch
         // Row statistics are sums of d terms (|x| <= 3, xhat up to sqrt(d)): d * eps relative,
         // magnified by |xhat| <= sqrt(d) in y and gx; parameter gradients sum `rows` terms of
         // |gy xhat| <= sqrt(d).
@@ -686,6 +755,12 @@ TEST_CASE("gpu layer norm and softmax, forward and backward") {
         check_near(dgx.host(), gx, 4.f * row_tol, "layernorm gx");
         check_near(dgg.host(), ggamma, rows * row_tol, "ggamma");
         check_near(dgb.host(), gbeta, rows * kEps * rows + 1e-6f, "gbeta");
+        // accumulate_gx adds the same gradient into what gx holds (here: gx itself, so 2 gx).
+        be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr, true);
+        std::vector<float> twice = gx;
+        for (float& v : twice) v *= 2.f;
+        check_near(dgx.host(), twice, 8.f * row_tol, "layernorm gx accumulated");
 
         std::vector<float> sy(n), sgx(n);
         cpu().softmax_forward(rows, dim, x.data(), sy.data());
@@ -711,14 +786,14 @@ TEST_CASE(
       CHECK_NOTHROW(be.layernorm_forward(3, 0, none.ptr, none.ptr, none.ptr, 1e-5f, none.ptr,
                                          stats.ptr, stats.ptr));
       CHECK_NOTHROW(be.layernorm_backward(3, 0, none.ptr, none.ptr, none.ptr, stats.ptr, stats.ptr,
-                                          none.ptr, none.ptr, none.ptr));
+                                          none.ptr, none.ptr, none.ptr, false));
     }
     {
       INFO("layer norm, no rows, d = 5: the parameter gradients are sums over nothing");
       DeviceBuffer<float> none(d, size_t(0)), gamma(d, std::vector<float>(5, 1.f)),
           ggamma(d, size_t(5)), gbeta(d, size_t(5));
       be.layernorm_backward(0, 5, none.ptr, none.ptr, gamma.ptr, none.ptr, none.ptr, none.ptr,
-                            ggamma.ptr, gbeta.ptr);
+                            ggamma.ptr, gbeta.ptr, false);
       CHECK(ggamma.host() == std::vector<float>(5, 0.f));
       CHECK(gbeta.host() == std::vector<float>(5, 0.f));
     }
