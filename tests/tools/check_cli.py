@@ -5,7 +5,7 @@ and messages (tools/program.h, train/options.h, train/resume.h).
     check_cli.py BIN_DIR WORK_DIR CASE
 
 CASE is one of the functions named case_* below. Each makes what it needs under WORK_DIR (tiny
-PNG class folders written here with zlib, tiny cnn-micro runs at 16x16) and exits non-zero with a
+PNG class folders from tests/program_checks.py, tiny cnn-micro runs at 16x16) and exits non-zero with a
 message on the first failed check.
 """
 import json
@@ -16,15 +16,12 @@ import shutil
 import struct
 import subprocess
 import sys
-import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from program_checks import fail, make_images, snapshot  # noqa: E402
 
 BIN, WORK = sys.argv[1], sys.argv[2]
 PROGRAMS = ["train", "eval", "predict", "compare", "bench", "bench_loader", "attention_playground"]
-
-
-def fail(message):
-    print("FAIL: " + message)
-    sys.exit(1)
 
 
 def run(program, *args):
@@ -44,31 +41,6 @@ def expect(program, args, code, *needles):
     if "terminate called" in text or "Aborted" in text:
         fail(f"{program}: an exception escaped\n{text}")
     return text
-
-
-def write_png(path, width, height, pixels):
-    raw = b"".join(b"\0" + bytes(pixels[y * width * 3:(y + 1) * width * 3]) for y in range(height))
-    chunk = lambda tag, data: (struct.pack(">I", len(data)) + tag + data +
-                               struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
-                                                                   0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-def make_images(root, per_class=12):
-    """Two classes a micro model tells apart: reddish and bluish noisy squares."""
-    seed = 11
-    for c, name in enumerate(["red", "blue"]):
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-        for i in range(per_class):
-            px = []
-            for p in range(20 * 20 * 3):
-                seed = (seed * 1103515245 + 12345) % 2**31
-                strong = p % 3 == (2 if c else 0)
-                px.append((150 if strong else 40) + seed % 80)
-            write_png(os.path.join(root, name, f"im{i}.png"), 20, 20, px)
-    return root
 
 
 def fresh(name):
@@ -91,16 +63,6 @@ def tiny_run(name, stop_after=None):
     flags = tiny_flags(data, run_dir) + (["--stop-after", stop_after] if stop_after else [])
     expect("train", flags, 0)
     return root, data, run_dir
-
-
-def snapshot(folder):
-    out = {}
-    for dirpath, _, files in os.walk(folder):
-        for f in files:
-            path = os.path.join(dirpath, f)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, folder)] = fh.read()
-    return out
 
 
 def read_safetensors(path):

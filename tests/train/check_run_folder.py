@@ -15,54 +15,27 @@ CASE is one of:
               and the last good checkpoint, which still loads; a fresh run on it leaves nothing
   evalwarn    eval without --split warns when given the checkpoint's training images
 
-Tiny data: two classes of noisy 20x20 PNGs written here (zlib only), cnn-micro at 16 pixels.
+Tiny data: two classes of noisy 20x20 PNGs (tests/program_checks.py), cnn-micro at 16 pixels.
 """
 import os
 import random
 import re
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from program_checks import fail, make_images, snapshot  # noqa: E402
 
 SKIP = 77  # CTest's SKIP_RETURN_CODE for this test
 TMP_NAME = re.compile(r"\.tmp(\.\d+)?$")  # AtomicFile's temporaries (engine/io/atomic_file.h)
 
 
-def fail(message):
-    print("FAIL: " + message)
-    sys.exit(1)
-
-
 def check(condition, message):
     if not condition:
         fail(message)
-
-
-def write_png(path, w, h, rgb):
-    raw = b"".join(b"\0" + bytes(rgb[y * w * 3:(y + 1) * w * 3]) for y in range(h))
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data +
-                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" +
-                chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-def make_images(root, per_class=12):
-    r = random.Random(11)
-    for c, name in enumerate(["red", "blue"]):
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-        for i in range(per_class):
-            px = [(150 if p % 3 == (2 if c else 0) else 40) + r.randrange(80)
-                  for p in range(20 * 20 * 3)]
-            write_png(os.path.join(root, name, "im%d.png" % i), 20, 20, px)
 
 
 class Programs:
@@ -77,19 +50,6 @@ class Programs:
     def train(self, *extra, epochs=2, cwd=None):
         return subprocess.run(self.train_args(*extra, epochs=epochs), cwd=cwd,
                               capture_output=True, text=True)
-
-
-def snapshot(folder):
-    """Every file under `folder` with its bytes (None when the folder does not exist)."""
-    if not os.path.exists(folder):
-        return None
-    files = {}
-    for dirpath, _, names in os.walk(folder):
-        for n in names:
-            p = os.path.join(dirpath, n)
-            with open(p, "rb") as f:
-                files[os.path.relpath(p, folder)] = f.read()
-    return files
 
 
 def temporaries(folder):
