@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "models/model.h"
+#include "train/history.h"
 
 namespace forge::train {
 namespace {
@@ -20,13 +21,6 @@ std::string number_text(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.10g", x);
   return buf;
-}
-
-// A float as the shortest decimal that reads back as the same float (0.2, not 0.200000003).
-double tidy(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.7g", v);
-  return std::strtod(buf, nullptr);
 }
 
 std::vector<OptionSpec> make_table() {
@@ -337,7 +331,7 @@ nlohmann::json option_value(const OptionSpec& spec, const TrainOptions& options)
         const auto& v = field(o);
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, float>)
-          return tidy(v);
+          return float_precision(v);  // 0.2, not 0.200000003
         else if constexpr (std::is_same_v<T, Device>)
           return device_name(v);
         else
