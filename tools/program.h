@@ -1,9 +1,7 @@
 // program.h: what every forge program (tools/ and dev/) shares at its top level: the exit codes,
 // --version, and one handler that keeps any exception from escaping main.
 //
-// Exit codes, the same in every program (README "Exit codes"):
-//   0 ok, 1 error (bad data, a broken checkpoint, a failed write), 2 usage (a bad flag or value,
-//   a resume with changed options), 3 a non-finite loss stopped training.
+// Exit codes, the same in every program: train/exit_code.h.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -11,10 +9,11 @@
 #include <string>
 
 #include "forge_version.h"
+#include "train/exit_code.h"
 
 namespace forge::program {
 
-enum ExitCode : int { ok = 0, error = 1, usage = 2, non_finite_loss = 3 };
+using namespace forge::exit_code;  // program::ok, program::usage, ...
 
 // "forge 0.1.0 (6a32dea-dirty)": the version and the git commit the build was configured at.
 inline std::string version_text() {

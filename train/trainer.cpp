@@ -22,6 +22,7 @@
 #include "engine/optim/schedule.h"
 #include "models/model.h"
 #include "train/evaluate.h"
+#include "train/exit_code.h"
 #include "train/history.h"
 #include "train/options.h"
 #include "train/progress.h"
@@ -73,7 +74,7 @@ int stop_on_non_finite(const char* which, double value, int epoch, int batch,
                "error: the %s loss became %f in epoch %d (after %d training batches); stopping "
                "without saving the broken weights; %s. Try a lower --lr or a --clip-grad.\n",
                which, value, epoch + 1, batch, last_good_checkpoint(run_dir).c_str());
-  return 3;
+  return exit_code::non_finite_loss;
 }
 
 // The history a resumed run continues: from the checkpoint (checkpoints from before the history
