@@ -219,12 +219,10 @@ int bench_main(CLI::App& app, int argc, char** argv) {
   json_option(all);
 
   app.parse(argc, argv);
-  {
-    if (ops->parsed()) return run_ops(f);
-    if (model->parsed()) return run_model(f);
-    if (gemm->parsed()) return run_gemm(f);
-    return run_all(f);
-  }
+  if (ops->parsed()) return run_ops(f);
+  if (model->parsed()) return run_model(f);
+  if (gemm->parsed()) return run_gemm(f);
+  return run_all(f);
 }
 
 int main(int argc, char** argv) {

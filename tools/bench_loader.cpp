@@ -27,31 +27,29 @@ int bench_loader_main(CLI::App& app, int argc, char** argv) {
   app.add_option("--img-size", size)->capture_default_str();
   app.add_option("-b,--batch-size", batch)->capture_default_str();
   app.parse(argc, argv);
-  {
-    ImageFolder folder = scan_image_folder(dir);
-    const double n = static_cast<double>(folder.samples.size());
-    ImageCache warm(folder, CacheOptions{.image_size = size, .workers = 2, .verbose = false});
-    std::printf("%s: %zu images, %dx%d, batch %d\n", dir.c_str(), folder.samples.size(), size, size,
-                batch);
-    std::printf("%-8s %8s %12s\n", "pass", "workers", "images/s");
-    for (int workers : {1, 2}) {
-      auto t = Clock::now();
-      auto cache = std::make_shared<const ImageCache>(
-          folder, CacheOptions{.image_size = size, .workers = workers, .verbose = false});
-      std::printf("%-8s %8d %12.1f\n", "cold", workers, n / seconds_since(t));
-      LoaderOptions lo;
-      lo.batch_size = batch;
-      lo.workers = workers;
-      Loader loader(cache, cache->usable_indices(), lo);
-      t = Clock::now();
-      loader.start_epoch(0);
-      size_t images = 0;
-      for (Batch b; loader.next(b);) images += b.n;
-      std::printf("%-8s %8d %12.1f\n", "cached", workers, images / seconds_since(t));
-    }
-    if (!warm.skipped().empty()) std::printf("(%zu files skipped)\n", warm.skipped().size());
-    return 0;
+  ImageFolder folder = scan_image_folder(dir);
+  const double n = static_cast<double>(folder.samples.size());
+  ImageCache warm(folder, CacheOptions{.image_size = size, .workers = 2, .verbose = false});
+  std::printf("%s: %zu images, %dx%d, batch %d\n", dir.c_str(), folder.samples.size(), size, size,
+              batch);
+  std::printf("%-8s %8s %12s\n", "pass", "workers", "images/s");
+  for (int workers : {1, 2}) {
+    auto t = Clock::now();
+    auto cache = std::make_shared<const ImageCache>(
+        folder, CacheOptions{.image_size = size, .workers = workers, .verbose = false});
+    std::printf("%-8s %8d %12.1f\n", "cold", workers, n / seconds_since(t));
+    LoaderOptions lo;
+    lo.batch_size = batch;
+    lo.workers = workers;
+    Loader loader(cache, cache->usable_indices(), lo);
+    t = Clock::now();
+    loader.start_epoch(0);
+    size_t images = 0;
+    for (Batch b; loader.next(b);) images += b.n;
+    std::printf("%-8s %8d %12.1f\n", "cached", workers, images / seconds_since(t));
   }
+  if (!warm.skipped().empty()) std::printf("(%zu files skipped)\n", warm.skipped().size());
+  return 0;
 }
 
 int main(int argc, char** argv) {

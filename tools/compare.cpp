@@ -60,82 +60,79 @@ int compare_main(CLI::App& app, int argc, char** argv) {
   app.add_option("runs", runs, "run folders")->required()->check(CLI::ExistingDirectory);
   app.add_option("--html", html_file, "also write an HTML page");
   app.parse(argc, argv);
-  {
-    // The first run's classes name the columns; every run is looked up by class name, and runs
-    // with other classes are refused (their columns would not mean the same thing).
-    std::vector<std::string> classes;
-    std::string classes_from;
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& dir : runs) {
-      const nlohmann::json report = read_json(fs::path(dir) / "report.json");
-      const nlohmann::json config = read_json(fs::path(dir) / "config.json");
-      const auto history = forge::train::read_history((fs::path(dir) / "metrics.jsonl").string());
-      const auto run_classes = report.at("class_names").get<std::vector<std::string>>();
-      if (classes.empty()) {
-        classes = run_classes;
-        classes_from = dir;
-      } else {
-        auto a = classes, b = run_classes;
-        std::sort(a.begin(), a.end());
-        std::sort(b.begin(), b.end());
-        if (a != b)
-          throw std::runtime_error(dir + " has classes " + joined(run_classes) + " but " +
-                                   classes_from + " has " + joined(classes) +
-                                   ": runs on different classes cannot share columns");
-      }
-      double seconds = 0, images_per_second = 0;
-      for (const auto& e : history) {
-        seconds += e.seconds;
-        images_per_second += e.images_per_second / history.size();
-      }
-      std::vector<std::string> row{dir,
-                                   config.at("model").get<std::string>(),
-                                   std::to_string(config.at("image_size").get<int>()),
-                                   report.contains("parameters")
-                                       ? std::to_string(report["parameters"].get<long long>())
-                                       : "?",
-                                   std::to_string(history.size()),
-                                   fixed(images_per_second, 1),
-                                   fixed(report.at("accuracy").get<double>(), 4)};
-      for (const auto& name : classes)
-        for (double v : class_scores(report, name)) row.push_back(fixed(v, 4));
-      row.push_back(forge::train::format_duration(seconds));
-      rows.push_back(row);
+  // The first run's classes name the columns; every run is looked up by class name, and runs
+  // with other classes are refused (their columns would not mean the same thing).
+  std::vector<std::string> classes;
+  std::string classes_from;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& dir : runs) {
+    const nlohmann::json report = read_json(fs::path(dir) / "report.json");
+    const nlohmann::json config = read_json(fs::path(dir) / "config.json");
+    const auto history = forge::train::read_history((fs::path(dir) / "metrics.jsonl").string());
+    const auto run_classes = report.at("class_names").get<std::vector<std::string>>();
+    if (classes.empty()) {
+      classes = run_classes;
+      classes_from = dir;
+    } else {
+      auto a = classes, b = run_classes;
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      if (a != b)
+        throw std::runtime_error(dir + " has classes " + joined(run_classes) + " but " +
+                                 classes_from + " has " + joined(classes) +
+                                 ": runs on different classes cannot share columns");
     }
-    std::vector<std::string> header{"run",    "model", "image size",   "parameters",
-                                    "epochs", "img/s", "test accuracy"};
+    double seconds = 0, images_per_second = 0;
+    for (const auto& e : history) {
+      seconds += e.seconds;
+      images_per_second += e.images_per_second / history.size();
+    }
+    std::vector<std::string> row{
+        dir,
+        config.at("model").get<std::string>(),
+        std::to_string(config.at("image_size").get<int>()),
+        report.contains("parameters") ? std::to_string(report["parameters"].get<long long>()) : "?",
+        std::to_string(history.size()),
+        fixed(images_per_second, 1),
+        fixed(report.at("accuracy").get<double>(), 4)};
     for (const auto& name : classes)
-      for (const char* m : {"precision", "recall", "F1"}) header.push_back(name + " " + m);
-    header.push_back("training time");
-    std::ostringstream md, html;
-    auto md_row = [&](const std::vector<std::string>& r) {
-      md << "|";
-      for (const auto& c : r) md << " " << c << " |";
-      md << "\n";
-    };
-    md_row(header);
-    md << "|";
-    for (size_t i = 0; i < header.size(); ++i) md << " --- |";
-    md << "\n";
-    for (const auto& r : rows) md_row(r);
-    std::printf("%s", md.str().c_str());
-    if (!html_file.empty()) {
-      html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Runs compared</title>"
-              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-              "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}</style></head>"
-              "<body><h1>Runs compared</h1><table><tr>";
-      for (const auto& h : header) html << "<th>" << forge::train::html_escape(h) << "</th>";
-      html << "</tr>";
-      for (const auto& r : rows) {
-        html << "<tr>";
-        for (const auto& c : r) html << "<td>" << forge::train::html_escape(c) << "</td>";
-        html << "</tr>";
-      }
-      html << "</table></body></html>\n";
-      forge::write_file_atomically(html_file, html.str());  // checked: a full disk is an error
-    }
-    return 0;
+      for (double v : class_scores(report, name)) row.push_back(fixed(v, 4));
+    row.push_back(forge::train::format_duration(seconds));
+    rows.push_back(row);
   }
+  std::vector<std::string> header{"run",    "model", "image size",   "parameters",
+                                  "epochs", "img/s", "test accuracy"};
+  for (const auto& name : classes)
+    for (const char* m : {"precision", "recall", "F1"}) header.push_back(name + " " + m);
+  header.push_back("training time");
+  std::ostringstream md, html;
+  auto md_row = [&](const std::vector<std::string>& r) {
+    md << "|";
+    for (const auto& c : r) md << " " << c << " |";
+    md << "\n";
+  };
+  md_row(header);
+  md << "|";
+  for (size_t i = 0; i < header.size(); ++i) md << " --- |";
+  md << "\n";
+  for (const auto& r : rows) md_row(r);
+  std::printf("%s", md.str().c_str());
+  if (!html_file.empty()) {
+    html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Runs compared</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}</style></head>"
+            "<body><h1>Runs compared</h1><table><tr>";
+    for (const auto& h : header) html << "<th>" << forge::train::html_escape(h) << "</th>";
+    html << "</tr>";
+    for (const auto& r : rows) {
+      html << "<tr>";
+      for (const auto& c : r) html << "<td>" << forge::train::html_escape(c) << "</td>";
+      html << "</tr>";
+    }
+    html << "</table></body></html>\n";
+    forge::write_file_atomically(html_file, html.str());  // checked: a full disk is an error
+  }
+  return 0;
 }
 
 int main(int argc, char** argv) {

@@ -91,81 +91,78 @@ int predict_main(CLI::App& app, int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
       ->capture_default_str();
   app.parse(argc, argv);
-  {
-    const Device dev = parse_device(device);
-    train::SavedModel saved = train::load_saved_model(checkpoint, dev);
-    std::vector<std::string> files;
-    for (const auto& in : inputs) {
-      if (fs::is_directory(in)) {
-        data::FileList found = data::list_regular_files(in, /*recursive=*/true);
-        data::warn_skipped(found.skipped);  // FIFOs, devices, symlink loops: never opened
-        for (const auto& f : found.files) files.push_back((fs::path(in) / f).string());
-      } else {
-        files.push_back(in);
-      }
+  const Device dev = parse_device(device);
+  train::SavedModel saved = train::load_saved_model(checkpoint, dev);
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    if (fs::is_directory(in)) {
+      data::FileList found = data::list_regular_files(in, /*recursive=*/true);
+      data::warn_skipped(found.skipped);  // FIFOs, devices, symlink loops: never opened
+      for (const auto& f : found.files) files.push_back((fs::path(in) / f).string());
+    } else {
+      files.push_back(in);
     }
-    const int s = saved.image_size, classes = static_cast<int>(saved.class_names.size());
-    if (topk > classes)
-      throw CLI::ValidationError("--topk", std::to_string(topk) + " but " + checkpoint + " knows " +
-                                               std::to_string(classes) + " classes");
-    if (format == "tsv" || format == "csv") {
-      std::vector<std::string> header{"file"};
-      for (int k = 1; k <= topk; ++k) {
-        header.push_back("top" + std::to_string(k));
-        header.push_back("top" + std::to_string(k) + "_probability");
-      }
-      header.insert(header.end(), saved.class_names.begin(), saved.class_names.end());
-      std::fputs(record(format, header).c_str(), stdout);
-    }
-    int failed = 0;
-    NoGradGuard no_grad;
-    for (size_t start = 0; start < files.size(); start += batch_size) {
-      std::vector<std::string> names;
-      std::vector<float> pixels;
-      for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
-        try {
-          data::Image img = data::resize_square(data::decode_image_file(files[i]), s, saved.fit);
-          pixels.resize(pixels.size() + size_t(3) * s * s);
-          data::normalize_into(img, saved.normalization,
-                               &pixels[pixels.size() - size_t(3) * s * s]);
-          names.push_back(files[i]);
-        } catch (const data::DecodeError& e) {
-          std::fprintf(stderr, "warning: skipping %s\n", e.what());
-          ++failed;
-        }
-      }
-      if (names.empty()) continue;
-      const int n = static_cast<int>(names.size());
-      Tensor logits = saved.model->forward(Tensor::from_vector(pixels, {n, 3, s, s}, dev));
-      const std::vector<float> p = train::softmax_rows(logits.to_vector(), classes);
-      for (int i = 0; i < n; ++i) {
-        const float* row = &p[size_t(i) * classes];
-        std::vector<int> order(classes);  // the classes, likeliest first (ties: label order)
-        for (int c = 0; c < classes; ++c) order[c] = c;
-        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return row[a] > row[b]; });
-        if (format == "json") {
-          nlohmann::json j{{"file", names[i]}, {"top", nlohmann::json::array()}};
-          for (int k = 0; k < topk; ++k)
-            j["top"].push_back({{"class", saved.class_names[order[k]]},
-                                {"probability", train::float_precision(row[order[k]])}});
-          for (int c = 0; c < classes; ++c)
-            j["probabilities"][saved.class_names[c]] = train::float_precision(row[c]);
-          std::printf("%s\n", j.dump().c_str());
-          continue;
-        }
-        std::vector<std::string> fields{names[i]};
-        for (int k = 0; k < topk; ++k) {
-          fields.push_back(saved.class_names[order[k]]);
-          fields.push_back(probability_text(row[order[k]], format == "text" ? 4 : 6));
-        }
-        if (format != "text")
-          for (int c = 0; c < classes; ++c) fields.push_back(probability_text(row[c], 6));
-        std::fputs(record(format, fields).c_str(), stdout);
-      }
-    }
-    if (failed) std::fprintf(stderr, "warning: %d file(s) were not readable images\n", failed);
-    return files.empty() || failed == int(files.size()) ? 1 : 0;
   }
+  const int s = saved.image_size, classes = static_cast<int>(saved.class_names.size());
+  if (topk > classes)
+    throw CLI::ValidationError("--topk", std::to_string(topk) + " but " + checkpoint + " knows " +
+                                             std::to_string(classes) + " classes");
+  if (format == "tsv" || format == "csv") {
+    std::vector<std::string> header{"file"};
+    for (int k = 1; k <= topk; ++k) {
+      header.push_back("top" + std::to_string(k));
+      header.push_back("top" + std::to_string(k) + "_probability");
+    }
+    header.insert(header.end(), saved.class_names.begin(), saved.class_names.end());
+    std::fputs(record(format, header).c_str(), stdout);
+  }
+  int failed = 0;
+  NoGradGuard no_grad;
+  for (size_t start = 0; start < files.size(); start += batch_size) {
+    std::vector<std::string> names;
+    std::vector<float> pixels;
+    for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
+      try {
+        data::Image img = data::resize_square(data::decode_image_file(files[i]), s, saved.fit);
+        pixels.resize(pixels.size() + size_t(3) * s * s);
+        data::normalize_into(img, saved.normalization, &pixels[pixels.size() - size_t(3) * s * s]);
+        names.push_back(files[i]);
+      } catch (const data::DecodeError& e) {
+        std::fprintf(stderr, "warning: skipping %s\n", e.what());
+        ++failed;
+      }
+    }
+    if (names.empty()) continue;
+    const int n = static_cast<int>(names.size());
+    Tensor logits = saved.model->forward(Tensor::from_vector(pixels, {n, 3, s, s}, dev));
+    const std::vector<float> p = train::softmax_rows(logits.to_vector(), classes);
+    for (int i = 0; i < n; ++i) {
+      const float* row = &p[size_t(i) * classes];
+      std::vector<int> order(classes);  // the classes, likeliest first (ties: label order)
+      for (int c = 0; c < classes; ++c) order[c] = c;
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return row[a] > row[b]; });
+      if (format == "json") {
+        nlohmann::json j{{"file", names[i]}, {"top", nlohmann::json::array()}};
+        for (int k = 0; k < topk; ++k)
+          j["top"].push_back({{"class", saved.class_names[order[k]]},
+                              {"probability", train::float_precision(row[order[k]])}});
+        for (int c = 0; c < classes; ++c)
+          j["probabilities"][saved.class_names[c]] = train::float_precision(row[c]);
+        std::printf("%s\n", j.dump().c_str());
+        continue;
+      }
+      std::vector<std::string> fields{names[i]};
+      for (int k = 0; k < topk; ++k) {
+        fields.push_back(saved.class_names[order[k]]);
+        fields.push_back(probability_text(row[order[k]], format == "text" ? 4 : 6));
+      }
+      if (format != "text")
+        for (int c = 0; c < classes; ++c) fields.push_back(probability_text(row[c], 6));
+      std::fputs(record(format, fields).c_str(), stdout);
+    }
+  }
+  if (failed) std::fprintf(stderr, "warning: %d file(s) were not readable images\n", failed);
+  return files.empty() || failed == int(files.size()) ? 1 : 0;
 }
 
 int main(int argc, char** argv) {

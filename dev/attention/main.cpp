@@ -60,25 +60,23 @@ int playground_main(CLI::App& app, int argc, char** argv) {
   if (options.tokens.empty()) options.tokens = {17, 50, 65, 197};
   if (options.head_dims.empty()) options.head_dims = {32, 64};
 
-  {
-    forge::register_builtin_backends();
-    if (cuda) {
+  forge::register_builtin_backends();
+  if (cuda) {
 #if ATTENTION_PLAYGROUND_CUDA
-      return forge::gpu_cuda::run_attention_playground(options);
+    return forge::gpu_cuda::run_attention_playground(options);
 #else
-      std::fprintf(stderr,
-                   "--device cuda: this build has no CUDA version of the playground "
-                   "(configure with -DFORGE_CUDA=ON); use --device sim\n");
-      return forge::program::usage;
-#endif
-    }
-#if ATTENTION_PLAYGROUND_SIM
-    return forge::gpu_sim::run_attention_playground(options);
-#else
-    std::fprintf(stderr, "--device sim: this build has no sim (FORGE_SIM=OFF)\n");
+    std::fprintf(stderr,
+                 "--device cuda: this build has no CUDA version of the playground "
+                 "(configure with -DFORGE_CUDA=ON); use --device sim\n");
     return forge::program::usage;
 #endif
   }
+#if ATTENTION_PLAYGROUND_SIM
+  return forge::gpu_sim::run_attention_playground(options);
+#else
+  std::fprintf(stderr, "--device sim: this build has no sim (FORGE_SIM=OFF)\n");
+  return forge::program::usage;
+#endif
 }
 
 int main(int argc, char** argv) {
