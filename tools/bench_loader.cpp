@@ -29,14 +29,16 @@ int bench_loader_main(CLI::App& app, int argc, char** argv) {
   app.parse(argc, argv);
   ImageFolder folder = scan_image_folder(dir);
   const double n = static_cast<double>(folder.samples.size());
-  ImageCache warm(folder, CacheOptions{.image_size = size, .workers = 2, .verbose = false});
+  ImageCache warm(folder,
+                  CacheOptions{.image_size = size, .workers = 2, .verbose = false, .progress = {}});
   std::printf("%s: %zu images, %dx%d, batch %d\n", dir.c_str(), folder.samples.size(), size, size,
               batch);
   std::printf("%-8s %8s %12s\n", "pass", "workers", "images/s");
   for (int workers : {1, 2}) {
     auto t = Clock::now();
     auto cache = std::make_shared<const ImageCache>(
-        folder, CacheOptions{.image_size = size, .workers = workers, .verbose = false});
+        folder,
+        CacheOptions{.image_size = size, .workers = workers, .verbose = false, .progress = {}});
     std::printf("%-8s %8d %12.1f\n", "cold", workers, n / seconds_since(t));
     LoaderOptions lo;
     lo.batch_size = batch;
