@@ -15,8 +15,14 @@
 // (forward, backward data). gW sums over images, which a batched GEMM cannot do, so backward
 // weight runs one GEMM per image accumulating into gW (beta = 1 after the first).
 // Nothing is saved for backward beyond what the op keeps (x and W); col is rebuilt.
+//
+// On cuda built with cuDNN (FORGE_CUDNN) the convolutions themselves go to cuDNN
+// (engine/cuda/cudnn_conv.h) unless FORGE_CONV=im2col (engine/cuda/conv_path.h); these kernels run
+// where cuDNN has no engine for a shape, and always on sim. The bias and its gradient are these
+// kernels on both paths.
 #include <algorithm>
 
+#include "engine/cuda/gpu_impl.h"
 #include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
@@ -97,10 +103,39 @@ void launch_im2col(const Conv2dDesc& d, int images, const float* x, float* col) 
   FORGE_CHECK_LAUNCH(im2col_kernel);
 }
 
+#if FORGE_CUDNN
+// Whether a call may go to cuDNN: unless FORGE_CONV=im2col, for shapes with something to compute
+// (cuDNN refuses zero-sized tensors; im2col handles them).
+bool cudnn_may_run(ConvPath path, const Conv2dDesc& d) {
+  return path == ConvPath::cudnn && d.n > 0 && d.c > 0 && d.k > 0 && d.oh > 0 && d.ow > 0;
+}
+#endif
+
+// y [n, k, P] += bias[k] (nothing without a bias).
+void add_conv_bias(const Conv2dDesc& d, const float* bias, float* y) {
+  const int64_t total = int64_t(d.n) * d.k * d.oh * d.ow;
+  if (!bias || total == 0) return;
+  FORGE_LAUNCH(add_channel_bias_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
+               total, int64_t(d.oh) * d.ow, d.k, bias, y);
+  FORGE_CHECK_LAUNCH(add_channel_bias_kernel);
+}
+
+// gbias[k] = sum of gy over images and pixels (nothing without a bias).
+void conv_bias_gradient(const Conv2dDesc& d, const float* gy, float* gbias) {
+  if (!gbias || d.k == 0) return;  // k = 0: no channel, and an empty grid is invalid on a GPU
+  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
+               int64_t(d.oh) * d.ow, gy, gbias);
+  FORGE_CHECK_LAUNCH(channel_sum_kernel);
+}
+
 }  // namespace
 
 void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,
                                 const float* bias, float* y) {
+#if FORGE_CUDNN
+  if (cudnn_may_run(impl_->conv_path, d) && impl_->cudnn.forward(*this, d, kConvFp32, x, w, y))
+    return add_conv_bias(d, bias, y);
+#endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
   DeviceScratch col(*this, chunk * col_floats_per_image(d));
   for (int n0 = 0; n0 < d.n; n0 += chunk) {
@@ -110,15 +145,16 @@ void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float
     gemm(false, false, d.k, pixels, crs, 1.f, w, crs, 0, col.data(), pixels, int64_t(crs) * pixels,
          0.f, y + int64_t(n0) * d.k * pixels, pixels, int64_t(d.k) * pixels, images);
   }
-  if (!bias) return;
-  const int64_t total = int64_t(d.n) * d.k * pixels;
-  FORGE_LAUNCH(add_channel_bias_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
-               total, int64_t(pixels), d.k, bias, y);
-  FORGE_CHECK_LAUNCH(add_channel_bias_kernel);
+  add_conv_bias(d, bias, y);
 }
 
 void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, const float* w,
                                       float* gx) {
+#if FORGE_CUDNN
+  if (cudnn_may_run(impl_->conv_path, d) &&
+      impl_->cudnn.backward_data(*this, d, kConvFp32, gy, w, gx))
+    return;
+#endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
   DeviceScratch gcol(*this, chunk * col_floats_per_image(d));
   for (int n0 = 0; n0 < d.n; n0 += chunk) {
@@ -135,6 +171,11 @@ void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, cons
 
 void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, const float* gy,
                                         float* gw, float* gbias) {
+#if FORGE_CUDNN
+  if (cudnn_may_run(impl_->conv_path, d) &&
+      impl_->cudnn.backward_filter(*this, d, kConvFp32, x, gy, gw))
+    return conv_bias_gradient(d, gy, gbias);
+#endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
   // A sum over no images or no output pixels: zero (and a GEMM with k = 0 would have ld = 0).
   const bool empty_sum = d.n == 0 || pixels == 0;
@@ -150,10 +191,7 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
            col.data() + i * col_floats_per_image(d), pixels, 0, beta, gw, crs, 0, 1);
     }
   }
-  if (!gbias || d.k == 0) return;  // k = 0: no channel, and an empty grid is invalid on a GPU
-  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
-               int64_t(pixels), gy, gbias);
-  FORGE_CHECK_LAUNCH(channel_sum_kernel);
+  conv_bias_gradient(d, gy, gbias);
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # cuda_build_check.sh: the GPU build must never rot where no GPU exists. Configures build-cuda/
 # with FORGE_CUDA=ON (nvcc, sm_80 and sm_90: engine/cuda/CMakeLists.txt) and builds test programs
-# that link the CUDA backend: every kernels/*.cu is compiled by nvcc and linked with cuBLAS and
-# the CUDA runtime, and so are dev/attention's playground (its nvcc build, --device cuda) and
-# build/bin/bench with its CUDA-event timer (tools/bench/timing.h). Nothing
+# that link the CUDA backend: every kernels/*.cu is compiled by nvcc and linked with cuBLAS, cuDNN
+# (engine/cuda/cudnn_conv.cpp, and its direct test test_cudnn_conv) and the CUDA runtime, and so
+# are dev/attention's playground (its nvcc build, --device cuda) and build/bin/bench with its CUDA-event timer (tools/bench/timing.h). Nothing
 # is run (test programs on a machine without a GPU skip Device::cuda).
 # scripts/nvcc_check.sh compiles the test-only kernels of tests/kernels the same way.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FORGE_CUDA_BUILD_DIR:-$root/build-cuda}"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFORGE_CUDA=ON >/dev/null
-nice -n 10 cmake --build "$build" -j2 --target test_gpu_basic test_gpu_vision \
+nice -n 10 cmake --build "$build" -j2 --target test_gpu_basic test_gpu_vision test_cudnn_conv \
   attention_playground bench
-echo "cuda_build_check: OK (forge_gpu_cuda compiled for sm_80 and sm_90 and linked)"
+echo "cuda_build_check: OK (forge_gpu_cuda compiled for sm_80 and sm_90 and linked with cuDNN)"

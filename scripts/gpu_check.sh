@@ -5,17 +5,21 @@
 # this script yet, so its real step times are still to be measured):
 #   1. the GPU (nvidia-smi -L)
 #   2. a FORGE_CUDA=ON build of only the programs it runs
-#   3. every GPU test on cuda alone (FORGE_TEST_DEVICES=cuda: a device that cannot be created fails)
+#   3. every GPU test on cuda alone (FORGE_TEST_DEVICES=cuda: a device that cannot be created fails),
+#      the conv checks both through cuDNN (the default) and with FORGE_CONV=im2col, and cuDNN's
+#      wrapper called directly in fp32 and bf16 (test_cudnn_conv)
 #   4. compute-sanitizer memcheck, racecheck, synccheck and initcheck over the kernel tests and the
 #      attention playground's check, where compute-sanitizer is installed (CUDA toolkit, or PyPI:
 #      pip install nvidia-cuda-sanitizer-api); said plainly where it is not
 #   5. the attention playground's check and timing at the models' shapes and at long sequences
 #      (t up to 4096, head dims 64 and 128)
-#   6. bench model for vit, hrnet and cnn (fp32), and bench ops
+#   6. bench model for vit, hrnet and cnn (fp32), and bench ops (its convolutions also with
+#      FORGE_CONV=im2col, to compare with cuDNN's)
 # Everything goes to one folder: each step's log, the benchmarks' JSON, steps.json (status and
 # seconds per step) and summary.md, ready to paste into docs/BENCHMARKS.md.
 #
 #   scripts/gpu_check.sh [OUT_DIR]     default gpu_check/<UTC time>; build dir: build-gpu
+#   FORGE_CUDNN=OFF scripts/gpu_check.sh   on a machine without cuDNN 9: convolutions on im2col
 #
 # Without a GPU it exits 2 at once, saying so. Exit status: 0 when every step passed, 1 otherwise.
 set -uo pipefail
@@ -69,16 +73,24 @@ jobs="$(nproc)"
 launcher=()
 command -v ccache > /dev/null 2>&1 &&
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+cudnn="${FORGE_CUDNN:-ON}"
+targets=(test_gpu_basic test_gpu_vision attention_playground bench)
+[ "$cudnn" = OFF ] || targets+=(test_cudnn_conv)
 if step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFORGE_CUDA=ON \
-  "${launcher[@]}" &&
-  step build 420 cmake --build "$build" -j "$jobs" --target test_gpu_basic test_gpu_vision \
-    attention_playground bench; then
+  -DFORGE_CUDNN="$cudnn" "${launcher[@]}" &&
+  step build 420 cmake --build "$build" -j "$jobs" --target "${targets[@]}"; then
   bin="$build/bin"
 
   # 3. the GPU tests on cuda alone.
   export FORGE_TEST_DEVICES=cuda
   step test_gpu_basic 120 "$bin/test_gpu_basic"
   step test_gpu_vision 180 "$bin/test_gpu_vision"
+  step test_gpu_vision_conv_im2col 120 env FORGE_CONV=im2col "$bin/test_gpu_vision" -tc='gpu conv2d*'
+  if [ "$cudnn" = OFF ]; then
+    skip test_cudnn_conv "built without cuDNN (FORGE_CUDNN=OFF)"
+  else
+    step test_cudnn_conv 120 "$bin/test_cudnn_conv"
+  fi
 
   # 4. compute-sanitizer, from the toolkit or from the PyPI wheel.
   sanitizer="$(command -v compute-sanitizer || true)"
@@ -129,6 +141,8 @@ if step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
       --json "$out/bench_model_$model.json"
   done
   step bench_ops 180 "$bin/bench" ops --device cuda --json "$out/bench_ops.json"
+  step bench_ops_conv_im2col 120 env FORGE_CONV=im2col "$bin/bench" ops --device cuda \
+    --filter conv --json "$out/bench_ops_conv_im2col.json"
 fi
 
 python3 "$root/scripts/gpu_check_summary.py" "$out" || failed=1

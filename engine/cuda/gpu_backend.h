@@ -32,7 +32,7 @@ class GpuBackend final : public Backend {
 void register_gpu_backend();
 
 // Kernels launched so far by this build (kernels/launch_count.cu), and what bench model reports:
-// those plus one per cuBLAS call (gpu_register.cpp).
+// those plus one per cuBLAS or cuDNN call (gpu_register.cpp).
 uint64_t kernel_launch_total();
 uint64_t launch_count();
 // Test hook: the next allocation that reaches the device fails as an out-of-memory does.

@@ -1,8 +1,12 @@
 // gpu_register.cpp: makes this build of the GPU backend known to forge::backend(): Device::sim for
 // the sim build, Device::cuda for the nvcc build. The factory runs on first use of the device, so
 // a program that never asks for cuda never touches the driver. Also what engine/cuda/builtin.h
-// offers per device beyond the Backend interface: the launch count and the allocation test hook.
+// offers per device beyond the Backend interface: the launch count (kernels, cuBLAS and cuDNN
+// calls) and the allocation test hook.
 #include "engine/cuda/blas.h"
+#if FORGE_CUDNN
+#include "engine/cuda/cudnn_conv.h"
+#endif
 #include "engine/cuda/gpu_backend.h"
 #include "engine/cuda/gpu_runtime.h"
 
@@ -25,7 +29,11 @@ void register_gpu_backend() {
 }
 
 uint64_t launch_count() {
+#if FORGE_CUDNN
+  return kernel_launch_total() + blas_call_count() + cudnn_call_count();
+#else
   return kernel_launch_total() + blas_call_count();
+#endif
 }
 
 void fail_next_allocation() {
