@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sass_check.sh: CI's check that the tensor-core kernels really use the tensor cores. For each
 # kernel named below, its sm_90 SASS (scripts/sass.sh) must hold HMMA instructions, and ptxas must
-# report no spills for any kernel of its file. Fails, naming the kernel, otherwise.
+# report no spills for any kernel of its file. Fails, naming the kernel, otherwise. Also: the
+# im2col convolution kernels (no HMMA: cuda's convolutions are cuDNN's) must not spill.
 #
 #   scripts/sass_check.sh        (needs nvcc; downloads cuobjdump once, see scripts/sass.sh)
 set -euo pipefail
@@ -37,4 +38,20 @@ for check in "${checks[@]}"; do
     failed=1
   fi
 done
+
+# Convolutions hold no HMMA here by design: on cuda they go to cuDNN (library code, not compiled
+# here; scripts/cuda_build_check.sh checks the link), and the im2col kernels of kernels/conv.cu are
+# cuda's fallback and sim's only path (docs/GPU_BACKEND.md, "Convolutions"). They must not spill.
+conv_summary="$("$root/scripts/sass.sh" --summary "$root/kernels/conv.cu")"
+if ! grep -q im2col_kernel <<<"$conv_summary"; then
+  echo "FAILED  kernels/conv.cu: no im2col_kernel in its sm_90 SASS"
+  failed=1
+elif awk -F'\t' '$6 != 0 { bad = 1 } END { exit !bad }' <<<"$conv_summary"; then
+  echo "FAILED  kernels/conv.cu: ptxas reports spills"
+  awk -F'\t' '$6 != 0 { print "        " $6 " bytes spilled: " $7 }' <<<"$conv_summary"
+  failed=1
+else
+  echo "ok      kernels/conv.cu: no spills (conv2d: cuDNN on cuda, these im2col kernels on sim and" \
+    "as cuda's fallback)"
+fi
 exit $failed

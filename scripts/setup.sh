@@ -44,6 +44,9 @@ fi
 # CUDA toolkit is needed: PyPI's runtime and crt wheels (2.7 MB), CUDA 13.0 as CI's nvcc, and the
 # CCCL wheel (3 MB) for <nv/target>, which cuda_bf16.h includes (through cuda_fp16.h).
 # Unpacked into .deps/cuda-headers; a toolkit, where installed, is preferred by CMake.
+# The nvcc build (FORGE_CUDA=ON) is optional and needs what this script does not install: a CUDA
+# toolkit and cuDNN 9, which is no part of the toolkit (NVIDIA's apt repository:
+# libcudnn9-dev-cuda-13; or configure with -DFORGE_CUDNN=OFF). docs/GPU_BACKEND.md, "Convolutions".
 cuda_header_wheels="nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85"
 cuda_headers="$project/.deps/cuda-headers"
 if [ "$(cat "$cuda_headers/wheels" 2>/dev/null)" != "$cuda_header_wheels" ]; then
