@@ -17,8 +17,7 @@ that the test needs neither torch nor timm:
 
   .venv-bench/bin/python bench/timm_fixtures.py [--out tests/fixtures]
 
-Needs torch (bench/setup_pytorch.sh) and timm (pip install --no-deps timm torchvision, plus
-pyyaml, huggingface_hub, safetensors: see docs/EXPORT.md).
+Needs torch and timm: `TIMM=1 bash bench/setup_pytorch.sh`.
 """
 import argparse
 import json

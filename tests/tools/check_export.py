@@ -136,7 +136,7 @@ def torch_python(module):
     if not os.path.exists(python) or subprocess.run(
             [python, "-c", f"import {module}"], capture_output=True).returncode != 0:
         print(f"SKIPPED: no python with {module} (set FORGE_TORCH_PYTHON, or run "
-              f"bench/setup_pytorch.sh; timm: docs/EXPORT.md)")
+              f"bench/setup_pytorch.sh, with TIMM=1 for timm)")
         sys.exit(SKIP)
     return python
 
