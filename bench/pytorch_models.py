@@ -1,6 +1,13 @@
 """forge's three image classifiers in PyTorch, layer for layer, for bench/pytorch_bench.py and
 bench/pytorch_fixtures.py. state_dict() keys are forge's parameter and buffer names (plus
-BatchNorm's num_batches_tracked), so weights move between the two by name.
+BatchNorm's num_batches_tracked), so weights move between the two by name, and load_forge()
+loads forge's checkpoints as they are:
+
+    model, info = pytorch_models.load_forge("runs/hrnet/last.safetensors")
+    logits = model(images)  # [b, 3, info["image_size"], ...], normalised by info["mean"/"std"]
+
+(a training checkpoint, or a file of `tools/export --format forge`; a `--format timm` export
+loads into timm itself: docs/EXPORT.md).
 
 Each class mirrors models/<name>.h/.cpp: the same layers in the same order, the same widths,
 norms (BatchNorm eps 1e-5 momentum 0.1; LayerNorm eps 1e-6), activations (ReLU; exact erf GELU),
@@ -15,6 +22,7 @@ Where forge has a fused op, the closest stock PyTorch equivalent is used:
   multi_resolution_fusion ReLU(sum of nearest-resized inputs) (F.interpolate 'nearest':
                           source index floor(o * in / out), as in forge)
 """
+import json
 import math
 
 import torch
@@ -290,6 +298,71 @@ def build(name, num_classes=2, image_size=120, dropout=None):
         n = count_parameters(model)
         assert n == PARAMS[name], f"{name}: {n:,} parameters, forge has {PARAMS[name]:,}"
     return model
+
+
+# The twin's fixed layer choices, which a checkpoint's architecture must match.
+FIXED = {"vit": {"in_channels": 3, "norm": "layer_norm", "norm_eps": 1e-6, "activation": "gelu_erf"},
+         "hrnet": {"in_channels": 3, "norm": "batch_norm", "norm_eps": 1e-5, "norm_momentum": 0.1,
+                   "activation": "relu"}}
+FIXED["cnn"] = FIXED["hrnet"]
+# architecture key -> keyword argument, per family (the rest are derived or fixed).
+ARGUMENTS = {
+    "vit": ["num_classes", "image_size", "patch", "dim", "depth", "heads", "mlp_dim", "dropout"],
+    "hrnet": ["num_classes", "stem_channels", "bottleneck_planes", "branch_channels",
+              "blocks_per_branch", "dropout"],
+    "cnn": ["num_classes", "channels", "dropout"],
+}
+CLASSES = {"vit": VisionTransformer, "hrnet": HighResolutionNet, "cnn": BaselineCnn}
+
+
+def from_architecture(architecture):
+    """The twin of a checkpoint's "architecture" metadata (models/model.h), or ValueError naming
+    what this twin does not build."""
+    family = architecture.get("family")
+    if family not in CLASSES:
+        raise ValueError(f"architecture family {family!r} has no twin (known: {', '.join(CLASSES)})")
+    for key, value in FIXED[family].items():
+        if architecture.get(key) != value:
+            raise ValueError(f"{family}: {key} is {architecture.get(key)!r}, the twin has {value!r}")
+    return CLASSES[family](**{k: architecture[k] for k in ARGUMENTS[family]})
+
+
+def load_forge(path):
+    """A forge checkpoint or `tools/export --format forge` file as a twin in eval mode, with its
+    weights loaded strictly (every key, no other), and a dict of what the input needs:
+    class_names, image_size, mean, std, fit, epoch. Checkpoints from before the architecture was
+    recorded are built from their preset's name."""
+    from safetensors import safe_open
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if "class_names" not in metadata:
+        raise ValueError(f"{path}: no class_names metadata: not a forge checkpoint or export")
+    exported = metadata.get("forge_export")
+    if exported not in (None, "forge"):
+        raise ValueError(f"{path}: a {exported} export; load it into {exported} (docs/EXPORT.md)")
+    classes = json.loads(metadata["class_names"])
+    if "architecture" in metadata:
+        model = from_architecture(json.loads(metadata["architecture"]))
+    else:
+        dropout = float(metadata["dropout"])
+        model = build(metadata["model"], num_classes=len(classes),
+                      image_size=int(metadata["image_size"]),
+                      dropout=dropout if dropout >= 0 else None)
+    if exported is None:  # a training checkpoint: "model." tensors, optimizer state beside them
+        state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        steps = int(metadata["checkpoint.step"])
+        for name in [k for k in state if k.endswith(".running_var")]:  # BatchNorm's counter
+            state[name[:-len("running_var")] + "num_batches_tracked"] = torch.tensor(steps)
+    else:
+        state = tensors
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    norm = json.loads(metadata["normalization"])
+    info = {"class_names": classes, "image_size": int(metadata["image_size"]),
+            "mean": norm["mean"], "std": norm["std"], "fit": metadata.get("fit", "crop"),
+            "epoch": int(metadata.get("checkpoint.epoch", metadata.get("epoch", 0)))}
+    return model, info
 
 
 if __name__ == "__main__":  # python3 bench/pytorch_models.py: the counts and an output shape each

@@ -19,6 +19,10 @@
 #   ~2.2 GB of downloads and a 4.3 GB .venv-bench (torch 1.2 GB, cuDNN 0.85 GB, the cu13 toolkit
 #   libraries 1.5 GB); about 5 minutes here. A second run only checks the import (seconds).
 # TORCH_VERSION=x.y.z installs another version the plain way (all its dependencies).
+# TIMM=1 adds timm 1.0.31 (for bench/timm_fixtures.py and tests/tools/check_export.py's timm case):
+# timm and torchvision 0.29.2 (only its Python parts are used: timm imports torchvision.ops and
+# .transforms) with --no-deps, so that pip does not replace the torch above, plus the small
+# packages timm imports (pyyaml, huggingface_hub, safetensors, pillow). ~10 MB.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +45,22 @@ print(f"setup_pytorch: torch {torch.__version__}, {torch.get_num_threads()} thre
 PY
 }
 
-if [ -x "$VENV/bin/python" ] && check 2>/dev/null; then exit 0; fi
+add_timm() {
+  [ "${TIMM:-0}" = "1" ] || return 0
+  "$VENV/bin/python" -c "import timm" 2>/dev/null && return 0
+  echo "setup_pytorch: installing timm 1.0.31"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-warn-conflicts \
+    --no-deps timm==1.0.31 torchvision==0.29.2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input pyyaml \
+    huggingface_hub safetensors pillow
+  "$VENV/bin/python" -c "import timm; timm.create_model('vit_tiny_patch16_224', img_size=128)"
+  echo "setup_pytorch: timm $("$VENV/bin/python" -c 'import timm; print(timm.__version__)'): ok"
+}
+
+if [ -x "$VENV/bin/python" ] && check 2>/dev/null; then
+  add_timm
+  exit 0
+fi
 
 # python3 -m venv needs Debian's python3-venv (ensurepip) when python3 is Debian's.
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
@@ -69,3 +88,4 @@ else
   "${PIP[@]}" "torch==$TORCH_VERSION"
 fi
 check
+add_timm

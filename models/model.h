@@ -5,6 +5,7 @@
 // checkpoint records its preset and image size, so eval and predict rebuild the same model.
 #pragma once
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,19 @@ class ImageClassifier : public nn::Module {
   explicit ImageClassifier(ModelSpec spec) : spec_(std::move(spec)) {}
   const ModelSpec& spec() const { return spec_; }
 
+  // Every value that defines the model, resolved (the preset's dropout, not -1), as create_model
+  // built it: {"family": "vit" | "hrnet" | "cnn", "image_size", "in_channels", "num_classes",
+  // the family's widths and depths (the fields of its Config), "dropout", the norm and its eps,
+  // the activation; the ViT adds "padded_size" and "tokens"}. Recorded in checkpoints, so that
+  // other programs (bench/pytorch_models.py's twins) can build the model without forge's presets.
+  const nlohmann::ordered_json& architecture() const { return architecture_; }
+  void set_architecture(nlohmann::ordered_json architecture) {
+    architecture_ = std::move(architecture);
+  }
+
  private:
   ModelSpec spec_;
+  nlohmann::ordered_json architecture_;
 };
 
 // Builds a preset with weights drawn from `gen`; throws std::invalid_argument naming the preset

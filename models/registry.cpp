@@ -22,40 +22,97 @@ static Config with_dropout(Config c, const ModelSpec& spec) {
   return c;
 }
 
+// ImageClassifier::architecture() of each family: its Config, the spec, and the fixed choices
+// of its layers (engine/nn/layers.h defaults: LayerNorm eps 1e-6, BatchNorm eps 1e-5, momentum
+// 0.1; GELU is the exact erf form).
+static nlohmann::ordered_json common(const char* family, const ModelSpec& s) {
+  return {{"family", family},
+          {"image_size", s.image_size},
+          {"in_channels", 3},
+          {"num_classes", s.num_classes}};
+}
+
+static nlohmann::ordered_json describe(const VitConfig& c, const ModelSpec& s) {
+  nlohmann::ordered_json a = common("vit", s);
+  const int padded = (s.image_size + c.patch - 1) / c.patch * c.patch;
+  a["padded_size"] = padded;  // zero padding, centred
+  a["patch"] = c.patch;
+  a["dim"] = c.dim;
+  a["depth"] = c.depth;
+  a["heads"] = c.heads;
+  a["mlp_dim"] = c.mlp_dim;
+  a["tokens"] = 1 + (padded / c.patch) * (padded / c.patch);
+  a["dropout"] = c.dropout;
+  a["norm"] = "layer_norm";
+  a["norm_eps"] = nn::LayerNorm(1, Device::cpu).eps;
+  a["activation"] = "gelu_erf";
+  return a;
+}
+
+static void describe_batch_norm(nlohmann::ordered_json& a) {
+  const nn::BatchNorm2d bn(1, Device::cpu);
+  a["norm"] = "batch_norm";
+  a["norm_eps"] = bn.eps;
+  a["norm_momentum"] = bn.momentum;
+  a["activation"] = "relu";
+}
+
+static nlohmann::ordered_json describe(const HrnetConfig& c, const ModelSpec& s) {
+  nlohmann::ordered_json a = common("hrnet", s);
+  a["stem_channels"] = c.stem_channels;
+  a["bottleneck_planes"] = c.bottleneck_planes;
+  a["branch_channels"] = c.branch_channels;
+  a["blocks_per_branch"] = c.blocks_per_branch;
+  a["dropout"] = c.dropout;
+  describe_batch_norm(a);
+  return a;
+}
+
+static nlohmann::ordered_json describe(const CnnConfig& c, const ModelSpec& s) {
+  nlohmann::ordered_json a = common("cnn", s);
+  a["channels"] = c.channels;
+  a["dropout"] = c.dropout;
+  describe_batch_norm(a);
+  return a;
+}
+
+// A preset: its configuration with the spec's dropout, built and described.
+template <typename Model, typename Config>
+static std::unique_ptr<ImageClassifier> build(const ModelSpec& s, const Config& preset,
+                                              Generator& g, Device d) {
+  const Config c = with_dropout(preset, s);
+  auto model = std::make_unique<Model>(s, c, g, d);
+  model->set_architecture(describe(c, s));
+  return model;
+}
+
 using Factory =
     std::function<std::unique_ptr<ImageClassifier>(const ModelSpec&, Generator&, Device)>;
 
 static const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> table = {
-      {"vit",
-       [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<VisionTransformer>(s, with_dropout(VitConfig{}, s), g, d);
-       }},
+      {"vit", [](const ModelSpec& s, Generator& g,
+                 Device d) { return build<VisionTransformer>(s, VitConfig{}, g, d); }},
       {"vit-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
-         VitConfig c{.patch = 8, .dim = 32, .depth = 2, .heads = 2, .mlp_dim = 64};
-         return std::make_unique<VisionTransformer>(s, with_dropout(c, s), g, d);
+         const VitConfig c{.patch = 8, .dim = 32, .depth = 2, .heads = 2, .mlp_dim = 64};
+         return build<VisionTransformer>(s, c, g, d);
        }},
-      {"hrnet",
-       [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<HighResolutionNet>(s, with_dropout(HrnetConfig{}, s), g, d);
-       }},
+      {"hrnet", [](const ModelSpec& s, Generator& g,
+                   Device d) { return build<HighResolutionNet>(s, HrnetConfig{}, g, d); }},
       {"hrnet-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
-         HrnetConfig c{.stem_channels = 8,
-                       .bottleneck_planes = 4,
-                       .branch_channels = {4, 8, 12, 16},
-                       .blocks_per_branch = 1};
-         return std::make_unique<HighResolutionNet>(s, with_dropout(c, s), g, d);
+         const HrnetConfig c{.stem_channels = 8,
+                             .bottleneck_planes = 4,
+                             .branch_channels = {4, 8, 12, 16},
+                             .blocks_per_branch = 1};
+         return build<HighResolutionNet>(s, c, g, d);
        }},
-      {"cnn",
-       [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<BaselineCnn>(s, with_dropout(CnnConfig{}, s), g, d);
-       }},
+      {"cnn", [](const ModelSpec& s, Generator& g,
+                 Device d) { return build<BaselineCnn>(s, CnnConfig{}, g, d); }},
       {"cnn-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<BaselineCnn>(s, with_dropout(CnnConfig{.channels = {8, 16}}, s), g,
-                                              d);
+         return build<BaselineCnn>(s, CnnConfig{.channels = {8, 16}}, g, d);
        }},
   };
   return table;

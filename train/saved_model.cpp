@@ -8,6 +8,8 @@
 #include <unordered_set>
 
 #include "engine/io/checkpoint.h"
+#include "train/build_info.h"
+#include "train/history.h"
 #include "train/options.h"
 
 namespace forge::train {
@@ -18,16 +20,34 @@ NamedTensors model_tensors(const nn::Module& model) {
   return all;
 }
 
+// Floats (stored as doubles by the JSON library: 0.1f is 0.10000000149011612) as the shortest
+// decimal that reads back as the same float.
+static nlohmann::ordered_json shortest_floats(nlohmann::ordered_json value) {
+  if (value.is_number_float()) return float_precision(value.get<double>());
+  if (value.is_structured())
+    for (auto& item : value) item = shortest_floats(item);
+  return value;
+}
+
+std::string architecture_text(const nlohmann::ordered_json& architecture) {
+  return shortest_floats(architecture).dump();
+}
+
 std::map<std::string, std::string> saved_model_metadata(
-    const models::ModelSpec& spec, const std::vector<std::string>& classes,
+    const models::ImageClassifier& model, const std::vector<std::string>& classes,
     const data::Normalization& norm, data::Fit fit, const std::vector<std::string>& train_files) {
-  return {{"model", spec.preset},
-          {"image_size", std::to_string(spec.image_size)},
-          {"dropout", std::to_string(spec.dropout)},
-          {"class_names", nlohmann::json(classes).dump()},
-          {"fit", data::fit_name(fit)},
-          {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()},
-          {"train_files", nlohmann::json(train_files).dump()}};
+  const nlohmann::ordered_json architecture = shortest_floats(model.architecture());
+  std::map<std::string, std::string> metadata = {
+      {"model", model.spec().preset},
+      {"image_size", std::to_string(model.spec().image_size)},
+      {"dropout", architecture.at("dropout").dump()},
+      {"architecture", architecture.dump()},
+      {"class_names", nlohmann::json(classes).dump()},
+      {"fit", data::fit_name(fit)},
+      {"normalization", nlohmann::json{{"mean", norm.mean}, {"std", norm.std}}.dump()},
+      {"train_files", nlohmann::json(train_files).dump()}};
+  metadata.merge(build_info());
+  return metadata;
 }
 
 void require_finite(const NamedTensors& tensors, const std::string& path) {
@@ -92,6 +112,21 @@ SavedModel load_saved_model(const std::string& path, Device device) {
     saved.model = models::create_model(spec, gen, device);
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
+  }
+  // Checkpoints from before the architecture was recorded have only the preset's name.
+  if (auto recorded = info.metadata.find("architecture"); recorded != info.metadata.end()) {
+    const std::string built = architecture_text(saved.model->architecture());
+    nlohmann::json parsed;  // compared as unordered objects: the order of keys does not matter
+    try {
+      parsed = nlohmann::json::parse(recorded->second);
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(path + ": malformed checkpoint metadata (architecture: " + e.what() +
+                               ")");
+    }
+    if (parsed != nlohmann::json::parse(built))
+      throw std::runtime_error(path + ": the checkpoint's architecture " + parsed.dump() +
+                               " differs from what preset '" + spec.preset + "' builds now, " +
+                               built + " (written by another version of forge?)");
   }
   saved.epoch = load_checkpoint(path, model_tensors(*saved.model), nullptr).epoch;
   require_finite(model_tensors(*saved.model), path);

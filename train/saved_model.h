@@ -1,6 +1,17 @@
 // saved_model.h: rebuilding a trained model from its checkpoint alone. A checkpoint carries its
 // preset, image size, dropout, class names and input normalisation in its metadata, so eval
-// and predict need no other flags.
+// and predict need no other flags; and, for other programs, the whole architecture and the
+// forge that wrote it:
+//   model          the preset's name ("vit", ...)
+//   image_size     input side in pixels
+//   dropout        the rate the model was built with (the preset's, when train's was -1)
+//   architecture   JSON: ImageClassifier::architecture() (every width, depth, norm, ...), floats
+//                  as their shortest decimal
+//   class_names    JSON list, in logit order
+//   fit, normalization, train_files   the input pipeline and the images it was trained on
+//   forge_version, forge_commit, forge_dirty   train/build_info.h
+// Other keys may be added beside these (the trainer adds run_options); readers ignore what they
+// do not know.
 #pragma once
 #include <map>
 #include <memory>
@@ -25,8 +36,8 @@ struct SavedModel {
 };
 
 // Throws std::runtime_error naming the file when it is not a checkpoint of this program, when
-// its metadata is malformed (a missing key, bad JSON, an image size train would refuse) or when a
-// weight is not finite.
+// its metadata is malformed (a missing key, bad JSON, an image size train would refuse), when its
+// recorded architecture differs from what the preset builds now, or when a weight is not finite.
 SavedModel load_saved_model(const std::string& checkpoint, Device device);
 
 // A model's checkpoint tensors: its parameters and buffers under their module names.
@@ -36,10 +47,13 @@ NamedTensors model_tensors(const nn::Module& model);
 // eval, predict and a resume refuse such a checkpoint.
 void require_finite(const NamedTensors& tensors, const std::string& path);
 
-// The metadata a checkpoint needs for load_saved_model.
+// The metadata a checkpoint needs for load_saved_model (the keys above), for `model` as built.
 std::map<std::string, std::string> saved_model_metadata(
-    const models::ModelSpec& spec, const std::vector<std::string>& classes,
+    const models::ImageClassifier& model, const std::vector<std::string>& classes,
     const data::Normalization& norm, data::Fit fit, const std::vector<std::string>& train_files);
+
+// `architecture` as the checkpoint records it: JSON text, every float as its shortest decimal.
+std::string architecture_text(const nlohmann::ordered_json& architecture);
 
 // How many of `files` (relative to a data folder) the model was trained on.
 size_t count_training_images(const SavedModel& saved, const std::vector<std::string>& files);

@@ -136,7 +136,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
 
-  Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization,
+  Metadata metadata = saved_model_metadata(*model, data.class_names, data.normalization,
                                            data::parse_fit(o.fit), data.train_files);
   metadata[run_options_key] = recorded_options(o, data.split_digest);
 

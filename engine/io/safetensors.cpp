@@ -9,7 +9,6 @@
 #include "engine/io/safetensors.h"
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -24,9 +23,6 @@
 
 namespace forge {
 
-static_assert(std::endian::native == std::endian::little,
-              "safetensors stores little-endian data; a big-endian host would need byte swaps");
-
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // 100 MB: far above any real header
@@ -38,9 +34,14 @@ constexpr const char* kMetadataKey = "__metadata__";
 
 // ---- writing -----------------------------------------------------------------------------------
 
+StoredDtype stored_dtype(const StoredDtypes& dtypes, const std::string& name) {
+  const auto it = dtypes.find(name);
+  return it == dtypes.end() ? StoredDtype::f32 : it->second;
+}
+
 // The header text: tensors in the caller's order, data back to back, padded to 8 bytes.
 std::string header_text(const std::string& path, const NamedTensors& tensors,
-                        const Metadata& metadata) {
+                        const Metadata& metadata, const StoredDtypes& dtypes) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   std::set<std::string> names;
   uint64_t offset = 0;
@@ -50,11 +51,17 @@ std::string header_text(const std::string& path, const NamedTensors& tensors,
                                   "' is empty, reserved or repeated");
     if (!tensor.defined())
       throw std::invalid_argument("safetensors: " + path + ": tensor '" + name + "' is undefined");
-    const uint64_t bytes = static_cast<uint64_t>(tensor.numel()) * sizeof(float);
-    header[name] = {
-        {"dtype", "F32"}, {"shape", tensor.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    const StoredDtype dtype = stored_dtype(dtypes, name);
+    const uint64_t bytes = static_cast<uint64_t>(tensor.numel()) * stored_dtype_bytes(dtype);
+    header[name] = {{"dtype", stored_dtype_name(dtype)},
+                    {"shape", tensor.shape()},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
+  for (const auto& [name, dtype] : dtypes)
+    if (!names.count(name))
+      throw std::invalid_argument("safetensors: " + path + ": a dtype is given for '" + name +
+                                  "', which is not among the tensors");
   if (!metadata.empty()) header[kMetadataKey] = metadata;
   std::string text;
   try {
@@ -70,6 +77,7 @@ std::string header_text(const std::string& path, const NamedTensors& tensors,
 
 struct Entry {
   std::string name;
+  StoredDtype dtype;
   Shape shape;
   uint64_t begin, end;  // relative to the start of the data section
 };
@@ -96,10 +104,13 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     fail(path, where + " lacks one of dtype, shape, data_offsets");
   const nlohmann::json& dtype = info["dtype"];
   if (!dtype.is_string()) fail(path, where + " has dtype " + dtype.dump() + ", not a string");
-  if (dtype.get<std::string>() != "F32")
-    fail(path, where + " has dtype " + dtype.get<std::string>() + "; only F32 is supported");
+  const std::optional<StoredDtype> stored = parse_stored_dtype(dtype.get<std::string>());
+  if (!stored || dtype.get<std::string>() != stored_dtype_name(*stored))
+    fail(path, where + " has dtype " + dtype.get<std::string>() +
+                   "; only F32, F16, BF16 and I64 are supported");
+  const uint64_t element_bytes = stored_dtype_bytes(*stored);
 
-  Entry e{name, {}, 0, 0};
+  Entry e{name, *stored, {}, 0, 0};
   const nlohmann::json& shape = info["shape"];
   if (!shape.is_array()) fail(path, where + " has shape " + shape.dump() + ", not an array");
   uint64_t numel = 1;
@@ -109,7 +120,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     overflow |= __builtin_mul_overflow(numel, n, &numel);
     e.shape.push_back(static_cast<int64_t>(n));
   }
-  if (overflow || numel > data_bytes / sizeof(float))
+  if (overflow || numel > data_bytes / element_bytes)
     fail(path, where + " of shape " + shape.dump() + " has more elements than the file has bytes");
 
   const nlohmann::json& offsets = info["data_offsets"];
@@ -120,10 +131,10 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   if (e.begin > e.end || e.end > data_bytes)
     fail(path, where + " has data_offsets " + offsets.dump() + ", not begin <= end <= " +
                    std::to_string(data_bytes) + " (the size of the data section; truncated?)");
-  if (e.end - e.begin != numel * sizeof(float))
+  if (e.end - e.begin != numel * element_bytes)
     fail(path, where + " has data_offsets " + offsets.dump() + " spanning " +
-                   std::to_string(e.end - e.begin) + " bytes, but shape " + shape.dump() +
-                   " of F32 needs " + std::to_string(numel * sizeof(float)));
+                   std::to_string(e.end - e.begin) + " bytes, but shape " + shape.dump() + " of " +
+                   stored_dtype_name(*stored) + " needs " + std::to_string(numel * element_bytes));
   return e;
 }
 
@@ -205,8 +216,8 @@ const Tensor* SafetensorsFile::find(const std::string& name) const {
 }
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
-                      const Metadata& metadata) {
-  const std::string header = header_text(path, tensors, metadata);
+                      const Metadata& metadata, const StoredDtypes& dtypes) {
+  const std::string header = header_text(path, tensors, metadata, dtypes);
   const uint64_t header_bytes = header.size();
   unsigned char length_bytes[8];
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(header_bytes >> (8 * i));
@@ -216,7 +227,14 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   file.write(header.data(), header.size());
   for (const auto& [name, tensor] : tensors) {
     const std::vector<float> values = tensor.to_vector();  // host copy, row-major
-    file.write(values.data(), values.size() * sizeof(float));
+    const StoredDtype dtype = stored_dtype(dtypes, name);
+    std::vector<unsigned char> bytes(values.size() * stored_dtype_bytes(dtype));
+    const size_t encoded = encode_floats(dtype, values.data(), values.size(), bytes.data());
+    if (encoded != values.size())
+      throw std::invalid_argument("safetensors: " + path + ": tensor '" + name + "' element " +
+                                  std::to_string(encoded) + " (" + std::to_string(values[encoded]) +
+                                  ") is not an integer " + stored_dtype_name(dtype) + " can hold");
+    file.write(bytes.data(), bytes.size());
   }
   file.commit();
 }
@@ -224,13 +242,31 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in;
   Header h = read_header(path, in);
-  SafetensorsFile result{{}, std::move(h.metadata)};
+  SafetensorsFile result{{}, std::move(h.metadata), {}};
   // Entries are contiguous and sorted, so the data section is read front to back once.
+  std::vector<unsigned char> bytes;
   for (const Entry& e : h.entries) {
     Tensor t = Tensor::empty(e.shape, Device::cpu);
-    const auto bytes = static_cast<std::streamsize>(e.end - e.begin);
-    if (bytes > 0 && !in.read(reinterpret_cast<char*>(t.data()), bytes))
-      fail(path, "cannot read the data of tensor '" + e.name + "' (file changed while reading?)");
+    const auto size = static_cast<std::streamsize>(e.end - e.begin);
+    float* values = t.data();
+    if (e.dtype == StoredDtype::f32) {  // straight into the tensor
+      if (size > 0 && !in.read(reinterpret_cast<char*>(values), size))
+        fail(path, "cannot read the data of tensor '" + e.name + "' (file changed while reading?)");
+    } else {
+      bytes.resize(static_cast<size_t>(size));
+      if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
+        fail(path, "cannot read the data of tensor '" + e.name + "' (file changed while reading?)");
+      const size_t n = static_cast<size_t>(t.numel());
+      const size_t decoded = decode_floats(e.dtype, bytes.data(), n, values);
+      if (decoded != n) {
+        int64_t v;
+        std::memcpy(&v, bytes.data() + 8 * decoded, 8);
+        fail(path, "tensor '" + e.name + "' element " + std::to_string(decoded) + " is the " +
+                       stored_dtype_name(e.dtype) + " " + std::to_string(v) +
+                       ", which float32 cannot hold exactly");
+      }
+    }
+    result.dtypes[e.name] = e.dtype;
     result.tensors.emplace_back(e.name, std::move(t));
   }
   return result;

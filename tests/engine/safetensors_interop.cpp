@@ -3,6 +3,9 @@
 //   safetensors_interop write <path>   writes the reference tensors and metadata
 //   safetensors_interop check <path>   reads a file written by Python's safetensors and exits 0
 //                                      only if it holds exactly the reference tensors and metadata
+// The reference holds F32 tensors and, stored as F16, BF16 and I64, "half", "brain" and "count"
+// (values each type holds exactly, so writing and reading are both exact).
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -28,8 +31,15 @@ NamedTensors reference_tensors() {
   return {{"special", Tensor::from_vector(special, {9})},
           {"scalar", Tensor::from_vector({3.5f}, {})},
           {"ramp", Tensor::from_vector(ramp, {2, 3, 1, 2})},
-          {"empty", Tensor::zeros({0, 3})}};
+          {"empty", Tensor::zeros({0, 3})},
+          {"half",
+           Tensor::from_vector({1.f, -0.f, 65504.f, 0x1p-24f, -INFINITY, 0.333251953125f}, {2, 3})},
+          {"brain", Tensor::from_vector({1.f, -5.f, 0x1p100f, 3.140625f}, {4})},
+          {"count", Tensor::from_vector({0.f, -7.f, 16777216.f}, {3})}};
 }
+
+const StoredDtypes kReferenceDtypes = {
+    {"half", StoredDtype::f16}, {"brain", StoredDtype::bf16}, {"count", StoredDtype::i64}};
 
 const Metadata kReferenceMetadata = {{"preset", "vit_tiny"}, {"classes", R"(["anime","selfie"])"}};
 
@@ -60,6 +70,15 @@ bool matches_reference(const SafetensorsFile& file) {
     std::fprintf(stderr, "check: metadata differs\n");
     ok = false;
   }
+  for (const auto& [name, tensor] : reference) {
+    const auto want = kReferenceDtypes.count(name) ? kReferenceDtypes.at(name) : StoredDtype::f32;
+    const auto got = file.dtypes.find(name);
+    if (got != file.dtypes.end() && got->second != want) {
+      std::fprintf(stderr, "check: tensor %s stored as %s, expected %s\n", name.c_str(),
+                   stored_dtype_name(got->second), stored_dtype_name(want));
+      ok = false;
+    }
+  }
   return ok;
 }
 
@@ -73,7 +92,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (mode == "write") {
-      save_safetensors(argv[2], reference_tensors(), kReferenceMetadata);
+      save_safetensors(argv[2], reference_tensors(), kReferenceMetadata, kReferenceDtypes);
       return 0;
     }
     return matches_reference(load_safetensors(argv[2])) ? 0 : 1;

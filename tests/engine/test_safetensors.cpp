@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -201,7 +202,11 @@ TEST_CASE("safetensors: malformed files are refused with the file named") {
     auto entry = [](const std::string& fields) { return "{\"x\": {" + fields + "}}"; };
     refused(raw_file("{\"x\": {\"dtype\": \"F32\",", data), "bad JSON");
     refused(raw_file("[1, 2]", data), "not an object");
-    refused(raw_file(entry(R"("dtype":"F16","shape":[4],"data_offsets":[0,8])"), data), "dtype");
+    refused(raw_file(entry(R"("dtype":"F64","shape":[1],"data_offsets":[0,8])"), data), "dtype");
+    refused(raw_file(entry(R"("dtype":"bf16","shape":[4],"data_offsets":[0,8])"), data),
+            "dtype in lower case");
+    refused(raw_file(entry(R"("dtype":"F16","shape":[2],"data_offsets":[0,8])"), data),
+            "offsets not shape * 2");
     refused(raw_file(entry(R"("dtype":"F32","shape":[-2],"data_offsets":[0,8])"), data), "shape");
     refused(raw_file(entry(R"("dtype":"F32","shape":[2],"data_offsets":[0,16])"), data),
             "offsets out of range");
@@ -226,6 +231,75 @@ TEST_CASE("safetensors: malformed files are refused with the file named") {
     const std::string message = error_of([&] { load_safetensors(dir.file("missing")); });
     CHECK(message.find(dir.file("missing")) != std::string::npos);
   }
+}
+
+TEST_CASE("safetensors: F16, BF16 and I64 files built by hand read exactly") {
+  TempDir dir("safetensors");
+  const std::string path = dir.file("typed.safetensors");
+  // Little-endian bytes: F16 1, -2, 65504, 2^-24, -0, inf; BF16 1, -5; I64 3, -7, 2^53.
+  const std::string f16("\x00\x3c\x00\xc0\xff\x7b\x01\x00\x00\x80\x00\x7c", 12);
+  const std::string bf16("\x80\x3f\xa0\xc0", 4);
+  std::string i64(24, '\0');
+  const int64_t integers[3] = {3, -7, int64_t(1) << 53};
+  std::memcpy(i64.data(), integers, 24);
+  write_bytes(path, raw_file(R"({"h":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},)"
+                             R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[12,16]},)"
+                             R"("n":{"dtype":"I64","shape":[3],"data_offsets":[16,40]}})",
+                             f16 + bf16 + i64));
+  const SafetensorsFile file = load_safetensors(path);
+  REQUIRE(file.find("h"));
+  CHECK(file.find("h")->shape() == Shape{2, 3});
+  CHECK(bits_of(file.find("h")->to_vector()) ==
+        bits_of({1.f, -2.f, 65504.f, 0x1p-24f, -0.f, INFINITY}));
+  CHECK(file.find("b")->to_vector() == std::vector<float>{1.f, -5.f});
+  CHECK(file.find("n")->to_vector() == std::vector<float>{3.f, -7.f, 0x1p53f});
+  CHECK(file.dtypes ==
+        StoredDtypes{{"h", StoredDtype::f16}, {"b", StoredDtype::bf16}, {"n", StoredDtype::i64}});
+
+  // An I64 that float cannot hold is refused, naming the file, the tensor and the value.
+  const int64_t odd = (int64_t(1) << 24) + 1;
+  std::memcpy(i64.data() + 8, &odd, 8);
+  write_bytes(path, raw_file(R"({"n":{"dtype":"I64","shape":[3],"data_offsets":[0,24]}})", i64));
+  const std::string message = error_of([&] { load_safetensors(path); });
+  CHECK(message.find(path) != std::string::npos);
+  CHECK(message.find("'n' element 1") != std::string::npos);
+  CHECK(message.find("16777217") != std::string::npos);
+}
+
+TEST_CASE("safetensors: writing F16, BF16 and I64 stores the rounded bytes and names the dtype") {
+  TempDir dir("safetensors");
+  const std::string path = dir.file("typed.safetensors");
+  const Tensor x = Tensor::from_vector({1.f, 1.f + 3 * 0x1p-11f, -65520.f}, {3});
+  const Tensor steps = Tensor::from_vector({42.f}, {});
+  save_safetensors(
+      path, {{"h", x}, {"b", x}, {"f", x}, {"steps", steps}}, {},
+      {{"h", StoredDtype::f16}, {"b", StoredDtype::bf16}, {"steps", StoredDtype::i64}});
+  const std::string bytes = read_bytes(path);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = n << 8 | static_cast<unsigned char>(bytes[i]);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  CHECK(header["h"]["dtype"] == "F16");
+  CHECK(header["b"]["dtype"] == "BF16");
+  CHECK(header["f"]["dtype"] == "F32");
+  CHECK(header["steps"]["dtype"] == "I64");
+  CHECK(header["steps"]["shape"] == nlohmann::json::array());
+  const std::string data = bytes.substr(8 + n);
+  REQUIRE(data.size() == 6 + 6 + 12 + 8);
+  CHECK(data.substr(0, 6) == std::string("\x00\x3c\x02\x3c\x00\xfc", 6));  // tie up, -inf
+  CHECK(data.substr(6, 6) == std::string("\x80\x3f\x80\x3f\x80\xc7", 6));  // 1, 1, -65536
+  CHECK(data.substr(24, 8) == std::string("\x2a\0\0\0\0\0\0\0", 8));
+
+  const SafetensorsFile file = load_safetensors(path);
+  CHECK(file.find("h")->to_vector() == std::vector<float>{1.f, 1.f + 0x1p-9f, -INFINITY});
+  CHECK(file.find("f")->to_vector() == x.to_vector());
+  CHECK(file.find("steps")->item() == 42.f);
+
+  const std::string other = dir.file("refused.safetensors");
+  CHECK_THROWS_WITH_AS(save_safetensors(other, {{"x", x}}, {}, {{"x", StoredDtype::i64}}),
+                       doctest::Contains("'x' element 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(save_safetensors(other, {{"x", x}}, {}, {{"y", StoredDtype::f16}}),
+                       doctest::Contains("'y'"), std::invalid_argument);
+  CHECK(!fs::exists(other));
 }
 
 TEST_CASE("safetensors: a failed save leaves no temporary file and the old file intact") {

@@ -1,0 +1,110 @@
+// test_saved_model.cpp: what a checkpoint's metadata says about its model (train/saved_model.h):
+// the whole architecture with resolved values (no -1 placeholders), the forge that wrote it, and
+// a refusal when the recorded architecture is not what the preset builds.
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <regex>
+
+#include "engine/io/checkpoint.h"
+#include "models/model.h"
+#include "tests/temp_dir.h"
+#include "train/saved_model.h"
+
+using namespace forge;
+using forge::test::TempDir;
+using namespace forge::train;
+
+namespace {
+
+std::map<std::string, std::string> metadata_of(const models::ImageClassifier& model) {
+  return saved_model_metadata(model, {"anime", "selfie", "other"}, data::Normalization{},
+                              data::Fit::crop, {});
+}
+
+// Every number in `j`, with its path.
+void each_number(const nlohmann::json& j, const std::string& path,
+                 const std::function<void(const std::string&, double)>& fn) {
+  if (j.is_number()) fn(path, j.get<double>());
+  if (j.is_structured())
+    for (auto it = j.begin(); it != j.end(); ++it)
+      each_number(*it, path + "/" + (j.is_object() ? it.key() : "[]"), fn);
+}
+
+}  // namespace
+
+TEST_CASE("saved model: the metadata records the resolved architecture and the forge version") {
+  Generator gen(1);
+  auto vit = models::create_model({"vit-micro", 3, 30, -1.f}, gen, Device::cpu);
+  const auto metadata = metadata_of(*vit);
+  CHECK(metadata.at("model") == "vit-micro");
+  CHECK(metadata.at("dropout") == "0.1");  // the preset's, not -1
+  const nlohmann::json a = nlohmann::json::parse(metadata.at("architecture"));
+  CHECK(a == nlohmann::json{{"family", "vit"},
+                            {"image_size", 30},
+                            {"in_channels", 3},
+                            {"num_classes", 3},
+                            {"padded_size", 32},
+                            {"patch", 8},
+                            {"dim", 32},
+                            {"depth", 2},
+                            {"heads", 2},
+                            {"mlp_dim", 64},
+                            {"tokens", 17},
+                            {"dropout", 0.1},
+                            {"norm", "layer_norm"},
+                            {"norm_eps", 1e-6},
+                            {"activation", "gelu_erf"}});
+  // Floats are written as their shortest decimals: "0.1", not 0.10000000149011612.
+  CHECK(metadata.at("architecture").find("\"dropout\":0.1,") != std::string::npos);
+  CHECK(metadata.at("architecture").find("\"norm_eps\":1e-06") != std::string::npos);
+
+  CHECK(metadata.at("forge_version") == "0.1.0");
+  CHECK(std::regex_match(metadata.at("forge_commit"), std::regex("[0-9a-f]{40}|unknown")));
+  CHECK(std::regex_match(metadata.at("forge_dirty"), std::regex("true|false|unknown")));
+
+  auto hrnet = models::create_model({"hrnet-micro", 2, 36, 0.f}, gen, Device::cpu);
+  const nlohmann::json h = nlohmann::json::parse(metadata_of(*hrnet).at("architecture"));
+  CHECK(h.at("branch_channels") == nlohmann::json{4, 8, 12, 16});
+  CHECK(h.at("dropout") == 0.0);  // an explicit rate is kept
+  CHECK(h.at("norm_momentum") == 0.1);
+
+  // No preset leaves a placeholder: every number is non-negative and every key is set.
+  for (const std::string& preset : models::model_presets()) {
+    CAPTURE(preset);
+    auto model = models::create_model({preset, 2, 36, -1.f}, gen, Device::cpu);
+    const auto m = metadata_of(*model);
+    CHECK(std::stof(m.at("dropout")) > 0.f);
+    each_number(nlohmann::json::parse(m.at("architecture")), "",
+                [](const std::string& p, double v) {
+                  CAPTURE(p);
+                  CHECK(v >= 0);
+                });
+  }
+}
+
+TEST_CASE("saved model: a checkpoint whose architecture the preset no longer builds is refused") {
+  TempDir dir("saved_model");
+  Generator gen(2);
+  auto model = models::create_model({"cnn-micro", 3, 20, -1.f}, gen, Device::cpu);
+  auto metadata = metadata_of(*model);
+  const std::string good = dir.file("good.safetensors");
+  save_checkpoint(good, model_tensors(*model), nullptr, {0, 1, metadata});
+  CHECK(load_saved_model(good, Device::cpu).model->architecture() == model->architecture());
+
+  // From before the architecture was recorded: loads from the preset's name.
+  const std::string old = dir.file("old.safetensors");
+  auto without = metadata;
+  without.erase("architecture");
+  save_checkpoint(old, model_tensors(*model), nullptr, {0, 1, without});
+  CHECK(load_saved_model(old, Device::cpu).class_names.size() == 3);
+
+  const std::string bad = dir.file("bad.safetensors");
+  auto other = nlohmann::json::parse(metadata.at("architecture"));
+  other["channels"] = {8, 32};
+  metadata["architecture"] = other.dump();
+  save_checkpoint(bad, model_tensors(*model), nullptr, {0, 1, metadata});
+  CHECK_THROWS_WITH_AS(load_saved_model(bad, Device::cpu),
+                       doctest::Contains((bad + ": the checkpoint's architecture").c_str()),
+                       std::runtime_error);
+}
