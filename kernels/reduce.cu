@@ -22,24 +22,28 @@ namespace forge::FORGE_GPU_NS {
 
 // ---- kernels --------------------------------------------------------------------------------
 
-__global__ void reduce_sum_serial_kernel(const float* x, StridedView kept, StridedView reduced,
-                                         int64_t out_n, int64_t red_n, float* out) {
+template <class Word>
+__global__ void reduce_sum_serial_kernel(const float* x, ViewIndexer<Word> kept,
+                                         ViewIndexer<Word> reduced, int64_t out_n, int64_t red_n,
+                                         float* out) {
   for (int64_t o = grid_first(); o < out_n; o += grid_stride()) {
-    const float* base = x + view_offset(kept, o);
+    const float* base = x + kept(Word(o));
     float acc = 0.f;
-    for (int64_t r = 0; r < red_n; ++r) acc += base[view_offset(reduced, r)];
+    for (int64_t r = 0; r < red_n; ++r) acc += base[reduced(Word(r))];
     out[o] = acc;
   }
 }
 
-__global__ void reduce_sum_block_kernel(const float* x, StridedView kept, StridedView reduced,
-                                        int64_t out_n, int64_t red_n, float* out) {
+template <class Word>
+__global__ void reduce_sum_block_kernel(const float* x, ViewIndexer<Word> kept,
+                                        ViewIndexer<Word> reduced, int64_t out_n, int64_t red_n,
+                                        float* out) {
   // o depends on the block only, so every thread of a block runs the same iterations and reaches
   // each block_sum together.
   for (int64_t o = blockIdx.x; o < out_n; o += gridDim.x) {
-    const float* base = x + view_offset(kept, o);
+    const float* base = x + kept(Word(o));
     float acc = 0.f;
-    for (int64_t r = threadIdx.x; r < red_n; r += blockDim.x) acc += base[view_offset(reduced, r)];
+    for (int64_t r = threadIdx.x; r < red_n; r += blockDim.x) acc += base[reduced(Word(r))];
     acc = block_sum(acc);
     if (threadIdx.x == 0) out[o] = acc;
   }
@@ -50,16 +54,20 @@ __global__ void reduce_sum_block_kernel(const float* x, StridedView kept, Stride
 // Sums `red_n` elements per output with the block kernel or the serial one (see the top).
 static void launch_reduce_sum(const float* x, const StridedView& kept, const StridedView& reduced,
                               int64_t out_n, int64_t red_n, bool last_dim_kept, float* out) {
-  if (red_n <= 32 || (last_dim_kept && out_n >= 1024)) {
-    FORGE_LAUNCH(reduce_sum_serial_kernel, dim3(grid_blocks(out_n)), dim3(kBlockThreads), 0,
-                 kStream, x, kept, reduced, out_n, red_n, out);
-    FORGE_CHECK_LAUNCH("reduce_sum_serial_kernel");
-  } else {
-    const unsigned blocks = unsigned(std::min<int64_t>(out_n, kMaxGridBlocks));
-    FORGE_LAUNCH(reduce_sum_block_kernel, dim3(blocks), dim3(kBlockThreads), 0, kStream, x, kept,
-                 reduced, out_n, red_n, out);
-    FORGE_CHECK_LAUNCH("reduce_sum_block_kernel");
-  }
+  // Both views index the input, so the input's size picks the index word.
+  with_index_word(out_n * red_n, [&](auto word) {
+    using Word = decltype(word);
+    const ViewIndexer<Word> kept_index(kept), reduced_index(reduced);
+    if (red_n <= 32 || (last_dim_kept && out_n >= 1024)) {
+      FORGE_LAUNCH(reduce_sum_serial_kernel<Word>, dim3(grid_blocks(out_n)), dim3(kBlockThreads), 0,
+                   kStream, x, kept_index, reduced_index, out_n, red_n, out);
+    } else {
+      const unsigned blocks = unsigned(std::min<int64_t>(out_n, kMaxGridBlocks));
+      FORGE_LAUNCH(reduce_sum_block_kernel<Word>, dim3(blocks), dim3(kBlockThreads), 0, kStream, x,
+                   kept_index, reduced_index, out_n, red_n, out);
+    }
+  });
+  FORGE_CHECK_LAUNCH("reduce_sum_kernel");
 }
 
 void GpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64_t* out_shape,

@@ -467,6 +467,56 @@ TEST_CASE("gpu gather, scatter and binary ops over strided and broadcast views")
   });
 }
 
+// Many odd views through the launchers' fast division (ViewIndexer): up to 6 dimensions of odd
+// extents (and 1s), each a permutation of a contiguous layout with an offset, against a b that
+// broadcasts over a random subset of the dimensions. Each result is one rounding or a copy: exact.
+TEST_CASE("gpu gather, scatter and binary ops over random permuted and broadcast views") {
+  Generator gen(23);
+  const int64_t extents[] = {1, 2, 3, 5, 7, 13, 17};
+  for_each_gpu([&](Device d) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const int ndim = 1 + int(gen.below(6));
+      std::vector<int64_t> shape(ndim), order(ndim);
+      int64_t n = 1;
+      for (int k = 0; k < ndim; ++k) {
+        shape[k] = extents[gen.below(7)];
+        n *= shape[k];
+        order[k] = k;
+      }
+      for (int k = ndim - 1; k > 0; --k) std::swap(order[k], order[gen.below(uint64_t(k + 1))]);
+      // Strides of a contiguous layout whose dimensions are stored in `order`'s sequence.
+      std::vector<int64_t> strides(ndim), broadcast(ndim);
+      int64_t stride = 1;
+      for (int k = ndim - 1; k >= 0; --k) {
+        strides[order[k]] = stride;
+        stride *= shape[order[k]];
+      }
+      for (int k = 0; k < ndim; ++k) broadcast[k] = gen.below(2) ? 0 : strides[k];
+      const int64_t offset = int64_t(gen.below(9));
+      const StridedView view = make_view(shape, strides, offset);
+      const StridedView bview = make_view(shape, broadcast, offset);
+      INFO("trial " << trial << ": " << ndim << " dimensions, " << n << " elements");
+      const auto base = random_values(size_t(n + offset), 30 + trial, 0.5f, 2.f);
+      const auto values = random_values(size_t(n), 60 + trial);
+      DeviceBuffer<float> dbase(d, base), dvalues(d, values), dout(d, size_t(n));
+      std::vector<float> want(n);
+      cpu().gather(base.data(), view, want.data());
+      backend(d).gather(dbase.ptr, view, dout.ptr);
+      CHECK(dout.host() == want);
+      std::vector<float> want_base = base;
+      cpu().scatter(values.data(), want_base.data(), view, false);
+      DeviceBuffer<float> dscattered(d, base);
+      backend(d).scatter(dvalues.ptr, dscattered.ptr, view, false);
+      CHECK(dscattered.host() == want_base);
+      for (BinaryOp op : {BinaryOp::add, BinaryOp::div}) {
+        cpu().binary(op, base.data(), view, base.data(), bview, want.data());
+        backend(d).binary(op, dbase.ptr, view, dbase.ptr, bview, dout.ptr);
+        CHECK(dout.host() == want);
+      }
+    }
+  });
+}
+
 #if FORGE_SIM_BUILD
 TEST_CASE("coalesce_views: fewest dimensions walking the same elements in the same order") {
   StridedView contiguous = make_view({2, 9, 7}, {63, 7, 1}, 5);
@@ -493,6 +543,90 @@ TEST_CASE("coalesce_views: fewest dimensions walking the same elements in the sa
   each[0] = &single;
   gpu_sim::coalesce_views(each, 1);
   CHECK(single.ndim == 0);
+}
+
+// FastDivmod (kernels/fast_divmod.cuh) against / and % : every divisor class the proof treats
+// apart (1, powers of two, just above and below them, odd primes, the largest allowed 2^(W-1))
+// with numerators at 0, around multiples of the divisor and at the largest allowed 2^(W-1) - 1.
+template <class Word>
+void check_fast_divmod() {
+  constexpr int kBits = 8 * sizeof(Word);
+  const uint64_t top = uint64_t(1) << (kBits - 1);  // largest divisor; numerators stay below it
+  std::vector<uint64_t> divisors = {1, 2, 3, 5, 7, 17, 31, 192, 197, 641, 3072, 65537, 1000003};
+  for (int b = 1; b < kBits; ++b) {
+    const uint64_t p = uint64_t(1) << b;
+    for (uint64_t d : {p - 1, p, p + 1})
+      if (d <= top && d <= uint64_t(INT64_MAX)) divisors.push_back(d);  // an int64_t extent
+  }
+  divisors.push_back(top - 1);
+  if (kBits == 64) divisors.push_back(uint64_t(INT64_MAX / 3));
+  Generator gen(17);
+  int checked = 0;
+  for (uint64_t d : divisors) {
+    const gpu_sim::FastDivmod<Word> fast{int64_t(d)};
+    std::vector<uint64_t> numerators = {0,
+                                        1,
+                                        d - 1,
+                                        d,
+                                        d + 1,
+                                        2 * d - 1,
+                                        top - 1,
+                                        top - 2,
+                                        top - 1 - (top - 1) % d,
+                                        top - 1 - (top - 1) % d - 1};
+    for (int k = 0; k < 64; ++k) {
+      const uint64_t r = gen.next_u64() % top;
+      numerators.push_back(r);
+      numerators.push_back(r / d * d);  // a multiple, and the number just below it
+      if (r / d * d > 0) numerators.push_back(r / d * d - 1);
+    }
+    for (uint64_t n : numerators) {
+      if (n >= top) continue;
+      Word q, r;
+      fast.divmod(Word(n), q, r);
+      if (q != Word(n / d) || r != Word(n % d))
+        FAIL_CHECK(kBits << "-bit " << n << " / " << d << ": got " << uint64_t(q) << " rem "
+                         << uint64_t(r));
+      ++checked;
+    }
+  }
+  CHECK(checked > 10000);
+  CHECK_THROWS_AS(gpu_sim::FastDivmod<Word>(0), std::invalid_argument);
+  CHECK_THROWS_AS(gpu_sim::FastDivmod<Word>(-1), std::invalid_argument);
+  if (kBits == 32)
+    CHECK_THROWS_AS(gpu_sim::FastDivmod<Word>(int64_t(top) + 1), std::invalid_argument);
+}
+
+TEST_CASE("FastDivmod: n / d and n % d exactly, 32- and 64-bit, edges of the proof") {
+  check_fast_divmod<uint32_t>();
+  check_fast_divmod<uint64_t>();
+}
+
+// ViewIndexer's offsets against the row-major definition, in 64 bits on indices past 2^31 (no
+// tensor that large fits a test, so the indexer runs on the host here) and in 32 bits below.
+TEST_CASE("ViewIndexer: offsets of permuted and broadcast views, 32- and 64-bit words") {
+  const StridedView huge = make_view({3, 100003, 7919, 5}, {5, 0, 300009 * 5, 1}, 11);
+  const StridedView small = make_view({3, 17, 31, 5}, {1, 0, 3 * 5, 3}, 2);
+  for (const StridedView& v : {huge, small}) {
+    int64_t n = 1;
+    for (int d = 0; d < v.ndim; ++d) n *= v.shape[d];
+    const auto want = [&](int64_t linear) {
+      int64_t off = v.offset;
+      for (int d = v.ndim - 1; d >= 0; --d) {
+        off += (linear % v.shape[d]) * v.strides[d];
+        linear /= v.shape[d];
+      }
+      return off;
+    };
+    const gpu_sim::ViewIndexer<uint64_t> wide(v);
+    Generator gen(5);
+    for (int k = 0; k < 2000; ++k) {
+      const int64_t i = k < 2 ? (k == 0 ? 0 : n - 1) : int64_t(gen.below(uint64_t(n)));
+      REQUIRE(wide(uint64_t(i)) == want(i));
+      if (n < (int64_t(1) << 31))
+        REQUIRE(gpu_sim::ViewIndexer<uint32_t>(v)(uint32_t(i)) == want(i));
+    }
+  }
 }
 #endif
 
