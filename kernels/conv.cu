@@ -11,13 +11,16 @@
 // i*stride - pad + a = y and j*stride - pad + b = x. Written as a GATHER, one thread per gx
 // element visiting the r*s taps that can reach it, it needs no atomics and sums in a fixed order.
 //
+// gbias: channel sums of gy over many blocks a channel (slab_reduce.cuh).
 // Images go through in chunks whose col matrices fit a scratch cap; each chunk is one batched GEMM
 // (forward, backward data). gW sums over images, which a batched GEMM cannot do, so backward
 // weight runs one GEMM per image accumulating into gW (beta = 1 after the first).
 // Nothing is saved for backward beyond what the op keeps (x and W); col is rebuilt.
 #include <algorithm>
 
+#include "engine/cuda/gpu_impl.h"
 #include "kernels/kernel_util.cuh"
+#include "kernels/slab_reduce.cuh"
 
 namespace forge::FORGE_GPU_NS {
 namespace {
@@ -69,15 +72,15 @@ __global__ void add_channel_bias_kernel(int64_t total, int64_t pixels, int k, co
   for (int64_t e = grid_first(); e < total; e += grid_stride()) y[e] += bias[e / pixels % k];
 }
 
-// gbias[k] = sum over n and pixels of gy[n, k, :]: one block per channel, each thread a strided
-// partial sum, then block_sum's fixed tree (deterministic, no atomics).
-__global__ void channel_sum_kernel(int n, int k, int64_t pixels, const float* gy, float* gbias) {
-  const int channel = blockIdx.x;
-  float sum = 0.f;
-  for (int64_t e = threadIdx.x; e < n * pixels; e += blockDim.x)
-    sum += gy[(e / pixels * k + channel) * pixels + e % pixels];
-  sum = block_sum(sum);
-  if (threadIdx.x == 0) gbias[channel] = sum;
+// gbias[k] = sum over n and pixels of gy[n, k, :]: channel sums over many blocks a channel, the
+// last block of each adding the slabs' partials in a fixed order (slab_reduce.cuh; no atomics
+// on floats, so the same sum every run).
+__global__ void channel_sum_kernel(ChannelSlabs s, const float* gy, float* partials,
+                                   unsigned* tickets, float* gbias) {
+  float* const outs[1] = {gbias};
+  channel_slab_sums<1>(
+      s, blockIdx.x, [&](int64_t at, float(&acc)[1]) { acc[0] += gy[at]; }, partials, tickets,
+      outs);
 }
 
 int64_t col_floats_per_image(const Conv2dDesc& d) {
@@ -151,8 +154,11 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
     }
   }
   if (!gbias || d.k == 0) return;  // k = 0: no channel, and an empty grid is invalid on a GPU
-  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
-               int64_t(pixels), gy, gbias);
+  const ChannelSlabs s = channel_slabs(d.n, d.k, pixels);
+  DeviceScratch partials(*this, s.slabs > 1 ? int64_t(d.k) * s.slabs : 0);
+  unsigned* tickets = impl_->tickets.get(*this, size_t(d.k));
+  FORGE_LAUNCH(channel_sum_kernel, dim3(s.blocks()), dim3(kBlockThreads), 0, kStream, s, gy,
+               partials.data(), tickets, gbias);
   FORGE_CHECK_LAUNCH(channel_sum_kernel);
 }
 

@@ -1,17 +1,20 @@
 // gpu_impl.h: what a GpuBackend owns (its private Impl), shared by the sources that need it: the
-// caching allocator (gpu_memory.cpp), the cuBLAS handle (blas.cpp), GELU's path (elementwise.cu).
+// caching allocator (gpu_memory.cpp), the cuBLAS handle (blas.cpp), GELU's path (elementwise.cu),
+// the reductions' tickets (reduce.cu, norm.cu).
 #pragma once
 #include "engine/cuda/blas.h"
 #include "engine/cuda/caching_allocator.h"
 #include "engine/cuda/gpu_backend.h"
 #include "engine/cuda/gpu_runtime.h"
+#include "engine/cuda/reduction_tickets.h"
 
 namespace forge::FORGE_GPU_NS {
 
 struct GpuBackend::Impl {
   CachingAllocator allocator;
   BlasHandle blas;
-  bool float_gelu = gelu_in_float();  // GELU's float path (engine/gelu_math.h)
+  bool float_gelu = gelu_in_float();    // GELU's float path (engine/gelu_math.h)
+  ReductionTickets tickets{allocator};  // declared after the allocator: returned to it first
 };
 
 }  // namespace forge::FORGE_GPU_NS

@@ -27,6 +27,7 @@
 #include "engine/cuda/blas.h"         // the host cuBLAS stand-in, tested directly below
 #include "engine/cuda/gpu_runtime.h"  // the sim's device_malloc, ditto
 #include "kernels/launch_utils.cuh"   // coalesce_views, ditto
+#include "kernels/slab_reduce.cuh"    // the slab splits, ditto
 #include "kernels/sim/runtime.h"      // the sim's last error
 #endif
 #include "engine/cuda/builtin.h"
@@ -1002,6 +1003,187 @@ TEST_CASE("gpu batch norm: training forward with running statistics, eval, backw
         }
       }
     }
+  });
+}
+
+// ---- reductions over many blocks (kernels/slab_reduce.cuh) -------------------------------------
+// Shapes that cut the rows (or a channel's values) into many slabs with a short last one, beside
+// ones that stay in one slab; each result against the CPU, and bitwise the same on a second run
+// and, on sim, in the other lane order (the partials are added in a fixed order, whichever block
+// finishes last).
+
+namespace {
+
+// Runs `compute` (host copies of a device result) again, and on sim in both lane orders, and
+// requires the bits of the first run every time.
+void check_reproducible(Device d, const std::function<std::vector<std::vector<float>>()>& compute) {
+  const auto first = compute();
+  CHECK(compute() == first);
+#if FORGE_SIM_BUILD
+  if (d == Device::sim) {
+    const forge::sim::Order saved = forge::sim::order();
+    for (forge::sim::Order order : {forge::sim::Order::forward, forge::sim::Order::reverse}) {
+      forge::sim::set_order(order);
+      CHECK_MESSAGE(compute() == first, "lane order " << int(order));
+    }
+    forge::sim::set_order(saved);
+  }
+#endif
+}
+
+}  // namespace
+
+#if FORGE_SIM_BUILD
+TEST_CASE("slab splits: about 1,056 blocks, a minimum slab, no empty slab") {
+  using gpu_sim::column_slabs;
+  CHECK(column_slabs(63, 192).slabs == 1);    // under one minimum slab (64 rows)
+  const auto tall = column_slabs(6304, 192);  // a ViT-Ti batch of 32: 6 column tiles
+  CHECK(tall.col_blocks == 6);
+  CHECK(tall.slabs == 99);  // min(ceil(1056 / 6), ceil(6304 / 64)) slabs of 64 rows
+  CHECK(tall.slab_rows * (tall.slabs - 1) < 6304);
+  CHECK(tall.slab_rows * tall.slabs >= 6304);
+  const auto wide = column_slabs(6304, 3072);
+  CHECK(wide.blocks() >= 1056);
+  CHECK(wide.blocks() < 1056 + 96);
+  const auto channels = gpu_sim::channel_slabs(32, 64, 56 * 56);
+  CHECK(channels.slabs == 17);
+  CHECK(channels.slab_len * channels.slabs >= channels.count);
+  CHECK(channels.step_q * channels.hw + channels.step_r == 256);
+}
+#endif
+
+TEST_CASE("gpu column sums over many blocks: reduce_sum [rows, cols] -> [cols], every tail") {
+  // (rows, cols): one slab; 64-row slabs with a 1-row tail; d = 1; d = 192; 3,072 columns; and
+  // a [b, t, d] -> [1, 1, d] broadcast backward, whose two reduced dimensions merge.
+  const std::vector<std::vector<int64_t>> shapes = {{63, 5},     {64 * 37 + 1, 33}, {9001, 1},
+                                                    {6304, 192}, {1537, 3072},      {7, 197, 31}};
+  for_each_gpu([&](Device d) {
+    for (const auto& in : shapes) {
+      std::vector<int64_t> out(in.size(), 1);
+      out.back() = in.back();
+      int64_t n = 1;
+      for (int64_t e : in) n *= e;
+      const int64_t rows = n / in.back();
+      INFO("sum " << rows << " rows of " << in.back() << " columns");
+      const auto x = random_values(size_t(n), 70);
+      std::vector<float> want(size_t(in.back()));
+      cpu().reduce_sum(x.data(), in.data(), out.data(), int(in.size()), want.data());
+      DeviceBuffer<float> dx(d, x), dout(d, want.size());
+      const uint64_t launches = gpu_launch_count(d);
+      backend(d).reduce_sum(dx.ptr, in.data(), out.data(), int(in.size()), dout.ptr);
+      CHECK(gpu_launch_count(d) - launches == 1);  // the partials' sums in the same launch
+      // rows terms of magnitude < 1: within rows * eps * rows of the double sum.
+      check_near(dout.host(), want, float(rows) * float(rows) * kEps + 1e-6f, "column sums");
+      check_reproducible(d, [&] {
+        backend(d).reduce_sum(dx.ptr, in.data(), out.data(), int(in.size()), dout.ptr);
+        return std::vector<std::vector<float>>{dout.host()};
+      });
+    }
+  });
+}
+
+TEST_CASE("gpu layer-norm parameter gradients over many blocks: d = 1, 192, 3,072, odd rows") {
+  for_each_gpu([](Device d) {
+    for (auto [rows, dim] : {std::pair{6304, 192}, std::pair{64 * 5 + 3, 3072}, std::pair{4097, 1},
+                             std::pair{1000, 33}}) {
+      INFO("rows=" << rows << " d=" << dim);
+      const size_t n = size_t(rows) * dim;
+      const auto x = random_values(n, 71, -2.f, 3.f), gy = random_values(n, 72),
+                 gamma = random_values(dim, 73, 0.5f, 1.5f), beta = random_values(dim, 74);
+      std::vector<float> y(n), mean(rows), rstd(rows), gx(n), ggamma(dim), gbeta(dim);
+      cpu().layernorm_forward(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
+                              mean.data(), rstd.data());
+      cpu().layernorm_backward(rows, dim, x.data(), gy.data(), gamma.data(), mean.data(),
+                               rstd.data(), gx.data(), ggamma.data(), gbeta.data(), false);
+      // The device's backward from the CPU's statistics, so only the backward is compared.
+      DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dmean(d, mean), drstd(d, rstd),
+          dgx(d, n), dgg(d, size_t(dim)), dgb(d, size_t(dim));
+      Backend& be = backend(d);
+      const uint64_t launches = gpu_launch_count(d);
+      be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                            dgg.ptr, dgb.ptr, false);
+      CHECK(gpu_launch_count(d) - launches == 1);  // gx, the slabs and their sums: one launch
+      // rows terms of |gy xhat| <= sqrt(d) (d = 1: xhat = 0) and of |gy| < 1.
+      const float xhat_max = std::max(1.f, std::sqrt(float(dim)));
+      check_near(dgg.host(), ggamma, rows * rows * kEps * xhat_max + 1e-5f, "ggamma");
+      check_near(dgb.host(), gbeta, rows * rows * kEps + 1e-6f, "gbeta");
+      check_near(dgx.host(), gx, 64.f * dim * xhat_max * kEps + 1e-5f, "gx");
+      check_reproducible(d, [&] {
+        be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr, false);
+        return std::vector<std::vector<float>>{dgg.host(), dgb.host(), dgx.host()};
+      });
+    }
+  });
+}
+
+TEST_CASE("gpu batch norm over many blocks a channel: statistics, backward, n hw large") {
+  for_each_gpu([](Device d) {
+    // (n, c, hw): 17 slabs a channel and a short last one; hw = 1 (one value a sample); one
+    // channel of 74 slabs; a prime hw with many channels (fewer slabs each).
+    for (auto [n, c, hw] : {std::tuple{8, 3, 4099}, std::tuple{40000, 2, 1},
+                            std::tuple{3, 1, 50021}, std::tuple{2, 64, 3001}}) {
+      INFO("n=" << n << " c=" << c << " hw=" << hw);
+      const size_t size = size_t(n) * c * hw;
+      const int64_t count = int64_t(n) * hw;
+      const auto x = random_values(size, 75, -1.f, 3.f), gy = random_values(size, 76),
+                 gamma = random_values(c, 77, 0.5f, 1.5f), beta = random_values(c, 78);
+      std::vector<float> y(size), mean(c), invstd(c), rm(c, 0.1f), rv(c, 0.9f), gx(size), gg(c),
+          gb(c);
+      cpu().batchnorm_forward_train(n, c, hw, x.data(), gamma.data(), beta.data(), 1e-5f, 0.1f,
+                                    y.data(), mean.data(), invstd.data(), rm.data(), rv.data());
+      cpu().batchnorm_backward(n, c, hw, x.data(), gy.data(), gamma.data(), mean.data(),
+                               invstd.data(), gx.data(), gg.data(), gb.data());
+      Backend& be = backend(d);
+      DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dbeta(d, beta), dy(d, size),
+          dmean(d, size_t(c)), dinv(d, size_t(c)), drm(d, std::vector<float>(c, 0.1f)),
+          drv(d, std::vector<float>(c, 0.9f)), dgx(d, size), dgg(d, size_t(c)), dgb(d, size_t(c));
+      uint64_t launches = gpu_launch_count(d);
+      be.batchnorm_forward_train(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, 0.1f, dy.ptr,
+                                 dmean.ptr, dinv.ptr, drm.ptr, drv.ptr);
+      CHECK(gpu_launch_count(d) - launches == 2);  // statistics (all slabs), the affine map
+      launches = gpu_launch_count(d);
+      be.batchnorm_backward(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, dinv.ptr, dgx.ptr,
+                            dgg.ptr, dgb.ptr);
+      CHECK(gpu_launch_count(d) - launches == 2);  // the channel sums, then gx
+      // Sums of N terms (|x| <= 3, invstd about 1 / 1.15): N * eps, relative where it scales.
+      const float tol = 8.f * count * kEps;
+      check_near(dmean.host(), mean, 3.f * tol, "save_mean");
+      check_rel(dinv.host(), invstd, tol, 0.f, "save_invstd");
+      check_near(drm.host(), rm, 3.f * tol, "running_mean");
+      check_rel(drv.host(), rv, tol, 1e-6f, "running_var");
+      check_near(dy.host(), y, 16.f * tol, "y");
+      check_near(dgb.host(), gb, tol, "gbeta");
+      check_near(dgg.host(), gg, 16.f * tol, "ggamma");
+      check_near(dgx.host(), gx, 64.f * tol, "gx");
+      check_reproducible(d, [&] {
+        be.batchnorm_forward_train(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, 0.1f, dy.ptr,
+                                   dmean.ptr, dinv.ptr, drm.ptr, drv.ptr);
+        be.batchnorm_backward(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, dinv.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr);
+        return std::vector<std::vector<float>>{dmean.host(), dinv.host(), dy.host(),
+                                               dgx.host(),   dgg.host(),  dgb.host()};
+      });
+    }
+  });
+}
+
+TEST_CASE("gpu conv bias gradient over many blocks a channel") {
+  for_each_gpu([](Device d) {
+    // 1x1 convolution, 3 images of 64 x 64: 12,288 values a channel, 6 slabs of them.
+    const Conv2dDesc desc{3, 2, 64, 64, 5, 1, 1, 1, 0, 64, 64};
+    const size_t xs = size_t(3) * 2 * 64 * 64, ys = size_t(3) * 5 * 64 * 64;
+    const auto x = random_values(xs, 79), gy = random_values(ys, 80);
+    std::vector<float> gw(5 * 2), gbias(5);
+    cpu().conv2d_backward_weight(desc, x.data(), gy.data(), gw.data(), gbias.data());
+    DeviceBuffer<float> dx(d, x), dgy(d, gy), dgw(d, gw.size()), dgb(d, size_t(5));
+    backend(d).conv2d_backward_weight(desc, dx.ptr, dgy.ptr, dgw.ptr, dgb.ptr);
+    const float terms = 3.f * 64 * 64;  // terms of magnitude < 1
+    check_near(dgb.host(), gbias, terms * terms * kEps, "gbias");
+    check_reproducible(d, [&] {
+      backend(d).conv2d_backward_weight(desc, dx.ptr, dgy.ptr, dgw.ptr, dgb.ptr);
+      return std::vector<std::vector<float>>{dgb.host()};
+    });
   });
 }
 
