@@ -197,10 +197,26 @@ __global__ void channel_affine_kernel(int64_t total, ChannelOf<Word> channel_of,
   }
 }
 
+// gx = gamma invstd (gy - gbeta / N - xhat ggamma / N) at one element of channel ch.
+__device__ __forceinline__ void batchnorm_input_grad_at(int64_t i, int64_t ch, int64_t count,
+                                                        const float* x, const float* gy,
+                                                        const float* gamma, const float* save_mean,
+                                                        const float* save_invstd,
+                                                        const float* ggamma, const float* gbeta,
+                                                        float* gx) {
+  const float mu = save_mean[ch], invstd = save_invstd[ch];
+  const float a = gamma[ch] * invstd, mean_gy = gbeta[ch] / count,
+              mean_gy_xhat = ggamma[ch] / count;
+  gx[i] = a * (gy[i] - mean_gy - (x[i] - mu) * invstd * mean_gy_xhat);
+}
+
 // The backward's channel sums gbeta = sum gy, ggamma = sum gy xhat over many blocks a channel.
+// With one slab a channel the block holds its whole channel and writes gx too (one launch in
+// all); with more, gx waits for batchnorm_input_grad_kernel.
 __global__ void batchnorm_backward_sums_kernel(ChannelSlabs s, const float* x, const float* gy,
-                                               const float* save_mean, const float* save_invstd,
-                                               float* ggamma, float* gbeta, float* partials,
+                                               const float* gamma, const float* save_mean,
+                                               const float* save_invstd, float* ggamma,
+                                               float* gbeta, float* gx, float* partials,
                                                unsigned* tickets) {
   const int64_t ch = blockIdx.x / unsigned(s.slabs);
   const float mu = save_mean[ch], invstd = save_invstd[ch];
@@ -212,22 +228,24 @@ __global__ void batchnorm_backward_sums_kernel(ChannelSlabs s, const float* x, c
         acc[1] += gy[at] * ((x[at] - mu) * invstd);
       },
       partials, tickets, outs);
+  if (s.slabs > 1) return;  // uniform: every block of the launch
+  __syncthreads();          // thread 0's gbeta[ch], ggamma[ch] for every thread of the block
+  for_each_slab_value(s, ch, 0, [&](int64_t at) {
+    batchnorm_input_grad_at(at, ch, s.count, x, gy, gamma, save_mean, save_invstd, ggamma, gbeta,
+                            gx);
+  });
 }
 
-// gx = gamma invstd (gy - gbeta / N - xhat ggamma / N), one thread per element, from the sums.
+// gx over every element once all channel sums are done (more than one slab a channel).
 template <class Word>
 __global__ void batchnorm_input_grad_kernel(int64_t total, int64_t count,
                                             ChannelOf<Word> channel_of, const float* x,
                                             const float* gy, const float* gamma,
                                             const float* save_mean, const float* save_invstd,
                                             const float* ggamma, const float* gbeta, float* gx) {
-  for (int64_t i = grid_first(); i < total; i += grid_stride()) {
-    const int ch = channel_of(i);
-    const float mu = save_mean[ch], invstd = save_invstd[ch];
-    const float a = gamma[ch] * invstd, mean_gy = gbeta[ch] / count,
-                mean_gy_xhat = ggamma[ch] / count;
-    gx[i] = a * (gy[i] - mean_gy - (x[i] - mu) * invstd * mean_gy_xhat);
-  }
+  for (int64_t i = grid_first(); i < total; i += grid_stride())
+    batchnorm_input_grad_at(i, channel_of(i), count, x, gy, gamma, save_mean, save_invstd, ggamma,
+                            gbeta, gx);
 }
 
 // ---- softmax --------------------------------------------------------------------------------
@@ -328,7 +346,8 @@ void GpuBackend::batchnorm_forward_eval(int n, int c, int hw, const float* x, co
   launch_channel_affine(n, c, hw, x, affine.data(), affine.data() + c, y);
 }
 
-// Two launches: the channel sums over many blocks a channel, then gx from them.
+// The channel sums over many blocks a channel, then gx from them: two launches, or one where a
+// channel is one slab (its block writes gx itself).
 void GpuBackend::batchnorm_backward(int n, int c, int hw, const float* x, const float* gy,
                                     const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* gx, float* ggamma,
@@ -338,10 +357,10 @@ void GpuBackend::batchnorm_backward(int n, int c, int hw, const float* x, const 
   DeviceScratch partials(*this, s.slabs > 1 ? 2 * int64_t(c) * s.slabs : 0);
   unsigned* tickets = impl_->tickets.get(*this, size_t(c));
   FORGE_LAUNCH(batchnorm_backward_sums_kernel, dim3(s.blocks()), dim3(kBlockThreads), 0, kStream, s,
-               x, gy, save_mean, save_invstd, ggamma, gbeta, partials.data(), tickets);
+               x, gy, gamma, save_mean, save_invstd, ggamma, gbeta, gx, partials.data(), tickets);
   FORGE_CHECK_LAUNCH("batchnorm_backward_sums_kernel");
   const int64_t total = int64_t(n) * c * hw;
-  if (total == 0) return;
+  if (s.slabs == 1 || total == 0) return;
   with_index_word(total, [&](auto word) {
     using Word = decltype(word);
     const ChannelOf<Word> channel_of{FastDivmod<Word>(hw), FastDivmod<Word>(c)};
