@@ -19,8 +19,10 @@ class ReductionTickets {
   ReductionTickets& operator=(const ReductionTickets&) = delete;
 
   // At least `count` zeroed counters. Growing allocates a larger zeroed array (a host-to-device
-  // copy, not a launch); the old one goes back to the caching allocator, which hands memory out in
-  // stream order, so kernels still queued on it are safe.
+  // copy, not a launch, so launch counts do not depend on it; it must stay ordered before the
+  // kernels on the default stream, as copy_from_host is); the old one goes back to the caching
+  // allocator, which hands memory out in stream order, so kernels still queued on it are safe.
+  // It grows on the first reductions only: do them before capturing a CUDA graph.
   unsigned* get(GpuBackend& backend, size_t count) {
     if (count > count_) {
       size_t grown = count_ ? count_ : 1024;
