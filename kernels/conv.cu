@@ -11,6 +11,7 @@
 // i*stride - pad + a = y and j*stride - pad + b = x. Written as a GATHER, one thread per gx
 // element visiting the r*s taps that can reach it, it needs no atomics and sums in a fixed order.
 //
+// gbias: channel sums of gy over many blocks a channel (slab_reduce.cuh).
 // Images go through in chunks whose col matrices fit a scratch cap; each chunk is one batched GEMM
 // (forward, backward data). gW sums over images, which a batched GEMM cannot do, so backward
 // weight runs one GEMM per image accumulating into gW (beta = 1 after the first).
@@ -24,6 +25,7 @@
 
 #include "engine/cuda/gpu_impl.h"
 #include "kernels/kernel_util.cuh"
+#include "kernels/slab_reduce.cuh"
 
 namespace forge::FORGE_GPU_NS {
 namespace {
@@ -75,15 +77,15 @@ __global__ void add_channel_bias_kernel(int64_t total, int64_t pixels, int k, co
   for (int64_t e = grid_first(); e < total; e += grid_stride()) y[e] += bias[e / pixels % k];
 }
 
-// gbias[k] = sum over n and pixels of gy[n, k, :]: one block per channel, each thread a strided
-// partial sum, then block_sum's fixed tree (deterministic, no atomics).
-__global__ void channel_sum_kernel(int n, int k, int64_t pixels, const float* gy, float* gbias) {
-  const int channel = blockIdx.x;
-  float sum = 0.f;
-  for (int64_t e = threadIdx.x; e < n * pixels; e += blockDim.x)
-    sum += gy[(e / pixels * k + channel) * pixels + e % pixels];
-  sum = block_sum(sum);
-  if (threadIdx.x == 0) gbias[channel] = sum;
+// gbias[k] = sum over n and pixels of gy[n, k, :]: channel sums over many blocks a channel, the
+// last block of each adding the slabs' partials in a fixed order (slab_reduce.cuh; no atomics
+// on floats, so the same sum every run).
+__global__ void channel_sum_kernel(ChannelSlabs s, const float* gy, float* partials,
+                                   unsigned* tickets, float* gbias) {
+  float* const outs[1] = {gbias};
+  channel_slab_sums<1>(
+      s, blockIdx.x, [&](int64_t at, float(&acc)[1]) { acc[0] += gy[at]; }, partials, tickets,
+      outs);
 }
 
 int64_t col_floats_per_image(const Conv2dDesc& d) {
@@ -120,11 +122,15 @@ void add_conv_bias(const Conv2dDesc& d, const float* bias, float* y) {
   FORGE_CHECK_LAUNCH(add_channel_bias_kernel);
 }
 
-// gbias[k] = sum of gy over images and pixels (nothing without a bias).
-void conv_bias_gradient(const Conv2dDesc& d, const float* gy, float* gbias) {
+// gbias[k] = sum of gy over images and pixels (nothing without a bias), over many blocks a channel.
+void conv_bias_gradient(GpuBackend& gpu, ReductionTickets& tickets, const Conv2dDesc& d,
+                        const float* gy, float* gbias) {
   if (!gbias || d.k == 0) return;  // k = 0: no channel, and an empty grid is invalid on a GPU
-  FORGE_LAUNCH(channel_sum_kernel, dim3(unsigned(d.k)), dim3(kBlockThreads), 0, kStream, d.n, d.k,
-               int64_t(d.oh) * d.ow, gy, gbias);
+  const ChannelSlabs s = channel_slabs(d.n, d.k, int64_t(d.oh) * d.ow);
+  DeviceScratch partials(gpu, s.slabs > 1 ? int64_t(d.k) * s.slabs : 0);
+  unsigned* counters = tickets.get(gpu, size_t(d.k));
+  FORGE_LAUNCH(channel_sum_kernel, dim3(s.blocks()), dim3(kBlockThreads), 0, kStream, s, gy,
+               partials.data(), counters, gbias);
   FORGE_CHECK_LAUNCH(channel_sum_kernel);
 }
 
@@ -174,7 +180,7 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
 #if FORGE_CUDNN
   if (cudnn_may_run(impl_->conv_path, d) &&
       impl_->cudnn.backward_filter(*this, d, kConvFp32, x, gy, gw))
-    return conv_bias_gradient(d, gy, gbias);
+    return conv_bias_gradient(*this, impl_->tickets, d, gy, gbias);
 #endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
   // A sum over no images or no output pixels: zero (and a GEMM with k = 0 would have ld = 0).
@@ -191,7 +197,7 @@ void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
            col.data() + i * col_floats_per_image(d), pixels, 0, beta, gw, crs, 0, 1);
     }
   }
-  conv_bias_gradient(d, gy, gbias);
+  conv_bias_gradient(*this, impl_->tickets, d, gy, gbias);
 }
 
 }  // namespace forge::FORGE_GPU_NS

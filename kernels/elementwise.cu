@@ -4,9 +4,11 @@
 // ops that need x keep it themselves, and dropout recomputes its mask.
 //
 //   fill:     x[i] = value
-//   gather:   dst[i] = src[view_offset(src, i)]
-//   scatter:  dst[view_offset(dst, i)] (+)= src[i]
-//   binary:   out[i] = a[view_offset(av, i)] op b[view_offset(bv, i)]   (stride 0 broadcasts)
+//   gather:   dst[i] = src[view(i)]
+//   scatter:  dst[view(i)] (+)= src[i]
+//   binary:   out[i] = a[av(i)] op b[bv(i)]   (stride 0 broadcasts)
+//   (view(i): the i-th element's offset, ViewIndexer in launch_utils.cuh: one precomputed
+//   multiply-high division per inner dimension, in 32 bits below 2^31 elements)
 //   unary:    y = -x, e^x, ln x, sqrt x, x^2, max(x, 0), gelu(x) = x Phi(x), alpha x, x + alpha
 //   backward: relu: gx = gy [x > 0];   gelu: gx = gy (Phi(x) + x phi(x))
 //   (gelu in double and rounded once, as on the CPU, or where fp64 is slow in float: gelu_math.h)
@@ -33,18 +35,20 @@ __global__ void fill_kernel(float* x, int64_t n, float value) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) x[i] = value;
 }
 
-__global__ void gather_kernel(const float* src, StridedView view, float* dst, int64_t n) {
-  for (int64_t i = grid_first(); i < n; i += grid_stride()) dst[i] = src[view_offset(view, i)];
+template <class Word>
+__global__ void gather_kernel(const float* src, ViewIndexer<Word> view, float* dst, int64_t n) {
+  for (int64_t i = grid_first(); i < n; i += grid_stride()) dst[i] = src[view(Word(i))];
 }
 
 // Several i may reach one destination when the view has a zero stride (a broadcast's backward):
 // `atomic` then makes each += indivisible. The order of the additions is whatever the threads'
 // order is, so such sums vary in the last bits between runs; views without overlap take the plain
 // path and are exact.
-__global__ void scatter_kernel(const float* src, float* dst, StridedView view, int64_t n,
+template <class Word>
+__global__ void scatter_kernel(const float* src, float* dst, ViewIndexer<Word> view, int64_t n,
                                bool accumulate, bool atomic) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
-    float* d = dst + view_offset(view, i);
+    float* d = dst + view(Word(i));
     if (atomic)
       atomicAdd(d, src[i]);
     else if (accumulate)
@@ -54,10 +58,11 @@ __global__ void scatter_kernel(const float* src, float* dst, StridedView view, i
   }
 }
 
-__global__ void binary_kernel(BinaryOp op, const float* a, StridedView av, const float* b,
-                              StridedView bv, float* out, int64_t n) {
+template <class Word>
+__global__ void binary_kernel(BinaryOp op, const float* a, ViewIndexer<Word> av, const float* b,
+                              ViewIndexer<Word> bv, float* out, int64_t n) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
-    const float x = a[view_offset(av, i)], y = b[view_offset(bv, i)];
+    const float x = a[av(Word(i))], y = b[bv(Word(i))];
     float r = 0.f;
     switch (op) {  // the same op for every thread: no divergence
       case BinaryOp::add:
@@ -179,8 +184,11 @@ void GpuBackend::gather(const float* src_base, const StridedView& src, float* ds
   StridedView view = src;
   StridedView* views[] = {&view};
   coalesce_views(views, 1);
-  FORGE_LAUNCH(gather_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src_base, view,
-               dst, n);
+  with_index_word(n, [&](auto word) {
+    using Word = decltype(word);
+    FORGE_LAUNCH(gather_kernel<Word>, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
+                 src_base, ViewIndexer<Word>(view), dst, n);
+  });
   FORGE_CHECK_LAUNCH("gather_kernel");
 }
 
@@ -192,8 +200,11 @@ void GpuBackend::scatter(const float* src, float* dst_base, const StridedView& d
   StridedView view = dst;
   StridedView* views[] = {&view};
   coalesce_views(views, 1);
-  FORGE_LAUNCH(scatter_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src, dst_base,
-               view, n, accumulate, accumulate && overlapping);
+  with_index_word(n, [&](auto word) {
+    using Word = decltype(word);
+    FORGE_LAUNCH(scatter_kernel<Word>, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, src,
+                 dst_base, ViewIndexer<Word>(view), n, accumulate, accumulate && overlapping);
+  });
   FORGE_CHECK_LAUNCH("scatter_kernel");
 }
 
@@ -203,8 +214,11 @@ void GpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, cons
   StridedView a_view = av, b_view = bv;
   StridedView* views[] = {&a_view, &b_view};
   coalesce_views(views, 2);
-  FORGE_LAUNCH(binary_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a, a_view,
-               b, b_view, out, n);
+  with_index_word(n, [&](auto word) {
+    using Word = decltype(word);
+    FORGE_LAUNCH(binary_kernel<Word>, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, op, a,
+                 ViewIndexer<Word>(a_view), b, ViewIndexer<Word>(b_view), out, n);
+  });
   FORGE_CHECK_LAUNCH("binary_kernel");
 }
 

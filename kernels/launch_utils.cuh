@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "engine/backend.h"
+#include "kernels/fast_divmod.cuh"
 #include "kernels/sim/cuda_compat.h"
 
 namespace forge::FORGE_GPU_NS {
@@ -43,16 +44,51 @@ __device__ __forceinline__ int lane_id() {
   return int(threadIdx.x) % kWarp;
 }
 
-// Element offset of the `linear`-th element (row-major over v.shape) of a strided view. The
-// outermost dimension needs no division: what is left of `linear` there is below its extent.
-// A 64-bit divide and modulo per inner dimension and element: launchers coalesce views first.
-__device__ __forceinline__ int64_t view_offset(const StridedView& v, int64_t linear) {
-  int64_t off = v.offset;
-  for (int d = v.ndim - 1; d > 0; --d) {
-    off += (linear % v.shape[d]) * v.strides[d];
-    linear /= v.shape[d];
+// A strided view as kernels walk it: element `linear` (row-major over the view's shape) lies at
+//   offset + sum_d coordinate_d strides[d],
+// the coordinates being the digits of `linear` in the mixed radix of the extents, peeled off from
+// the innermost dimension by a division and a remainder each (fast_divmod.cuh: precomputed on the
+// host, a multiply-high and a shift here). The outermost dimension needs none: what is left of
+// `linear` there is below its extent. Word is uint32_t where the view has fewer than 2^31
+// elements (every numerator and extent then fits 31 bits: one 32-bit mul.hi per dimension) and
+// uint64_t otherwise (a 64-bit mul.hi); launchers pick with with_index_word. A contiguous view,
+// coalesced to one dimension (coalesce_views below), is offset + linear: no division at all.
+template <class Word>
+struct ViewIndexer {
+  int ndim = 0;
+  int64_t offset = 0;
+  int64_t strides[kMaxDims] = {};
+  FastDivmod<Word> extents[kMaxDims];  // extents[0] is never used
+
+  ViewIndexer() = default;
+  explicit ViewIndexer(const StridedView& v) : ndim(v.ndim), offset(v.offset) {
+    for (int d = 0; d < v.ndim; ++d) {
+      strides[d] = v.strides[d];
+      // An extent 0 makes an empty view, which is never indexed: divide by 1 instead.
+      if (d > 0) extents[d] = FastDivmod<Word>(v.shape[d] > 0 ? v.shape[d] : 1);
+    }
   }
-  return v.ndim > 0 ? off + linear * v.strides[0] : off;
+
+  __device__ __forceinline__ int64_t operator()(Word linear) const {
+    int64_t off = offset;
+    for (int d = ndim - 1; d > 0; --d) {
+      Word quotient, coordinate;
+      extents[d].divmod(linear, quotient, coordinate);
+      off += int64_t(coordinate) * strides[d];
+      linear = quotient;
+    }
+    return ndim > 0 ? off + int64_t(linear) * strides[0] : off;
+  }
+};
+
+// Calls launch(Word{}) with the index word n elements need: uint32_t below 2^31 (then every
+// numerator and extent fits 31 bits), uint64_t otherwise. The kernel is instantiated for both.
+template <class Launch>
+void with_index_word(int64_t n, Launch&& launch) {
+  if (n < (int64_t(1) << 31))
+    launch(uint32_t{});
+  else
+    launch(uint64_t{});
 }
 
 // Rewrites views of one shape, walked by one linear index, with as few dimensions as walk the

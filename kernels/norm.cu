@@ -18,18 +18,23 @@
 // Launch shapes:
 //  - rows (layer norm, softmax): one warp per row, 8 rows per 256-thread block (launch_utils.cuh),
 //    statistics through warp_sum / warp_max;
-//  - layer-norm ggamma/gbeta: a column reduction over rows, blocks of 32 columns x 8 row phases:
-//    thread (j, p) sums rows p, p + 8, ... of column j (a warp reads 32 neighbouring columns), then
-//    the 8 phases are added in order through shared memory; these blocks follow gx's row blocks
-//    in the same launch;
-//  - batch-norm statistics and backward: one 256-thread block per channel, block_sum;
-//  - the batch-norm affine map: one thread per element, grid-stride.
+//  - layer-norm ggamma/gbeta: column sums over the rows, cut into slabs over about 1,056 blocks
+//    of 32 columns x 8 row phases, the last block of each column tile adding the slabs' partials
+//    in a fixed order (slab_reduce.cuh); these blocks follow gx's row blocks in the same launch;
+//  - batch-norm statistics and backward sums: each channel's N values cut into slabs over about
+//    1,056 blocks in all, the channel's last block combining the slabs in a fixed order
+//    (slab_reduce.cuh); the walk over a channel's values divides by nothing in its loop;
+//  - the batch-norm affine map and the backward's gx: one thread per element, grid-stride, the
+//    channel from two precomputed divisions (fast_divmod.cuh).
 // Statistics are float sums (a serial share of N / 256 terms, then a tree); scalar per-channel
 // arithmetic (invstd, running statistics) is in double, as the CPU does it.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_impl.h"
 #include "kernels/kernel_util.cuh"
+#include "kernels/slab_reduce.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -56,8 +61,8 @@ __global__ void layernorm_forward_kernel(int rows, int d, const float* x, const 
 }
 
 // The backward is one launch of two independent kinds of block (no kernel boundary between them
-// buys anything): blocks [0, row_blocks(rows)) write gx, a warp per row; the col_blocks after them
-// write ggamma and gbeta, kParamCols columns each.
+// buys anything): blocks [0, row_blocks(rows)) write gx, a warp per row; the column-sum blocks
+// after them write ggamma and gbeta.
 __device__ __forceinline__ void layernorm_input_grad_rows(int rows, int d, const float* x,
                                                           const float* gy, const float* gamma,
                                                           const float* mean, const float* rstd,
@@ -80,74 +85,77 @@ __device__ __forceinline__ void layernorm_input_grad_rows(int rows, int d, const
   }
 }
 
-constexpr int kParamCols = 32, kRowPhases = kBlockThreads / kParamCols;
-
-// Thread (j, p) = (threadIdx.x % 32, threadIdx.x / 32) sums rows p, p + 8, ... of column j.
-__device__ __forceinline__ void layernorm_param_grad_columns(int col_block, int rows, int d,
-                                                             const float* x, const float* gy,
-                                                             const float* mean, const float* rstd,
-                                                             float* ggamma, float* gbeta) {
-  __shared__ float gamma_part[kRowPhases][kParamCols + 1];  // +1: no bank conflicts on reads
-  __shared__ float beta_part[kRowPhases][kParamCols + 1];
-  const int lane = int(threadIdx.x) % kParamCols, phase = int(threadIdx.x) / kParamCols;
-  const int col = col_block * kParamCols + lane;
-  float sum_gamma = 0.f, sum_beta = 0.f;
-  if (col < d) {  // no early return: every thread must reach __syncthreads
-    for (int r = phase; r < rows; r += kRowPhases) {
-      const int64_t at = int64_t(r) * d + col;
-      sum_gamma += gy[at] * ((x[at] - mean[r]) * rstd[r]);
-      sum_beta += gy[at];
-    }
-  }
-  gamma_part[phase][lane] = sum_gamma;
-  beta_part[phase][lane] = sum_beta;
-  __syncthreads();
-  if (phase == 0 && col < d) {
-    for (int p = 1; p < kRowPhases; ++p) {
-      sum_gamma += gamma_part[p][lane];
-      sum_beta += beta_part[p][lane];
-    }
-    ggamma[col] = sum_gamma;
-    gbeta[col] = sum_beta;
-  }
-}
-
-__global__ void layernorm_backward_kernel(int rows, int d, int input_blocks, const float* x,
-                                          const float* gy, const float* gamma, const float* mean,
-                                          const float* rstd, float* gx, float* ggamma, float* gbeta,
-                                          bool accumulate_gx) {
-  if (int(blockIdx.x) < input_blocks)  // uniform per block
+// ggamma = sum_rows gy xhat and gbeta = sum_rows gy as column sums over many blocks
+// (slab_reduce.cuh): blocks [input_blocks, input_blocks + s.blocks()) of the launch.
+__global__ void layernorm_backward_kernel(int rows, int d, int input_blocks, ColumnSlabs s,
+                                          const float* x, const float* gy, const float* gamma,
+                                          const float* mean, const float* rstd, float* gx,
+                                          float* ggamma, float* gbeta, bool accumulate_gx,
+                                          float* partials, unsigned* tickets) {
+  if (int(blockIdx.x) < input_blocks) {  // uniform per block
     layernorm_input_grad_rows(rows, d, x, gy, gamma, mean, rstd, gx, accumulate_gx);
-  else
-    layernorm_param_grad_columns(int(blockIdx.x) - input_blocks, rows, d, x, gy, mean, rstd, ggamma,
-                                 gbeta);
+    return;
+  }
+  float* const outs[2] = {ggamma, gbeta};
+  column_slab_sums<2>(
+      s, unsigned(blockIdx.x) - unsigned(input_blocks),
+      [&](int64_t r, int64_t col, float(&acc)[2]) {
+        const int64_t at = r * d + col;
+        acc[0] += gy[at] * ((x[at] - mean[r]) * rstd[r]);
+        acc[1] += gy[at];
+      },
+      partials, tickets, outs);
 }
 
 // ---- batch norm -----------------------------------------------------------------------------
 
-// Element i of channel ch's N = n hw values (sample i / hw, position i % hw).
-__device__ __forceinline__ int64_t channel_at(int c, int hw, int ch, int64_t i) {
-  return ((i / hw) * c + ch) * hw + i % hw;
-}
-
-__global__ void batchnorm_stats_kernel(int n, int c, int hw, const float* x, const float* gamma,
+// Batch-norm statistics over many blocks a channel (slab_reduce.cuh's channel slabs): each block
+// takes the mean and the sum of squared deviations M2 of its slab's n_s values (two passes over
+// the slab: no E[x^2] - E[x]^2 cancellation), and the channel's last block combines the slabs in
+// slab order (Chan, Golub and LeVeque's pairwise update, summed):
+//   mean = sum_s n_s mean_s / N,   M2 = sum_s (M2_s + n_s (mean_s - mean)^2),   var = M2 / N.
+__global__ void batchnorm_stats_kernel(ChannelSlabs s, const float* x, const float* gamma,
                                        const float* beta, float eps, float momentum,
                                        float* save_mean, float* save_invstd, float* running_mean,
-                                       float* running_var, float* scale, float* shift) {
-  const int ch = blockIdx.x;
-  const int64_t count = int64_t(n) * hw;
+                                       float* running_var, float* scale, float* shift,
+                                       float* partials, unsigned* tickets) {
+  const int64_t ch = blockIdx.x / unsigned(s.slabs);
+  const int slab = int(blockIdx.x % unsigned(s.slabs));
+  const auto slab_count = [&](int64_t k) {  // n_s: every slab is full but the last
+    return float(k + 1 < s.slabs ? s.slab_len : s.count - k * s.slab_len);
+  };
   float sum = 0.f;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) sum += x[channel_at(c, hw, ch, i)];
-  const float mu = block_sum(sum) / count;
+  for_each_slab_value(s, ch, slab, [&](int64_t at) { sum += x[at]; });
+  float mu = block_sum(sum) / slab_count(slab);
   float squares = 0.f;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const float dev = x[channel_at(c, hw, ch, i)] - mu;
+  for_each_slab_value(s, ch, slab, [&](int64_t at) {
+    const float dev = x[at] - mu;
     squares += dev * dev;
+  });
+  float m2 = block_sum(squares);
+  if (s.slabs > 1) {
+    float* mine = partials + (ch * s.slabs + slab) * 2;
+    if (threadIdx.x == 0) {
+      mine[0] = mu;
+      mine[1] = m2;
+    }
+    if (!last_block_of_group(tickets + ch, s.slabs)) return;
+    const volatile float* p = partials + ch * s.slabs * 2;
+    float weighted = 0.f;
+    for (int k = int(threadIdx.x); k < s.slabs; k += int(blockDim.x))
+      weighted += slab_count(k) * p[2 * k];
+    mu = block_sum(weighted) / float(s.count);
+    float spread = 0.f;
+    for (int k = int(threadIdx.x); k < s.slabs; k += int(blockDim.x)) {
+      const float dev = p[2 * k] - mu;
+      spread += p[2 * k + 1] + slab_count(k) * dev * dev;
+    }
+    m2 = block_sum(spread);
   }
-  const double var = double(block_sum(squares)) / count;
   if (threadIdx.x == 0) {
+    const double var = double(m2) / double(s.count);
     const double invstd = 1.0 / sqrt(var + eps);
-    const double unbias = count > 1 ? double(count) / double(count - 1) : 1.0;
+    const double unbias = s.count > 1 ? double(s.count) / double(s.count - 1) : 1.0;
     save_mean[ch] = mu;
     save_invstd[ch] = float(invstd);
     scale[ch] = float(gamma[ch] * invstd);
@@ -167,39 +175,77 @@ __global__ void batchnorm_eval_scale_kernel(int c, const float* gamma, const flo
   }
 }
 
-__global__ void channel_affine_kernel(int n, int c, int hw, const float* x, const float* scale,
-                                      const float* shift, float* y) {
-  const int64_t total = int64_t(n) * c * hw;
+// Element i of [n, c, hw] is in channel (i / hw) % c: two precomputed divisions (fast_divmod.cuh),
+// in 32 bits below 2^31 elements.
+template <class Word>
+struct ChannelOf {
+  FastDivmod<Word> hw, c;
+  __device__ __forceinline__ int operator()(int64_t i) const {
+    Word samples_channels, position, sample, channel;
+    hw.divmod(Word(i), samples_channels, position);
+    c.divmod(samples_channels, sample, channel);
+    return int(channel);
+  }
+};
+
+template <class Word>
+__global__ void channel_affine_kernel(int64_t total, ChannelOf<Word> channel_of, const float* x,
+                                      const float* scale, const float* shift, float* y) {
   for (int64_t i = grid_first(); i < total; i += grid_stride()) {
-    const int ch = int((i / hw) % c);
+    const int ch = channel_of(i);
     y[i] = x[i] * scale[ch] + shift[ch];
   }
 }
 
-__global__ void batchnorm_backward_kernel(int n, int c, int hw, const float* x, const float* gy,
-                                          const float* gamma, const float* save_mean,
-                                          const float* save_invstd, float* gx, float* ggamma,
-                                          float* gbeta) {
-  const int ch = blockIdx.x;
-  const int64_t count = int64_t(n) * hw;
+// gx = gamma invstd (gy - gbeta / N - xhat ggamma / N) at one element of channel ch.
+__device__ __forceinline__ void batchnorm_input_grad_at(int64_t i, int64_t ch, int64_t count,
+                                                        const float* x, const float* gy,
+                                                        const float* gamma, const float* save_mean,
+                                                        const float* save_invstd,
+                                                        const float* ggamma, const float* gbeta,
+                                                        float* gx) {
   const float mu = save_mean[ch], invstd = save_invstd[ch];
-  float sum_gy = 0.f, sum_gy_xhat = 0.f;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const int64_t at = channel_at(c, hw, ch, i);
-    sum_gy += gy[at];
-    sum_gy_xhat += gy[at] * ((x[at] - mu) * invstd);
-  }
-  sum_gy = block_sum(sum_gy);
-  sum_gy_xhat = block_sum(sum_gy_xhat);
-  if (threadIdx.x == 0) {
-    gbeta[ch] = sum_gy;
-    ggamma[ch] = sum_gy_xhat;
-  }
-  const float a = gamma[ch] * invstd, mean_gy = sum_gy / count, mean_gy_xhat = sum_gy_xhat / count;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const int64_t at = channel_at(c, hw, ch, i);
-    gx[at] = a * (gy[at] - mean_gy - (x[at] - mu) * invstd * mean_gy_xhat);
-  }
+  const float a = gamma[ch] * invstd, mean_gy = gbeta[ch] / count,
+              mean_gy_xhat = ggamma[ch] / count;
+  gx[i] = a * (gy[i] - mean_gy - (x[i] - mu) * invstd * mean_gy_xhat);
+}
+
+// The backward's channel sums gbeta = sum gy, ggamma = sum gy xhat over many blocks a channel.
+// With one slab a channel the block holds its whole channel and writes gx too (one launch in
+// all); with more, gx waits for batchnorm_input_grad_kernel.
+__global__ void batchnorm_backward_sums_kernel(ChannelSlabs s, const float* x, const float* gy,
+                                               const float* gamma, const float* save_mean,
+                                               const float* save_invstd, float* ggamma,
+                                               float* gbeta, float* gx, float* partials,
+                                               unsigned* tickets) {
+  const int64_t ch = blockIdx.x / unsigned(s.slabs);
+  const float mu = save_mean[ch], invstd = save_invstd[ch];
+  float* const outs[2] = {gbeta, ggamma};
+  channel_slab_sums<2>(
+      s, blockIdx.x,
+      [&](int64_t at, float(&acc)[2]) {
+        acc[0] += gy[at];
+        acc[1] += gy[at] * ((x[at] - mu) * invstd);
+      },
+      partials, tickets, outs);
+  if (s.slabs > 1) return;  // uniform: every block of the launch
+  __syncthreads();          // thread 0's gbeta[ch], ggamma[ch] for every thread of the block
+  for_each_slab_value(s, ch, 0, [&](int64_t at) {
+    batchnorm_input_grad_at(at, ch, s.count, x, gy, gamma, save_mean, save_invstd, ggamma, gbeta,
+                            gx);
+  });
+}
+
+// gx over every element once all channel sums are done (more than one slab a channel).
+template <class Word>
+__global__ void batchnorm_input_grad_kernel(int64_t total, int64_t count,
+                                            ChannelOf<Word> channel_of, const float* x,
+                                            const float* gy, const float* gamma,
+                                            const float* save_mean, const float* save_invstd,
+                                            const float* ggamma, const float* gbeta, float* gx) {
+  for (int64_t i = grid_first(); i < total; i += grid_stride())
+    batchnorm_input_grad_at(i, channel_of(i), count, x, gy, gamma, save_mean, save_invstd, ggamma,
+                            gbeta, gx);
 }
 
 // ---- softmax --------------------------------------------------------------------------------
@@ -249,28 +295,44 @@ void GpuBackend::layernorm_backward(int rows, int d, const float* x, const float
   // d = 0: no column, so no gradient to write (and an empty grid is invalid on a GPU).
   if (d == 0) return;
   const int input_blocks = int(row_blocks(rows));  // 0 without rows: only the parameter sums
-  const unsigned col_blocks = unsigned((d + kParamCols - 1) / kParamCols);
-  FORGE_LAUNCH(layernorm_backward_kernel, dim3(unsigned(input_blocks) + col_blocks),
-               dim3(kBlockThreads), 0, kStream, rows, d, input_blocks, x, gy, gamma, mean, rstd, gx,
-               ggamma, gbeta, accumulate_gx);
+  const ColumnSlabs s = column_slabs(rows, d);
+  DeviceScratch partials(*this, s.slabs > 1 ? 2 * int64_t(s.slabs) * d : 0);
+  unsigned* tickets = impl_->tickets.get(*this, size_t(s.col_blocks));
+  FORGE_LAUNCH(layernorm_backward_kernel, dim3(unsigned(input_blocks) + s.blocks()),
+               dim3(kBlockThreads), 0, kStream, rows, d, input_blocks, s, x, gy, gamma, mean, rstd,
+               gx, ggamma, gbeta, accumulate_gx, partials.data(), tickets);
   FORGE_CHECK_LAUNCH("layernorm_backward_kernel");
 }
 
-// Scale and shift per channel: 2c floats of scratch, [scale | shift].
+// y = x scale[ch] + shift[ch] over [n, c, hw], one thread per element.
+static void launch_channel_affine(int n, int c, int hw, const float* x, const float* scale,
+                                  const float* shift, float* y) {
+  const int64_t total = int64_t(n) * c * hw;
+  with_index_word(total, [&](auto word) {
+    using Word = decltype(word);
+    const ChannelOf<Word> channel_of{FastDivmod<Word>(std::max(hw, 1)), FastDivmod<Word>(c)};
+    FORGE_LAUNCH(channel_affine_kernel<Word>, dim3(grid_blocks(total)), dim3(kBlockThreads), 0,
+                 kStream, total, channel_of, x, scale, shift, y);
+  });
+  FORGE_CHECK_LAUNCH("channel_affine_kernel");
+}
+
+// Scale and shift per channel: 2c floats of scratch, [scale | shift]; the slabs' (mean, M2)
+// pairs: 2 c slabs more.
 void GpuBackend::batchnorm_forward_train(int n, int c, int hw, const float* x, const float* gamma,
                                          const float* beta, float eps, float momentum, float* y,
                                          float* save_mean, float* save_invstd, float* running_mean,
                                          float* running_var) {
   if (c == 0) return;
+  const ChannelSlabs s = channel_slabs(n, c, hw);
   DeviceScratch affine(*this, 2 * int64_t(c));
-  FORGE_LAUNCH(batchnorm_stats_kernel, dim3(c), dim3(kBlockThreads), 0, kStream, n, c, hw, x, gamma,
-               beta, eps, momentum, save_mean, save_invstd, running_mean, running_var,
-               affine.data(), affine.data() + c);
+  DeviceScratch partials(*this, s.slabs > 1 ? 2 * int64_t(c) * s.slabs : 0);
+  unsigned* tickets = impl_->tickets.get(*this, size_t(c));
+  FORGE_LAUNCH(batchnorm_stats_kernel, dim3(s.blocks()), dim3(kBlockThreads), 0, kStream, s, x,
+               gamma, beta, eps, momentum, save_mean, save_invstd, running_mean, running_var,
+               affine.data(), affine.data() + c, partials.data(), tickets);
   FORGE_CHECK_LAUNCH("batchnorm_stats_kernel");
-  const int64_t total = int64_t(n) * c * hw;
-  FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, n,
-               c, hw, x, affine.data(), affine.data() + c, y);
-  FORGE_CHECK_LAUNCH("channel_affine_kernel");
+  launch_channel_affine(n, c, hw, x, affine.data(), affine.data() + c, y);
 }
 
 void GpuBackend::batchnorm_forward_eval(int n, int c, int hw, const float* x, const float* gamma,
@@ -281,20 +343,32 @@ void GpuBackend::batchnorm_forward_eval(int n, int c, int hw, const float* x, co
   FORGE_LAUNCH(batchnorm_eval_scale_kernel, dim3(grid_blocks(c)), dim3(kBlockThreads), 0, kStream,
                c, gamma, beta, running_mean, running_var, eps, affine.data(), affine.data() + c);
   FORGE_CHECK_LAUNCH("batchnorm_eval_scale_kernel");
-  const int64_t total = int64_t(n) * c * hw;
-  FORGE_LAUNCH(channel_affine_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, n,
-               c, hw, x, affine.data(), affine.data() + c, y);
-  FORGE_CHECK_LAUNCH("channel_affine_kernel");
+  launch_channel_affine(n, c, hw, x, affine.data(), affine.data() + c, y);
 }
 
+// The channel sums over many blocks a channel, then gx from them: two launches, or one where a
+// channel is one slab (its block writes gx itself).
 void GpuBackend::batchnorm_backward(int n, int c, int hw, const float* x, const float* gy,
                                     const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* gx, float* ggamma,
                                     float* gbeta) {
   if (c == 0) return;
-  FORGE_LAUNCH(batchnorm_backward_kernel, dim3(c), dim3(kBlockThreads), 0, kStream, n, c, hw, x, gy,
-               gamma, save_mean, save_invstd, gx, ggamma, gbeta);
-  FORGE_CHECK_LAUNCH("batchnorm_backward_kernel");
+  const ChannelSlabs s = channel_slabs(n, c, hw);
+  DeviceScratch partials(*this, s.slabs > 1 ? 2 * int64_t(c) * s.slabs : 0);
+  unsigned* tickets = impl_->tickets.get(*this, size_t(c));
+  FORGE_LAUNCH(batchnorm_backward_sums_kernel, dim3(s.blocks()), dim3(kBlockThreads), 0, kStream, s,
+               x, gy, gamma, save_mean, save_invstd, ggamma, gbeta, gx, partials.data(), tickets);
+  FORGE_CHECK_LAUNCH("batchnorm_backward_sums_kernel");
+  const int64_t total = int64_t(n) * c * hw;
+  if (s.slabs == 1 || total == 0) return;
+  with_index_word(total, [&](auto word) {
+    using Word = decltype(word);
+    const ChannelOf<Word> channel_of{FastDivmod<Word>(hw), FastDivmod<Word>(c)};
+    FORGE_LAUNCH(batchnorm_input_grad_kernel<Word>, dim3(grid_blocks(total)), dim3(kBlockThreads),
+                 0, kStream, total, s.count, channel_of, x, gy, gamma, save_mean, save_invstd,
+                 ggamma, gbeta, gx);
+  });
+  FORGE_CHECK_LAUNCH("batchnorm_input_grad_kernel");
 }
 
 void GpuBackend::softmax_forward(int rows, int d, const float* x, float* y) {

@@ -1,6 +1,7 @@
 // gpu_impl.h: what a GpuBackend owns (its private Impl), shared by the sources that need it: the
 // caching allocator (gpu_memory.cpp), the cuBLAS handle (blas.cpp), GELU's path (elementwise.cu),
-// the convolution path and cuDNN's plans (kernels/conv.cu).
+// the convolution path and cuDNN's plans (kernels/conv.cu), the reductions' tickets (reduce.cu,
+// norm.cu, conv.cu).
 #pragma once
 #include "engine/cuda/blas.h"
 #include "engine/cuda/caching_allocator.h"
@@ -10,6 +11,7 @@
 #endif
 #include "engine/cuda/gpu_backend.h"
 #include "engine/cuda/gpu_runtime.h"
+#include "engine/cuda/reduction_tickets.h"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -21,6 +23,7 @@ struct GpuBackend::Impl {
 #if FORGE_CUDNN
   CudnnConv cudnn;
 #endif
+  ReductionTickets tickets{allocator};  // declared after the allocator: returned to it first
 };
 
 }  // namespace forge::FORGE_GPU_NS

@@ -172,6 +172,12 @@ inline int __all_sync(unsigned mask, int predicate) {
 
 // ---- atomics: relaxed, like CUDA's. Lanes of one block never interleave between barriers; blocks
 // on different OS threads do, and these are real atomics between them.
+// __threadfence: this thread's earlier writes are seen by every block before its later ones; a
+// sequentially consistent fence, which with the relaxed atomics above orders a block's partial
+// sums before its ticket (kernels/slab_reduce.cuh) as on a GPU.
+inline void __threadfence() {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 inline int atomicAdd(int* address, int value) {
   return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);
 }

@@ -28,6 +28,7 @@
 #include "engine/cuda/gpu_runtime.h"  // the sim's device_malloc, ditto
 #include "kernels/launch_utils.cuh"   // coalesce_views, ditto
 #include "kernels/sim/runtime.h"      // the sim's last error
+#include "kernels/slab_reduce.cuh"    // the slab splits, ditto
 #endif
 #include "engine/cuda/builtin.h"
 #include "engine/gelu_math.h"
@@ -467,6 +468,56 @@ TEST_CASE("gpu gather, scatter and binary ops over strided and broadcast views")
   });
 }
 
+// Many odd views through the launchers' fast division (ViewIndexer): up to 6 dimensions of odd
+// extents (and 1s), each a permutation of a contiguous layout with an offset, against a b that
+// broadcasts over a random subset of the dimensions. Each result is one rounding or a copy: exact.
+TEST_CASE("gpu gather, scatter and binary ops over random permuted and broadcast views") {
+  Generator gen(23);
+  const int64_t extents[] = {1, 2, 3, 5, 7, 13, 17};
+  for_each_gpu([&](Device d) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const int ndim = 1 + int(gen.below(6));
+      std::vector<int64_t> shape(ndim), order(ndim);
+      int64_t n = 1;
+      for (int k = 0; k < ndim; ++k) {
+        shape[k] = extents[gen.below(7)];
+        n *= shape[k];
+        order[k] = k;
+      }
+      for (int k = ndim - 1; k > 0; --k) std::swap(order[k], order[gen.below(uint64_t(k + 1))]);
+      // Strides of a contiguous layout whose dimensions are stored in `order`'s sequence.
+      std::vector<int64_t> strides(ndim), broadcast(ndim);
+      int64_t stride = 1;
+      for (int k = ndim - 1; k >= 0; --k) {
+        strides[order[k]] = stride;
+        stride *= shape[order[k]];
+      }
+      for (int k = 0; k < ndim; ++k) broadcast[k] = gen.below(2) ? 0 : strides[k];
+      const int64_t offset = int64_t(gen.below(9));
+      const StridedView view = make_view(shape, strides, offset);
+      const StridedView bview = make_view(shape, broadcast, offset);
+      INFO("trial " << trial << ": " << ndim << " dimensions, " << n << " elements");
+      const auto base = random_values(size_t(n + offset), 30 + trial, 0.5f, 2.f);
+      const auto values = random_values(size_t(n), 60 + trial);
+      DeviceBuffer<float> dbase(d, base), dvalues(d, values), dout(d, size_t(n));
+      std::vector<float> want(n);
+      cpu().gather(base.data(), view, want.data());
+      backend(d).gather(dbase.ptr, view, dout.ptr);
+      CHECK(dout.host() == want);
+      std::vector<float> want_base = base;
+      cpu().scatter(values.data(), want_base.data(), view, false);
+      DeviceBuffer<float> dscattered(d, base);
+      backend(d).scatter(dvalues.ptr, dscattered.ptr, view, false);
+      CHECK(dscattered.host() == want_base);
+      for (BinaryOp op : {BinaryOp::add, BinaryOp::div}) {
+        cpu().binary(op, base.data(), view, base.data(), bview, want.data());
+        backend(d).binary(op, dbase.ptr, view, dbase.ptr, bview, dout.ptr);
+        CHECK(dout.host() == want);
+      }
+    }
+  });
+}
+
 #if FORGE_SIM_BUILD
 TEST_CASE("coalesce_views: fewest dimensions walking the same elements in the same order") {
   StridedView contiguous = make_view({2, 9, 7}, {63, 7, 1}, 5);
@@ -493,6 +544,90 @@ TEST_CASE("coalesce_views: fewest dimensions walking the same elements in the sa
   each[0] = &single;
   gpu_sim::coalesce_views(each, 1);
   CHECK(single.ndim == 0);
+}
+
+// FastDivmod (kernels/fast_divmod.cuh) against / and % : every divisor class the proof treats
+// apart (1, powers of two, just above and below them, odd primes, the largest allowed 2^(W-1))
+// with numerators at 0, around multiples of the divisor and at the largest allowed 2^(W-1) - 1.
+template <class Word>
+void check_fast_divmod() {
+  constexpr int kBits = 8 * sizeof(Word);
+  const uint64_t top = uint64_t(1) << (kBits - 1);  // largest divisor; numerators stay below it
+  std::vector<uint64_t> divisors = {1, 2, 3, 5, 7, 17, 31, 192, 197, 641, 3072, 65537, 1000003};
+  for (int b = 1; b < kBits; ++b) {
+    const uint64_t p = uint64_t(1) << b;
+    for (uint64_t d : {p - 1, p, p + 1})
+      if (d <= top && d <= uint64_t(INT64_MAX)) divisors.push_back(d);  // an int64_t extent
+  }
+  divisors.push_back(top - 1);
+  if (kBits == 64) divisors.push_back(uint64_t(INT64_MAX / 3));
+  Generator gen(17);
+  int checked = 0;
+  for (uint64_t d : divisors) {
+    const gpu_sim::FastDivmod<Word> fast{int64_t(d)};
+    std::vector<uint64_t> numerators = {0,
+                                        1,
+                                        d - 1,
+                                        d,
+                                        d + 1,
+                                        2 * d - 1,
+                                        top - 1,
+                                        top - 2,
+                                        top - 1 - (top - 1) % d,
+                                        top - 1 - (top - 1) % d - 1};
+    for (int k = 0; k < 64; ++k) {
+      const uint64_t r = gen.next_u64() % top;
+      numerators.push_back(r);
+      numerators.push_back(r / d * d);  // a multiple, and the number just below it
+      if (r / d * d > 0) numerators.push_back(r / d * d - 1);
+    }
+    for (uint64_t n : numerators) {
+      if (n >= top) continue;
+      Word q, r;
+      fast.divmod(Word(n), q, r);
+      if (q != Word(n / d) || r != Word(n % d))
+        FAIL_CHECK(kBits << "-bit " << n << " / " << d << ": got " << uint64_t(q) << " rem "
+                         << uint64_t(r));
+      ++checked;
+    }
+  }
+  CHECK(checked > 10000);
+  CHECK_THROWS_AS(gpu_sim::FastDivmod<Word>(0), std::invalid_argument);
+  CHECK_THROWS_AS(gpu_sim::FastDivmod<Word>(-1), std::invalid_argument);
+  if (kBits == 32)
+    CHECK_THROWS_AS(gpu_sim::FastDivmod<Word>(int64_t(top) + 1), std::invalid_argument);
+}
+
+TEST_CASE("FastDivmod: n / d and n % d exactly, 32- and 64-bit, edges of the proof") {
+  check_fast_divmod<uint32_t>();
+  check_fast_divmod<uint64_t>();
+}
+
+// ViewIndexer's offsets against the row-major definition, in 64 bits on indices past 2^31 (no
+// tensor that large fits a test, so the indexer runs on the host here) and in 32 bits below.
+TEST_CASE("ViewIndexer: offsets of permuted and broadcast views, 32- and 64-bit words") {
+  const StridedView huge = make_view({3, 100003, 7919, 5}, {5, 0, 300009 * 5, 1}, 11);
+  const StridedView small = make_view({3, 17, 31, 5}, {1, 0, 3 * 5, 3}, 2);
+  for (const StridedView& v : {huge, small}) {
+    int64_t n = 1;
+    for (int d = 0; d < v.ndim; ++d) n *= v.shape[d];
+    const auto want = [&](int64_t linear) {
+      int64_t off = v.offset;
+      for (int d = v.ndim - 1; d >= 0; --d) {
+        off += (linear % v.shape[d]) * v.strides[d];
+        linear /= v.shape[d];
+      }
+      return off;
+    };
+    const gpu_sim::ViewIndexer<uint64_t> wide(v);
+    Generator gen(5);
+    for (int k = 0; k < 2000; ++k) {
+      const int64_t i = k < 2 ? (k == 0 ? 0 : n - 1) : int64_t(gen.below(uint64_t(n)));
+      REQUIRE(wide(uint64_t(i)) == want(i));
+      if (n < (int64_t(1) << 31))
+        REQUIRE(gpu_sim::ViewIndexer<uint32_t>(v)(uint32_t(i)) == want(i));
+    }
+  }
 }
 #endif
 
@@ -868,6 +1003,190 @@ TEST_CASE("gpu batch norm: training forward with running statistics, eval, backw
         }
       }
     }
+  });
+}
+
+// ---- reductions over many blocks (kernels/slab_reduce.cuh) -------------------------------------
+// Shapes that cut the rows (or a channel's values) into many slabs with a short last one, beside
+// ones that stay in one slab; each result against the CPU, and bitwise the same on a second run
+// and, on sim, in the other lane order (the partials are added in a fixed order, whichever block
+// finishes last).
+
+namespace {
+
+// Runs `compute` (host copies of a device result) again, and on sim in both lane orders, and
+// requires the bits of the first run every time.
+void check_reproducible(Device d, const std::function<std::vector<std::vector<float>>()>& compute) {
+  const auto first = compute();
+  CHECK(compute() == first);
+#if FORGE_SIM_BUILD
+  if (d == Device::sim) {
+    const forge::sim::Order saved = forge::sim::order();
+    for (forge::sim::Order order : {forge::sim::Order::forward, forge::sim::Order::reverse}) {
+      forge::sim::set_order(order);
+      CHECK_MESSAGE(compute() == first, "lane order " << int(order));
+    }
+    forge::sim::set_order(saved);
+  }
+#endif
+}
+
+}  // namespace
+
+#if FORGE_SIM_BUILD
+TEST_CASE("slab splits: about 1,056 blocks, a minimum slab, no empty slab") {
+  using gpu_sim::column_slabs;
+  CHECK(column_slabs(63, 192).slabs == 1);    // under one minimum slab (64 rows)
+  const auto tall = column_slabs(6304, 192);  // a ViT-Ti batch of 32: 6 column tiles
+  CHECK(tall.col_blocks == 6);
+  CHECK(tall.slabs == 99);  // min(ceil(1056 / 6), ceil(6304 / 64)) slabs of 64 rows
+  CHECK(tall.slab_rows * (tall.slabs - 1) < 6304);
+  CHECK(tall.slab_rows * tall.slabs >= 6304);
+  const auto wide = column_slabs(6304, 3072);
+  CHECK(wide.blocks() >= 1056);
+  CHECK(wide.blocks() < 1056 + 96);
+  const auto channels = gpu_sim::channel_slabs(32, 64, 56 * 56);
+  CHECK(channels.slabs == 17);
+  CHECK(channels.slab_len * channels.slabs >= channels.count);
+  CHECK(channels.step_q * channels.hw + channels.step_r == 256);
+}
+#endif
+
+TEST_CASE("gpu column sums over many blocks: reduce_sum [rows, cols] -> [cols], every tail") {
+  // (rows, cols): one slab; 64-row slabs with a 1-row tail; d = 1; d = 192; 3,072 columns; and
+  // a [b, t, d] -> [1, 1, d] broadcast backward, whose two reduced dimensions merge.
+  const std::vector<std::vector<int64_t>> shapes = {{63, 5},     {64 * 37 + 1, 33}, {9001, 1},
+                                                    {6304, 192}, {1537, 3072},      {7, 197, 31}};
+  for_each_gpu([&](Device d) {
+    for (const auto& in : shapes) {
+      std::vector<int64_t> out(in.size(), 1);
+      out.back() = in.back();
+      int64_t n = 1;
+      for (int64_t e : in) n *= e;
+      const int64_t rows = n / in.back();
+      INFO("sum " << rows << " rows of " << in.back() << " columns");
+      const auto x = random_values(size_t(n), 70);
+      std::vector<float> want(size_t(in.back()));
+      cpu().reduce_sum(x.data(), in.data(), out.data(), int(in.size()), want.data());
+      DeviceBuffer<float> dx(d, x), dout(d, want.size());
+      const uint64_t launches = gpu_launch_count(d);
+      backend(d).reduce_sum(dx.ptr, in.data(), out.data(), int(in.size()), dout.ptr);
+      CHECK(gpu_launch_count(d) - launches == 1);  // the partials' sums in the same launch
+      // rows terms of magnitude < 1: within rows * eps * rows of the double sum.
+      check_near(dout.host(), want, float(rows) * float(rows) * kEps + 1e-6f, "column sums");
+      check_reproducible(d, [&] {
+        backend(d).reduce_sum(dx.ptr, in.data(), out.data(), int(in.size()), dout.ptr);
+        return std::vector<std::vector<float>>{dout.host()};
+      });
+    }
+  });
+}
+
+TEST_CASE("gpu layer-norm parameter gradients over many blocks: d = 1, 192, 3,072, odd rows") {
+  for_each_gpu([](Device d) {
+    for (auto [rows, dim] : {std::pair{6304, 192}, std::pair{64 * 5 + 3, 3072}, std::pair{4097, 1},
+                             std::pair{1000, 33}}) {
+      INFO("rows=" << rows << " d=" << dim);
+      const size_t n = size_t(rows) * dim;
+      const auto x = random_values(n, 71, -2.f, 3.f), gy = random_values(n, 72),
+                 gamma = random_values(dim, 73, 0.5f, 1.5f), beta = random_values(dim, 74);
+      std::vector<float> y(n), mean(rows), rstd(rows), gx(n), ggamma(dim), gbeta(dim);
+      cpu().layernorm_forward(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(),
+                              mean.data(), rstd.data());
+      cpu().layernorm_backward(rows, dim, x.data(), gy.data(), gamma.data(), mean.data(),
+                               rstd.data(), gx.data(), ggamma.data(), gbeta.data(), false);
+      // The device's backward from the CPU's statistics, so only the backward is compared.
+      DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dmean(d, mean), drstd(d, rstd),
+          dgx(d, n), dgg(d, size_t(dim)), dgb(d, size_t(dim));
+      Backend& be = backend(d);
+      const uint64_t launches = gpu_launch_count(d);
+      be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                            dgg.ptr, dgb.ptr, false);
+      CHECK(gpu_launch_count(d) - launches == 1);  // gx, the slabs and their sums: one launch
+      // rows terms of |gy xhat| <= sqrt(d) (d = 1: xhat = 0) and of |gy| < 1.
+      const float xhat_max = std::max(1.f, std::sqrt(float(dim)));
+      check_near(dgg.host(), ggamma, rows * rows * kEps * xhat_max + 1e-5f, "ggamma");
+      check_near(dgb.host(), gbeta, rows * rows * kEps + 1e-6f, "gbeta");
+      check_near(dgx.host(), gx, 64.f * dim * xhat_max * kEps + 1e-5f, "gx");
+      check_reproducible(d, [&] {
+        be.layernorm_backward(rows, dim, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, drstd.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr, false);
+        return std::vector<std::vector<float>>{dgg.host(), dgb.host(), dgx.host()};
+      });
+    }
+  });
+}
+
+TEST_CASE("gpu batch norm over many blocks a channel: statistics, backward, n hw large") {
+  for_each_gpu([](Device d) {
+    // (n, c, hw, slabs a channel): 17 slabs and a short last one; hw = 1 (one value a sample);
+    // one channel of 74 slabs; a prime hw with many channels (3 slabs each); one slab (1,600
+    // values), where the backward's one launch also writes gx.
+    for (auto [n, c, hw, slabs] :
+         {std::tuple{8, 3, 4099, 17}, std::tuple{40000, 2, 1, 20}, std::tuple{3, 1, 50021, 74},
+          std::tuple{2, 64, 3001, 3}, std::tuple{16, 3, 100, 1}}) {
+      REQUIRE(gpu_sim::channel_slabs(n, c, hw).slabs == slabs);
+      INFO("n=" << n << " c=" << c << " hw=" << hw);
+      const size_t size = size_t(n) * c * hw;
+      const int64_t count = int64_t(n) * hw;
+      const auto x = random_values(size, 75, -1.f, 3.f), gy = random_values(size, 76),
+                 gamma = random_values(c, 77, 0.5f, 1.5f), beta = random_values(c, 78);
+      std::vector<float> y(size), mean(c), invstd(c), rm(c, 0.1f), rv(c, 0.9f), gx(size), gg(c),
+          gb(c);
+      cpu().batchnorm_forward_train(n, c, hw, x.data(), gamma.data(), beta.data(), 1e-5f, 0.1f,
+                                    y.data(), mean.data(), invstd.data(), rm.data(), rv.data());
+      cpu().batchnorm_backward(n, c, hw, x.data(), gy.data(), gamma.data(), mean.data(),
+                               invstd.data(), gx.data(), gg.data(), gb.data());
+      Backend& be = backend(d);
+      DeviceBuffer<float> dx(d, x), dgy(d, gy), dgamma(d, gamma), dbeta(d, beta), dy(d, size),
+          dmean(d, size_t(c)), dinv(d, size_t(c)), drm(d, std::vector<float>(c, 0.1f)),
+          drv(d, std::vector<float>(c, 0.9f)), dgx(d, size), dgg(d, size_t(c)), dgb(d, size_t(c));
+      uint64_t launches = gpu_launch_count(d);
+      be.batchnorm_forward_train(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, 0.1f, dy.ptr,
+                                 dmean.ptr, dinv.ptr, drm.ptr, drv.ptr);
+      CHECK(gpu_launch_count(d) - launches == 2);  // statistics (all slabs), the affine map
+      launches = gpu_launch_count(d);
+      be.batchnorm_backward(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, dinv.ptr, dgx.ptr,
+                            dgg.ptr, dgb.ptr);
+      CHECK(gpu_launch_count(d) - launches == (slabs > 1 ? 2 : 1));  // the sums, then gx
+      // Sums of N terms (|x| <= 3, invstd about 1 / 1.15): N * eps, relative where it scales.
+      const float tol = 8.f * count * kEps;
+      check_near(dmean.host(), mean, 3.f * tol, "save_mean");
+      check_rel(dinv.host(), invstd, tol, 0.f, "save_invstd");
+      check_near(drm.host(), rm, 3.f * tol, "running_mean");
+      check_rel(drv.host(), rv, tol, 1e-6f, "running_var");
+      check_near(dy.host(), y, 16.f * tol, "y");
+      check_near(dgb.host(), gb, tol, "gbeta");
+      check_near(dgg.host(), gg, 16.f * tol, "ggamma");
+      check_near(dgx.host(), gx, 64.f * tol, "gx");
+      check_reproducible(d, [&] {
+        be.batchnorm_forward_train(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, 0.1f, dy.ptr,
+                                   dmean.ptr, dinv.ptr, drm.ptr, drv.ptr);
+        be.batchnorm_backward(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, dmean.ptr, dinv.ptr, dgx.ptr,
+                              dgg.ptr, dgb.ptr);
+        return std::vector<std::vector<float>>{dmean.host(), dinv.host(), dy.host(),
+                                               dgx.host(),   dgg.host(),  dgb.host()};
+      });
+    }
+  });
+}
+
+TEST_CASE("gpu conv bias gradient over many blocks a channel") {
+  for_each_gpu([](Device d) {
+    // 1x1 convolution, 3 images of 64 x 64: 12,288 values a channel, 6 slabs of them.
+    const Conv2dDesc desc{3, 2, 64, 64, 5, 1, 1, 1, 0, 64, 64};
+    const size_t xs = size_t(3) * 2 * 64 * 64, ys = size_t(3) * 5 * 64 * 64;
+    const auto x = random_values(xs, 79), gy = random_values(ys, 80);
+    std::vector<float> gw(5 * 2), gbias(5);
+    cpu().conv2d_backward_weight(desc, x.data(), gy.data(), gw.data(), gbias.data());
+    DeviceBuffer<float> dx(d, x), dgy(d, gy), dgw(d, gw.size()), dgb(d, size_t(5));
+    backend(d).conv2d_backward_weight(desc, dx.ptr, dgy.ptr, dgw.ptr, dgb.ptr);
+    const float terms = 3.f * 64 * 64;  // terms of magnitude < 1
+    check_near(dgb.host(), gbias, terms * terms * kEps, "gbias");
+    check_reproducible(d, [&] {
+      backend(d).conv2d_backward_weight(desc, dx.ptr, dgy.ptr, dgw.ptr, dgb.ptr);
+      return std::vector<std::vector<float>>{dgb.host()};
+    });
   });
 }
 
