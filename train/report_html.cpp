@@ -240,7 +240,8 @@ std::string saliency_section(const ReportPage& page) {
                     "class token through all layers (heads averaged, the residual path added)."
                   : "Grad-CAM of the predicted class: the last feature map weighted by the "
                     "gradient of the class score.") +
-         " Red: most, blue: least (each map scaled to its own maximum).</p>\n<div class='grid'>\n" +
+         " Red: most, blue: least (each map scaled from its own least to its most).</p>\n<div "
+         "class='grid'>\n" +
          html.str() + "</div>\n";
 }
 

@@ -52,9 +52,9 @@ SaliencyMap resample_to_image(const std::vector<float>& grid, int grid_w, int gr
           float((1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) +
                 fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1)));
     }
-  const float top = *std::max_element(m.values.begin(), m.values.end());
-  if (top > 0)
-    for (float& v : m.values) v /= top;
+  const auto [low, high] = std::minmax_element(m.values.begin(), m.values.end());
+  const float lo = *low, range = *high - *low;
+  for (float& v : m.values) v = range > 0 ? (v - lo) / range : 0.f;
   return m;
 }
 

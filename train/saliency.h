@@ -11,7 +11,8 @@
 // map ReLU(sum_k alpha_k A_k).
 //
 // Both maps are resampled to the image's pixels (bilinear over cell centres; the ViT's patch grid
-// covers the padded square, cropped back to the image) and scaled so their largest value is 1.
+// covers the padded square, cropped back to the image) and scaled to [0, 1], smallest to largest
+// (a nearly uniform map would otherwise show as one colour).
 #pragma once
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@ namespace forge::train {
 
 struct ExamplePrediction;
 
-// width x height values in [0, 1], row-major; the largest is 1 unless the map is all zero.
+// width x height values in [0, 1], row-major: the smallest 0, the largest 1 (all 0 when flat).
 struct SaliencyMap {
   int width = 0, height = 0;
   std::vector<float> values;
@@ -51,7 +52,7 @@ void add_saliency(models::ImageClassifier& model, std::vector<ExamplePrediction>
                   int count, const std::vector<std::string>& class_names, Device device);
 
 // A grid of values (row-major, grid_w x grid_h, cell centres spread evenly over the image)
-// resampled bilinearly to width x height and scaled to a largest value of 1.
+// resampled bilinearly to width x height and scaled to [0, 1].
 SaliencyMap resample_to_image(const std::vector<float>& grid, int grid_w, int grid_h, int width,
                               int height);
 

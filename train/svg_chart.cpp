@@ -48,7 +48,7 @@ std::string svg_line_chart(const ChartOptions& o, const std::vector<ChartSeries>
   if (std::isfinite(o.y_min)) y_lo = o.y_min;
   if (std::isfinite(o.y_max)) y_hi = o.y_max;
   if (o.integer_x) x_lo = std::min(std::floor(x_lo), 1.0);  // from epoch 1, or 0 if before
-  if (x_hi - x_lo < 1e-12) x_lo -= 0.5, x_hi += 0.5;  // one point: in the middle
+  if (x_hi - x_lo < 1e-12) x_lo -= 0.5, x_hi += 0.5;        // one point: in the middle
   if (y_hi - y_lo < 1e-12) y_lo -= 0.5, y_hi += 0.5;
   auto x_at = [&](double v) { return left + (w - left - right) * (v - x_lo) / (x_hi - x_lo); };
   auto y_at = [&](double v) { return top + (h - top - bottom) * (1 - (v - y_lo) / (y_hi - y_lo)); };
