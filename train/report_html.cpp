@@ -151,9 +151,7 @@ std::string curves(const ReportPage& page) {
     lr.y.push_back(e.learning_rate);
   }
   // Step rows on the epoch axis: step s ends at s / steps_per_epoch epochs.
-  ChartSeries step_loss{"batch (every " + std::to_string(step_row_interval) + "th step)",
-                        "#aec7e8"},
-      step_lr{"per step", "#c5b0d5"};
+  ChartSeries step_loss{"batch", "#aec7e8"}, step_lr{"per step", "#c5b0d5"};
   step_loss.markers = step_lr.markers = false;
   const double per_epoch = double(std::max<int64_t>(1, page.summary.steps_per_epoch));
   for (const auto& s : page.steps) {
@@ -178,7 +176,7 @@ std::string curves(const ReportPage& page) {
   o.y_max = 1;
   html << svg_line_chart(o, {train_acc, val_acc, test_acc});
   o.y_max = NAN;
-  o.title = "training loss, step level";
+  o.title = "training loss, every " + std::to_string(step_row_interval) + "th step";
   html << svg_line_chart(o, {step_loss, epoch_loss});
   o.title = "learning rate";
   html << svg_line_chart(o, {step_lr, lr}) << "</div>\n";
