@@ -31,9 +31,17 @@ BaselineCnn::BaselineCnn(ModelSpec spec, const CnnConfig& cfg, Generator& gen, D
 }
 
 Tensor BaselineCnn::forward(const Tensor& images) {
+  return classify_features(feature_map(images));
+}
+
+Tensor BaselineCnn::feature_map(const Tensor& images) {
   Tensor x = images;
-  for (auto& stage : stages_) x = max_pool2d(stage->forward(x), 2, 2);
-  return head_->forward(drop_->forward(global_avg_pool(x)));
+  for (size_t i = 0; i + 1 < stages_.size(); ++i) x = max_pool2d(stages_[i]->forward(x), 2, 2);
+  return stages_.back()->forward(x);
+}
+
+Tensor BaselineCnn::classify_features(const Tensor& features) {
+  return head_->forward(drop_->forward(global_avg_pool(max_pool2d(features, 2, 2))));
 }
 
 }  // namespace forge::models

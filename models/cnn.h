@@ -27,6 +27,9 @@ class BaselineCnn : public ImageClassifier {
  public:
   BaselineCnn(ModelSpec spec, const CnnConfig& cfg, Generator& gen, Device device);
   Tensor forward(const Tensor& images) override;
+  // The last stage's output before its pool (15x15 at 120 px), for Grad-CAM.
+  Tensor feature_map(const Tensor& images) override;
+  Tensor classify_features(const Tensor& features) override;
 
  private:
   std::vector<std::shared_ptr<nn::Sequential>> stages_;

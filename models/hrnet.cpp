@@ -118,6 +118,10 @@ HighResolutionNet::HighResolutionNet(ModelSpec spec, const HrnetConfig& cfg, Gen
 }
 
 Tensor HighResolutionNet::forward(const Tensor& images) {
+  return classify_features(feature_map(images));
+}
+
+Tensor HighResolutionNet::feature_map(const Tensor& images) {
   Tensor x = stage1_->forward(stem_->forward(images));
   std::vector<Tensor> branches{x};
   for (size_t s = 0; s < stages_.size(); ++s) {
@@ -135,8 +139,11 @@ Tensor HighResolutionNet::forward(const Tensor& images) {
   std::vector<Tensor> resized;
   for (const Tensor& b : branches)
     resized.push_back(b.size(2) == oh ? b : resize_nearest(b, oh, ow));
-  Tensor pooled = global_avg_pool(concat(resized, 1));
-  return head_->forward(drop_->forward(pooled));
+  return concat(resized, 1);
+}
+
+Tensor HighResolutionNet::classify_features(const Tensor& features) {
+  return head_->forward(drop_->forward(global_avg_pool(features)));
 }
 
 }  // namespace forge::models

@@ -66,6 +66,9 @@ class HighResolutionNet : public ImageClassifier {
  public:
   HighResolutionNet(ModelSpec spec, const HrnetConfig& cfg, Generator& gen, Device device);
   Tensor forward(const Tensor& images) override;
+  // The head's input before its pool: every branch at 30x30, concatenated (240 channels).
+  Tensor feature_map(const Tensor& images) override;
+  Tensor classify_features(const Tensor& features) override;
 
  private:
   std::shared_ptr<nn::Sequential> stem_;

@@ -20,6 +20,20 @@ struct ModelSpec {
   float dropout = -1.f;  // < 0: the preset's own rate
 };
 
+// What a model offers for pictures of what it looks at (train/saliency.h), inference only.
+enum class SaliencyKind {
+  attention_rollout,  // attention_probabilities(): token attention, class token first
+  grad_cam,           // feature_map() and classify_features(): a spatial map, then the head
+};
+
+// Each block's attention probabilities [b, heads, tokens, tokens] (token 0 the class token, then
+// a grid x grid of patches, row-major) and the square the patch grid covers: the image, centred
+// and zero-padded to padded_size pixels a side.
+struct TokenAttention {
+  std::vector<Tensor> layers = {};
+  int grid = 0, padded_size = 0;
+};
+
 class ImageClassifier : public nn::Module {
  public:
   explicit ImageClassifier(ModelSpec spec) : spec_(std::move(spec)) {}
@@ -34,6 +48,14 @@ class ImageClassifier : public nn::Module {
   void set_architecture(nlohmann::ordered_json architecture) {
     architecture_ = std::move(architecture);
   }
+
+  virtual SaliencyKind saliency_kind() const { return SaliencyKind::grad_cam; }
+  // attention_rollout models: the attention of one forward pass (eval mode expected).
+  virtual TokenAttention attention_probabilities(const Tensor& images);
+  // grad_cam models: forward(x) == classify_features(feature_map(x)), the feature map
+  // [b, channels, h, w] covering the whole image.
+  virtual Tensor feature_map(const Tensor& images);
+  virtual Tensor classify_features(const Tensor& features);
 
  private:
   ModelSpec spec_;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/autograd.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 
@@ -30,6 +31,15 @@ Tensor SelfAttention::attend(const Tensor& x) {
   return proj_->forward(o);
 }
 
+Tensor SelfAttention::probabilities(const Tensor& x) {
+  NoGradGuard no_grad;
+  const int64_t b = x.size(0), t = x.size(1), dim = x.size(2), dh = dim / heads_;
+  Tensor qkv = qkv_->forward(x).reshape({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
+  Tensor q = qkv.slice(0, 0, 1).reshape({b, heads_, t, dh});
+  Tensor k = qkv.slice(0, 1, 2).reshape({b, heads_, t, dh});
+  return softmax(matmul(q, transpose(k, 2, 3)) * (1.f / std::sqrt(float(dh))));
+}
+
 Tensor SelfAttention::forward(const Tensor& x) {
   return drop_->forward(attend(x));
 }
@@ -50,6 +60,10 @@ VitBlock::VitBlock(const VitConfig& cfg, Generator& gen, Device device) {
   mlp_ = register_module("mlp",
                          std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
                              fc1_, std::make_shared<nn::GELU>(), mlp_drop1_, fc2_, mlp_drop2_}));
+}
+
+Tensor VitBlock::attention_probabilities(const Tensor& x) {
+  return attn_->probabilities(norm1_->forward(x));
 }
 
 Tensor VitBlock::forward(const Tensor& x) {
@@ -81,13 +95,28 @@ VisionTransformer::VisionTransformer(ModelSpec spec, const VitConfig& cfg, Gener
       "head", std::make_shared<nn::Linear>(cfg.dim, this->spec().num_classes, gen, device));
 }
 
-Tensor VisionTransformer::forward(const Tensor& images) {
+Tensor VisionTransformer::embed(const Tensor& images) {
   Tensor x = images;
   const int extra = padded_size_ - static_cast<int>(images.size(-1));
   // Centre the image in the padded square (120 -> 128: 4 zero pixels on every side).
   if (extra > 0) x = pad2d(x, extra / 2, extra - extra / 2, extra / 2, extra - extra / 2);
   x = patch_embed(x, patch_weight_, patch_bias_, cls_token_, pos_embed_, cfg_.patch);
-  x = embed_drop_->forward(x);
+  return embed_drop_->forward(x);
+}
+
+TokenAttention VisionTransformer::attention_probabilities(const Tensor& images) {
+  NoGradGuard no_grad;
+  TokenAttention out{.grid = padded_size_ / cfg_.patch, .padded_size = padded_size_};
+  Tensor x = embed(images);
+  for (auto& block : blocks_) {
+    out.layers.push_back(block->attention_probabilities(x));
+    x = block->forward(x);
+  }
+  return out;
+}
+
+Tensor VisionTransformer::forward(const Tensor& images) {
+  Tensor x = embed(images);
   for (auto& block : blocks_) x = block->forward(x);
   x = norm_->forward(x);
   Tensor cls = x.slice(1, 0, 1).reshape({x.size(0), cfg_.dim});

@@ -29,6 +29,9 @@ class SelfAttention : public nn::Module {
   Tensor forward(const Tensor& x) override;  // [b, t, dim] -> [b, t, dim]
   // residual + forward(x), the dropout and the sum in one kernel.
   Tensor forward_add(const Tensor& residual, const Tensor& x);
+  // softmax(q k^T / sqrt(dh)) [b, heads, t, t], which the fused attention never materialises:
+  // for attention maps of a few images, without gradients.
+  Tensor probabilities(const Tensor& x);
 
  private:
   Tensor attend(const Tensor& x);  // forward(x) before the dropout
@@ -41,6 +44,8 @@ class VitBlock : public nn::Module {
  public:
   VitBlock(const VitConfig& cfg, Generator& gen, Device device);
   Tensor forward(const Tensor& x) override;
+  // The attention probabilities this block computes on x (see SelfAttention::probabilities).
+  Tensor attention_probabilities(const Tensor& x);
 
  private:
   std::shared_ptr<nn::LayerNorm> norm1_, norm2_;
@@ -57,8 +62,11 @@ class VisionTransformer : public ImageClassifier {
  public:
   VisionTransformer(ModelSpec spec, const VitConfig& cfg, Generator& gen, Device device);
   Tensor forward(const Tensor& images) override;
+  SaliencyKind saliency_kind() const override { return SaliencyKind::attention_rollout; }
+  TokenAttention attention_probabilities(const Tensor& images) override;
 
  private:
+  Tensor embed(const Tensor& images);  // padded, patch-embedded tokens, after the dropout
   VitConfig cfg_;
   int padded_size_;
   Tensor patch_weight_, patch_bias_, cls_token_, pos_embed_;

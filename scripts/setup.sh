@@ -21,6 +21,7 @@ DEBIAN_PACKAGES=(
   python3 python3-pip  # the safetensors interoperability test
   clang libclang-rt-14-dev  # libFuzzer for the image-decoding fuzz test
   debootstrap          # scripts/fresh_machine_check.sh builds its bare Debian root with it
+  chromium             # headless, checks report.html (tests/train/check_report_page.py)
 )
 
 missing=()

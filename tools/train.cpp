@@ -5,6 +5,7 @@
 //   build/bin/train --model vit --data ../shared/data/selfie2anime --epochs 20 --output runs/vit
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 #include <type_traits>
 
 #include "engine/cuda/builtin.h"
@@ -57,6 +58,26 @@ void add_flag(CLI::App& app, const OptionSpec& s, TrainOptions& o) {
     opt->capture_default_str();
 }
 
+// argv as a shell would take it back: arguments with other characters than these single-quoted.
+std::string command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_not_of(
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+                                         "nopqrstuvwxyz0123456789_./=:,+-@%") == std::string::npos;
+    if (i) line += ' ';
+    if (plain) {
+      line += a;
+      continue;
+    }
+    line += '\'';
+    for (char c : a) line += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += '\'';
+  }
+  return line;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,6 +92,7 @@ int main(int argc, char** argv) {
         app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
         for (const OptionSpec& s : option_table()) add_flag(app, s, o);
         app.parse(argc, argv);
+        o.command_line = command_line(argc, argv);
         try {
           validate_options(o);
           return run_training(o);

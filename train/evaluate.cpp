@@ -46,6 +46,8 @@ static ExamplePrediction example_from(const Batch& b, int i, const BatchSource& 
   e.rgb.resize(size_t(b.w) * b.h * 3);
   const std::vector<float> mean = source.mean(), std = source.std();
   const size_t plane = size_t(b.h) * b.w;
+  const float* input = &b.images[size_t(i) * b.c * plane];
+  e.input.assign(input, input + size_t(b.c) * plane);
   for (int c = 0; c < 3; ++c)
     for (size_t p = 0; p < plane; ++p) {
       const float v = b.images[(size_t(i) * b.c + c) * plane + p] * std[c] + mean[c];

@@ -30,6 +30,7 @@
 #include "train/resume.h"
 #include "train/run_data.h"
 #include "train/run_folder.h"
+#include "train/run_report.h"
 #include "train/saved_model.h"
 #include "train/train_step.h"
 
@@ -155,6 +156,23 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     std::printf("resumed from %s after epoch %d (step %lld)\n", o.resume.c_str(), start_epoch,
                 static_cast<long long>(info.step));
   }
+  // report.html: this run's history with the test-side reports of `reports`' models.
+  auto write_report = [&](const std::string& status, std::vector<LabelledReport> reports,
+                          std::vector<ExamplePrediction> examples) {
+    ReportPage page{.title = o.model + " on " + o.data_dir,
+                    .summary = {.model = o.model,
+                                .parameters = model->parameter_count(),
+                                .command_line = o.command_line,
+                                .status = status,
+                                .epochs = o.epochs,
+                                .steps_per_epoch = steps_per_epoch},
+                    .config = options_json(o),
+                    .history = history,
+                    .steps = steps.rows(),
+                    .reports = std::move(reports),
+                    .examples = std::move(examples)};
+    write_run_report((run_dir / "report.html").string(), std::move(page), *model, o.device);
+  };
   // Nothing in the folder changes before the first epoch of this invocation is committed (see
   // run_folder.h); then metrics.jsonl is rebuilt from the history, whatever a kill left of it.
   bool committed = false;
@@ -211,8 +229,8 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
 
     Evaluation val =
         evaluate(*model, *data.val, data.class_names, o.device, 0, pass_progress("validation"));
-    Evaluation test =
-        evaluate(*model, *data.test, data.class_names, o.device, 0, pass_progress("test"));
+    Evaluation test = evaluate(*model, *data.test, data.class_names, o.device, o.report_examples,
+                               pass_progress("test"));
     // Weights that overflowed show up here even when no training batch did: do not save them.
     if (!std::isfinite(val.loss))
       return stop_on_non_finite("validation", val.loss, epoch, batch_index, run_dir, progress);
@@ -255,6 +273,11 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                     info);
     folder.keep();
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
+    write_report(
+        "epoch " + std::to_string(rec.epoch) + " of " + std::to_string(o.epochs) +
+            " done (rewritten after every epoch; a stopped run keeps its last one)",
+        {{"model after epoch " + std::to_string(rec.epoch) + " (last.safetensors)", test.report}},
+        std::move(test.examples));
   }
 
   if (end_epoch < o.epochs) {
@@ -283,9 +306,10 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
       {"final model (last.safetensors, epoch " + std::to_string(o.epochs) + ")", final_eval.report},
       {best_label, best_eval.report}};
   std::string text;
-  for (const auto& r : reports)
-    text += (text.empty() ? "" : "\n") + std::string("test set, ") + r.label + ":\n" +
-            format_report(r.report);
+  for (const auto& r : reports) {
+    if (!text.empty()) text += "\n";
+    text += "test set, " + r.label + ":\n" + format_report(r.report);
+  }
   std::printf("\n%s", text.c_str());
   nlohmann::json json = report_json(final_eval.report);  // top level: the final model, as before
   json["model"] = "final";
@@ -296,9 +320,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   json["best_on_validation"]["val_accuracy"] = best.val_accuracy;
   write_file_atomically((run_dir / "report.txt").string(), text);
   write_file_atomically((run_dir / "report.json").string(), json.dump(2) + "\n");
-  write_file_atomically((run_dir / "report.html").string(),
-                        render_report_html(o.model + " on " + o.data_dir, options_json(o), history,
-                                           reports, final_eval.examples));
+  write_report("finished", reports, std::move(final_eval.examples));
   std::printf("run folder: %s (report.html, metrics.jsonl, last/best.safetensors)\n",
               run_dir.c_str());
   return 0;

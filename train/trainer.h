@@ -11,8 +11,9 @@
 //   best.safetensors     the model of the epoch with the best validation accuracy so far (the
 //                        test side never chooses anything)
 //   report.txt / .json   classification report and confusion matrix on the test side, of the
-//   report.html          final model and of the best-on-validation one, each labelled; .html
-//                        adds curves and a grid of test predictions
+//                        final model and of the best-on-validation one, each labelled
+//   report.html          the same with curves, saliency maps and test predictions, rewritten
+//                        after every epoch (train/report_html.h)
 //
 // One run owns its folder; a fresh run is refused a folder that holds a run unless --resume or
 // --overwrite; without --output a new runs/<model>-<seed>[-N] is made; a run that fails before
@@ -75,6 +76,7 @@ struct TrainOptions {
   int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
   int stop_after_epochs = 0;     // > 0: stop after this many epochs of this invocation
   int report_examples = 48;      // test images shown in report.html
+  std::string command_line;      // as given, for report.html (set by tools/train)
 };
 
 // Runs training; returns the process exit code (0 on success). Errors that stop a run (a NaN

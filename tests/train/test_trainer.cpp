@@ -108,6 +108,11 @@ TEST_CASE("trainer: resuming gives exactly the uninterrupted run") {
   first.stop_after_epochs = 1;  // "interrupted" after epoch 1
   REQUIRE(run_training(first) == 0);
   CHECK_FALSE(fs::exists(dir.path / "resumed" / "report.txt"));
+  // report.html is rewritten after every epoch: after one, its charts show that epoch's points.
+  const std::string page = slurp(dir.path / "resumed" / "report.html");
+  CHECK(page.find("epoch 1 of 3 done") != std::string::npos);
+  CHECK(page.find("<circle class='point'") != std::string::npos);
+  CHECK(page.find("model after epoch 1 (last.safetensors)") != std::string::npos);
   TrainOptions second = tiny(dir.path / "data", dir.path / "resumed");
   second.resume = (dir.path / "resumed" / "last.safetensors").string();
   second.split_file = (dir.path / "resumed" / "split.csv").string();
