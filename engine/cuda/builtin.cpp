@@ -10,6 +10,7 @@ namespace forge {
 namespace gpu_sim {
 void register_gpu_backend();
 uint64_t launch_count();
+GpuSyncCount sync_count();
 void fail_next_allocation();
 }  // namespace gpu_sim
 #endif
@@ -17,6 +18,7 @@ void fail_next_allocation();
 namespace gpu_cuda {
 void register_gpu_backend();
 uint64_t launch_count();
+GpuSyncCount sync_count();
 void fail_next_allocation();
 }  // namespace gpu_cuda
 #endif
@@ -45,6 +47,16 @@ uint64_t gpu_launch_count(Device device) {
   if (device == Device::cuda) return gpu_cuda::launch_count();
 #endif
   no_gpu_backend(device, "gpu_launch_count");
+}
+
+GpuSyncCount gpu_sync_count(Device device) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::sync_count();
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::sync_count();
+#endif
+  no_gpu_backend(device, "gpu_sync_count");
 }
 
 void fail_next_gpu_allocation(Device device) {

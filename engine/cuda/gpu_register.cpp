@@ -1,8 +1,10 @@
 // gpu_register.cpp: makes this build of the GPU backend known to forge::backend(): Device::sim for
 // the sim build, Device::cuda for the nvcc build. The factory runs on first use of the device, so
 // a program that never asks for cuda never touches the driver. Also what engine/cuda/builtin.h
-// offers per device beyond the Backend interface: the launch count and the allocation test hook.
+// offers per device beyond the Backend interface: the launch and sync counts and the allocation
+// test hook.
 #include "engine/cuda/blas.h"
+#include "engine/cuda/builtin.h"
 #include "engine/cuda/gpu_backend.h"
 #include "engine/cuda/gpu_runtime.h"
 
@@ -26,6 +28,10 @@ void register_gpu_backend() {
 
 uint64_t launch_count() {
   return kernel_launch_total() + blas_call_count();
+}
+
+GpuSyncCount sync_count() {
+  return {.host_waits = host_wait_count(), .blocking_uploads = blocking_upload_count()};
 }
 
 void fail_next_allocation() {

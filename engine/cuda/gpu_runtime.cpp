@@ -32,6 +32,16 @@ void fail_next_device_malloc() {
   fail_next_malloc = true;
 }
 
+namespace {
+std::atomic<uint64_t> host_waits{0}, blocking_uploads{0};
+}  // namespace
+uint64_t host_wait_count() {
+  return host_waits;
+}
+uint64_t blocking_upload_count() {
+  return blocking_uploads;
+}
+
 #if FORGE_SIM_BUILD
 
 void require_usable_device(const char*) {}  // the sim runs wherever the program does
@@ -51,9 +61,11 @@ void clear_last_error() {
   sim::take_last_error();
 }
 void copy_h2d(void* dst, const void* src, size_t bytes) {
+  ++blocking_uploads;
   std::memcpy(dst, src, bytes);
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
+  ++host_waits;
   std::memcpy(dst, src, bytes);
 }
 void copy_d2d(void* dst, const void* src, size_t bytes) {
@@ -62,7 +74,9 @@ void copy_d2d(void* dst, const void* src, size_t bytes) {
 void device_memset(void* dst, int byte, size_t bytes) {
   std::memset(dst, byte, bytes);
 }
-void device_synchronize() {}  // sim launches are synchronous: nothing is in flight
+void device_synchronize() {  // sim launches are synchronous: nothing is in flight, only counted
+  ++host_waits;
+}
 static bool fp64_is_slow() {
   return false;
 }
@@ -109,11 +123,13 @@ void device_free(void* ptr) {
   check(cudaFree(ptr), "cudaFree");
 }
 void copy_h2d(void* dst, const void* src, size_t bytes) {
+  ++blocking_uploads;
   check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice),
         "copy of " + bytes_text(bytes) + " host to device");
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
   // cudaMemcpy on the default stream waits for the kernels issued before it.
+  ++host_waits;
   check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost),
         "copy of " + bytes_text(bytes) + " device to host");
 }
@@ -125,6 +141,7 @@ void device_memset(void* dst, int byte, size_t bytes) {
   check(cudaMemsetAsync(dst, byte, bytes, 0), "memset of " + bytes_text(bytes));
 }
 void device_synchronize() {
+  ++host_waits;
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 static bool fp64_is_slow() {

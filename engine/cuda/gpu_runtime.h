@@ -7,6 +7,7 @@
 // CPU, so a kernel reads and writes plain pointers, and every launch has finished when it returns.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #ifndef FORGE_GPU_NS
 #error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
@@ -26,11 +27,18 @@ void clear_last_error();
 // it fails exactly as a real out-of-memory does, last error included.
 void fail_next_device_malloc();
 void device_free(void* ptr);
-void copy_h2d(void* dst, const void* src, size_t bytes);
+void copy_h2d(void* dst, const void* src, size_t bytes);  // on cuda, from pageable memory: waits
 void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first
 void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the default stream
 void device_memset(void* dst, int byte, size_t bytes);
 void device_synchronize();
+
+// How often this build made the host wait for the device: host_wait_count counts copy_d2h and
+// device_synchronize calls, blocking_upload_count copy_h2d calls (a cudaMemcpy from pageable
+// memory, which on cuda waits for the stream before it copies). The same calls count on sim, where
+// nothing waits, so a test there sees what the step would do on a GPU.
+uint64_t host_wait_count();
+uint64_t blocking_upload_count();
 
 // Whether GELU runs its float path (engine/gelu_math.h). FORGE_GPU_GELU=float or double chooses;
 // unset or auto: float where the device's fp64 runs under a quarter of its fp32 rate
