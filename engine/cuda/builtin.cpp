@@ -11,6 +11,7 @@ namespace gpu_sim {
 void register_gpu_backend();
 uint64_t launch_count();
 GpuSyncCount sync_count();
+void set_capture_check(bool on);
 void fail_next_allocation();
 }  // namespace gpu_sim
 #endif
@@ -19,6 +20,7 @@ namespace gpu_cuda {
 void register_gpu_backend();
 uint64_t launch_count();
 GpuSyncCount sync_count();
+void set_capture_check(bool on);
 void fail_next_allocation();
 }  // namespace gpu_cuda
 #endif
@@ -57,6 +59,25 @@ GpuSyncCount gpu_sync_count(Device device) {
   if (device == Device::cuda) return gpu_cuda::sync_count();
 #endif
   no_gpu_backend(device, "gpu_sync_count");
+}
+
+namespace {
+void set_gpu_capture_check(Device device, bool on) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::set_capture_check(on);
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::set_capture_check(on);
+#endif
+  no_gpu_backend(device, "GpuCaptureCheck");
+}
+}  // namespace
+
+GpuCaptureCheck::GpuCaptureCheck(Device device) : device_(device) {
+  set_gpu_capture_check(device, true);
+}
+GpuCaptureCheck::~GpuCaptureCheck() {
+  set_gpu_capture_check(device_, false);
 }
 
 void fail_next_gpu_allocation(Device device) {

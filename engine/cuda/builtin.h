@@ -23,6 +23,21 @@ struct GpuSyncCount {
 };
 GpuSyncCount gpu_sync_count(Device device);
 
+// While one lives, the GPU backend of `device` refuses what CUDA stream capture forbids (a device
+// allocation or free, a transfer to the host, a blocking upload, a synchronize) with a
+// std::logic_error naming the call and "during capture" (engine/cuda/gpu_runtime.h
+// begin_capture_check): how a step is checked for being capturable as a CUDA graph, on sim too.
+class GpuCaptureCheck {
+ public:
+  explicit GpuCaptureCheck(Device device);
+  ~GpuCaptureCheck();
+  GpuCaptureCheck(const GpuCaptureCheck&) = delete;
+  GpuCaptureCheck& operator=(const GpuCaptureCheck&) = delete;
+
+ private:
+  Device device_;
+};
+
 // Test hook: the next allocation the GPU backend of `device` makes on the device (one the caching
 // allocator cannot serve from its cache) fails as an out-of-memory does.
 void fail_next_gpu_allocation(Device device);

@@ -38,6 +38,7 @@ uint64_t kernel_launch_total();
 uint64_t launch_count();
 // The host waits and blocking uploads so far (gpu_runtime.h), for engine/cuda/builtin.h.
 GpuSyncCount sync_count();
+void set_capture_check(bool on);  // gpu_runtime.h begin_capture_check / end_capture_check
 // Test hook: the next allocation that reaches the device fails as an out-of-memory does.
 void fail_next_allocation();
 

@@ -34,6 +34,13 @@ GpuSyncCount sync_count() {
   return {.host_waits = host_wait_count(), .blocking_uploads = blocking_upload_count()};
 }
 
+void set_capture_check(bool on) {
+  if (on)
+    begin_capture_check();
+  else
+    end_capture_check();
+}
+
 void fail_next_allocation() {
   fail_next_device_malloc();
 }

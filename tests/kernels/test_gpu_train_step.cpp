@@ -2,12 +2,17 @@
 // (train/step_metrics.h) makes the host wait for nothing on the GPU backend: the device's counts of
 // transfers to the host and synchronize calls (engine/cuda/builtin.h gpu_sync_count) do not move
 // over steps between two log points, and the one read at the log point is one wait. The figures
-// read there agree with the same steps on the CPU.
+// read there agree with the same steps on the CPU. And after one warm-up step the step keeps the
+// rules of CUDA stream capture (engine/cuda/builtin.h GpuCaptureCheck): no device allocation,
+// transfer to the host, blocking upload or synchronize, images upload included.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/cuda/builtin.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
@@ -77,5 +82,46 @@ TEST_CASE("gpu training step: the host waits for nothing between log points") {
     CHECK(std::fabs(got.shown.loss_sum - want.shown.loss_sum) <= 1e-3 * want.shown.loss_sum);
     CHECK(got.shown.correct == want.shown.correct);
     CHECK(std::fabs(got.shown.last_loss - want.shown.last_loss) <= 1e-3 * want.shown.last_loss);
+  }
+}
+
+TEST_CASE("gpu training step: capturable after one warm-up step") {
+  register_builtin_backends();
+  for (Device device : forge::testing::gpu_test_devices()) {
+    const std::string on = device_name(device);
+    CAPTURE(on);
+    Generator gen(41);
+    auto model = models::create_model({"vit-micro", 3, 32, 0.1f}, gen, device);
+    Generator data(42);
+    const std::vector<float> host_images = Tensor::randn({8, 3, 32, 32}, data).to_vector();
+    const std::vector<int32_t> labels{0, 2, 1, 2, 1, 0, 0, 2};
+    AdamW optimizer(model->parameters(), AdamOptions{.lr = 1e-3f, .weight_decay = 0.05f});
+    model->train();
+    train::StepMetrics metrics(device);
+    // The trainer's step with its upload of the batch and its metrics.
+    auto step = [&](int index) {
+      const Tensor images = Tensor::from_vector(host_images, {8, 3, 32, 32}, device);
+      const train::StepResult r =
+          train::train_step(*model, optimizer, images, labels,
+                            {.step = uint64_t(index), .lr = 1e-3f, .clip_grad = 0.5f});
+      metrics.add(r.loss, r.logits, labels, index);
+      return r;
+    };
+    step(0);  // the warm-up: what the step allocates is in the allocator's cache after it
+    {
+      GpuCaptureCheck capture(device);
+      // As in the trainer, a step's result (its graph) is gone before the next step starts.
+      for (int index = 1; index <= 2; ++index) CHECK_NOTHROW(step(index));
+      train::StepResult r;
+      CHECK_NOTHROW(r = step(3));
+      // What the old step did each time, and any allocation the cache cannot serve, are refused.
+      CHECK_THROWS_WITH_AS(
+          r.loss.item(),
+          doctest::Contains("to the host (cudaMemcpy device to host) during capture"),
+          std::logic_error);
+      CHECK_THROWS_WITH_AS(backend(device).allocate(123456789),
+                           doctest::Contains("cudaMalloc during capture"), std::logic_error);
+    }
+    CHECK(metrics.read().first_non_finite_step == -1);
   }
 }
