@@ -204,6 +204,13 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     steps.start_epoch();
     StepMetrics metrics(o.device);  // summed on the device, read once a log interval
     MetricsSnapshot shown;
+    // The host's one wait for the device in a log interval: false when a loss was not finite.
+    auto read_metrics = [&] {
+      shown = metrics.read();
+      if (shown.first_non_finite_step >= 0) return false;
+      progress.update(batch_index, shown.loss_sum / seen, double(shown.correct) / seen, seen);
+      return true;
+    };
     Batch batch;
     while (data.train->next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
@@ -217,17 +224,12 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
       metrics.add(r.loss, r.logits, batch.labels, step);
       seen += static_cast<long>(batch.labels.size());
       ++batch_index;
-      if ((step + 1) % step_row_interval == 0 || batch_index == steps_per_epoch) {
-        shown = metrics.read();  // the host's one wait for the device in these steps
-        if (shown.first_non_finite_step >= 0)
-          return stop_on_non_finite_training(shown, step, epoch, run_dir, progress);
-        progress.update(batch_index, shown.loss_sum / seen, double(shown.correct) / seen, seen);
-      }
-      // Its loss is shown only on a row step, which is a read step.
+      if ((step + 1) % step_row_interval == 0 && !read_metrics())
+        return stop_on_non_finite_training(shown, step, epoch, run_dir, progress);
+      // A step row (every step_row_interval-th step) shows its loss: read just above.
       steps.after_step(step + 1, epoch + 1, shown.last_loss, lr, long(batch.labels.size()));
     }
-    shown = metrics.read();
-    if (shown.first_non_finite_step >= 0)  // an epoch of fewer batches than planned
+    if (!read_metrics())
       return stop_on_non_finite_training(shown, int64_t(epoch) * steps_per_epoch + batch_index - 1,
                                          epoch, run_dir, progress);
     progress.finish();
