@@ -1,7 +1,7 @@
 """Times one PyTorch training step of a forge model (bench/pytorch_models.py) on the CPU.
 
-The step is train/trainer.cpp's: forward, cross-entropy with label smoothing 0.1, loss.item(),
-backward, gradient clipping to global norm 1, AdamW (lr 5e-4, weight decay 0.05, betas 0.9/0.999,
+The step is train/trainer.cpp's: forward, cross-entropy with label smoothing 0.1, backward,
+gradient clipping to global norm 1, AdamW (lr 5e-4, weight decay 0.05, betas 0.9/0.999,
 eps 1e-8) step, zero_grad; in training mode (dropout and batch statistics on), on one random batch
 of normal noise [batch, 3, size, size] with random labels. Warm-up steps first, then N timed
 steps. One model per process, so peak RSS (ru_maxrss, MiB) is that model's.
@@ -57,7 +57,7 @@ def main():
     def step():
         logits = model(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
-        loss_value = loss.item()  # forge reads the loss every step (its NaN check)
+        loss_value = loss.item()  # free on the CPU; forge's step reads nothing back
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()

@@ -114,11 +114,14 @@ class Backend {
   // Sums x (contiguous, shape in_shape) down to out_shape: same ndim, each extent equal or 1.
   virtual void reduce_sum(const float* x, const int64_t* in_shape, const int64_t* out_shape,
                           int ndim, float* out) = 0;
-  // Gradient-norm clipping over a list of `count` flat tensors, xs[i] holding ns[i] floats (on a
-  // GPU each is one launch for the whole list): the sum of every x^2, returned to the host in
-  // double (a transfer, so it waits for the device), and x *= scale in place.
-  virtual double sum_squares(const float* const* xs, const int64_t* ns, int count) = 0;
-  virtual void scale_all(float* const* xs, const int64_t* ns, int count, float scale) = 0;
+  // Gradient-norm clipping over a list of `count` flat tensors, xs[i] holding ns[i] floats, with
+  // nothing read back to the host (on a GPU two launches for the whole list, no transfer):
+  //   norm = sqrt(S), S = sum over tensors of (float) sum_i x_i^2 (each tensor's sum rounded to
+  //   float, those added in double);  *norm_out (one device float) = norm;
+  //   when norm is finite and > max_norm: x *= max_norm / (norm + 1e-6) in place.
+  // A non-finite norm leaves every x as it was (scaling would spread a NaN into every weight).
+  virtual void clip_by_global_norm(float* const* xs, const int64_t* ns, int count, float max_norm,
+                                   float* norm_out) = 0;
 
   // ---- GEMM (row-major) ----------------------------------------------------------------------
   // For each of `batch` problems: C = alpha * op(A) op(B) + beta * C, op(A) [m, k], op(B) [k, n],
@@ -222,6 +225,14 @@ class Backend {
   virtual void cross_entropy_backward(int rows, int classes, const float* logits,
                                       const int32_t* labels, float smoothing, const float* lse,
                                       const float* gloss, float* glogits) = 0;
+  // A training pass's running figures, kept on the device so that a step needs no transfer
+  // (train/step_metrics.h reads them back once a log interval). sums: 4 device doubles,
+  //   sums[0] += rows * loss[0];  sums[1] += rows r with argmax_c logits[r, c] == labels[r]
+  //   (the first maximum);  sums[2] = loss[0];  sums[3] = step when loss[0] is not finite and
+  //   sums[3] < 0 (the first step whose loss was not finite; -1 before).
+  virtual void accumulate_step_metrics(int rows, int classes, const float* logits,
+                                       const int32_t* labels, const float* loss, int64_t step,
+                                       double* sums) = 0;
 
   // ---- dropout -------------------------------------------------------------------------------
   // Keeps element i when uniform(seed, i) >= p, scaling kept ones by 1/(1-p). The uniform comes

@@ -17,15 +17,6 @@ static int argmax_row(const float* row, int classes) {
   return static_cast<int>(std::max_element(row, row + classes) - row);
 }
 
-long count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
-  const int classes = static_cast<int>(logits.size(1));
-  const std::vector<float> v = logits.to_vector();
-  long correct = 0;
-  for (size_t r = 0; r < labels.size(); ++r)
-    correct += argmax_row(&v[r * classes], classes) == labels[r];
-  return correct;
-}
-
 std::vector<float> softmax_rows(const std::vector<float>& logits, int classes) {
   std::vector<float> p(logits.size());
   for (size_t r = 0; r * classes < logits.size(); ++r) {

@@ -24,8 +24,6 @@ Evaluation evaluate(models::ImageClassifier& model, BatchSource& source,
                     const std::vector<std::string>& class_names, Device device, int examples = 0,
                     const std::function<void(size_t, size_t)>& progress = {});
 
-// Number of rows whose largest logit is at the label.
-long count_correct(const Tensor& logits, const std::vector<int32_t>& labels);
 // Softmax probabilities of logits [rows, classes], on the host.
 std::vector<float> softmax_rows(const std::vector<float>& logits, int classes);
 

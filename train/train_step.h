@@ -3,11 +3,14 @@
 // checked against PyTorch (tests/models/test_pytorch_fixtures.cpp) is what training does:
 //
 //   set the step (dropout masks are a function of it), set the learning rate, forward,
-//   cross-entropy with label smoothing, read the loss back; then, only if it is finite: zero the
-//   gradients, backward, clip to a global norm, one optimizer step.
+//   cross-entropy with label smoothing, zero the gradients, backward, clip to a global norm, one
+//   optimizer step.
 //
-// A non-finite loss leaves the weights and the optimizer untouched, so the caller can stop
-// without saving broken weights (the trainer does).
+// Nothing is read back to the host (on a GPU the host never waits for the device here): the loss
+// stays on the device, and the caller reads it when it shows it (train/step_metrics.h: once a log
+// interval). A non-finite loss is therefore not caught at its step: the update goes ahead (clipping
+// leaves a NaN gradient unscaled, so the weights turn NaN too), and the caller, on finding it,
+// must stop without saving the weights (the trainer does).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -25,9 +28,8 @@ struct StepSettings {
 };
 
 struct StepResult {
-  Tensor logits;     // [batch, classes], from the forward before the update
-  Tensor loss;       // [1], still attached to the graph of that forward
-  float loss_value;  // loss read back to the host; the update was skipped unless finite
+  Tensor logits;  // [batch, classes], from the forward before the update
+  Tensor loss;    // [1] on the model's device, still attached to the graph of that forward
 };
 
 StepResult train_step(nn::Module& model, Optimizer& optimizer, const Tensor& images,

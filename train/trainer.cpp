@@ -4,7 +4,8 @@
 // forward, cross-entropy, backward, clip, optimizer step; then evaluate the validation and test
 // sides without gradients and commit the epoch (best.safetensors when validation improved,
 // last.safetensors with the history, metrics.jsonl rebuilt). A non-finite loss stops the run
-// before the broken weights are saved.
+// before the broken weights are saved (the training loss is read back once a log interval,
+// train/step_metrics.h, so it is found there, never later than the epoch's end).
 #include "train/trainer.h"
 
 #include <algorithm>
@@ -32,6 +33,7 @@
 #include "train/run_folder.h"
 #include "train/run_report.h"
 #include "train/saved_model.h"
+#include "train/step_metrics.h"
 #include "train/train_step.h"
 
 namespace fs = std::filesystem;
@@ -75,6 +77,22 @@ int stop_on_non_finite(const char* which, double value, int epoch, int batch,
                "error: the %s loss became %f in epoch %d (after %d training batches); stopping "
                "without saving the broken weights; %s. Try a lower --lr or a --clip-grad.\n",
                which, value, epoch + 1, batch, last_good_checkpoint(run_dir).c_str());
+  return exit_code::non_finite_loss;
+}
+
+// The same for the training loss, which is read back once a log interval (train/step_metrics.h):
+// found at `found_at`, first at shown.first_non_finite_step; the weights of every step since are
+// not finite either, and none is saved.
+int stop_on_non_finite_training(const MetricsSnapshot& shown, int64_t found_at, int epoch,
+                                const fs::path& run_dir, ProgressLine& progress) {
+  progress.finish();
+  std::fprintf(stderr,
+               "error: the training loss became non-finite at step %lld in epoch %d (found at "
+               "step %lld: the loss is read back every %d steps); stopping without saving the "
+               "broken weights; %s. Try a lower --lr or a --clip-grad.\n",
+               static_cast<long long>(shown.first_non_finite_step + 1), epoch + 1,
+               static_cast<long long>(found_at + 1), step_row_interval,
+               last_good_checkpoint(run_dir).c_str());
   return exit_code::non_finite_loss;
 }
 
@@ -194,14 +212,23 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     model->train();
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
-    ProgressLine progress(label, steps_per_epoch, stdout, 20,
+    // Updated once a log interval: a plain line every 2 updates is one every 20 steps.
+    ProgressLine progress(label, steps_per_epoch, stdout, 2,
                           {.later_epochs = end_epoch - epoch - 1,
                            .epoch_seconds = history.empty() ? 0 : history.back().seconds});
-    double loss_sum = 0;
-    long seen = 0, correct = 0;
+    long seen = 0;
     int batch_index = 0;
     data.train->start_epoch(epoch);
     steps.start_epoch();
+    StepMetrics metrics(o.device);  // summed on the device, read once a log interval
+    MetricsSnapshot shown;
+    // The host's one wait for the device in a log interval: false when a loss was not finite.
+    auto read_metrics = [&] {
+      shown = metrics.read();
+      if (shown.first_non_finite_step >= 0) return false;
+      progress.update(batch_index, shown.loss_sum / seen, double(shown.correct) / seen, seen);
+      return true;
+    };
     Batch batch;
     while (data.train->next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
@@ -212,18 +239,17 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                       .lr = lr,
                       .label_smoothing = o.label_smoothing,
                       .clip_grad = o.clip_grad});
-      const float loss_value = r.loss_value;
-      const Tensor& logits = r.logits;
-      // train_step took no step on a non-finite loss: the weights are still the last good ones.
-      if (!std::isfinite(loss_value))
-        return stop_on_non_finite("training", loss_value, epoch, batch_index, run_dir, progress);
-      loss_sum += double(loss_value) * batch.labels.size();
-      correct += count_correct(logits, batch.labels);
+      metrics.add(r.loss, r.logits, batch.labels, step);
       seen += static_cast<long>(batch.labels.size());
       ++batch_index;
-      steps.after_step(step + 1, epoch + 1, loss_value, lr, long(batch.labels.size()));
-      progress.update(batch_index, loss_sum / seen, double(correct) / seen, seen);
+      if ((step + 1) % step_row_interval == 0 && !read_metrics())
+        return stop_on_non_finite_training(shown, step, epoch, run_dir, progress);
+      // A step row (every step_row_interval-th step) shows its loss: read just above.
+      steps.after_step(step + 1, epoch + 1, shown.last_loss, lr, long(batch.labels.size()));
     }
+    if (!read_metrics())
+      return stop_on_non_finite_training(shown, int64_t(epoch) * steps_per_epoch + batch_index - 1,
+                                         epoch, run_dir, progress);
     progress.finish();
     const double train_seconds = progress.seconds();
 
@@ -238,8 +264,8 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
       return stop_on_non_finite("test", test.loss, epoch, batch_index, run_dir, progress);
     EpochRecord rec;
     rec.epoch = epoch + 1;
-    rec.train_loss = loss_sum / std::max(1L, seen);
-    rec.train_accuracy = double(correct) / std::max(1L, seen);
+    rec.train_loss = shown.loss_sum / std::max(1L, seen);
+    rec.train_accuracy = double(shown.correct) / std::max(1L, seen);
     rec.val_loss = val.loss;
     rec.val_accuracy = val.report.accuracy;
     rec.test_loss = test.loss;

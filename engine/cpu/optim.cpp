@@ -1,5 +1,5 @@
-// optim.cpp: CPU optimizer steps and the gradient scale of clipping, one pass over each parameter
-// tensor of the list (the update rules are written out in engine/backend.h).
+// optim.cpp: CPU optimizer steps, one pass over each parameter tensor of the list (the update rules
+// are written out in engine/backend.h).
 #include <cmath>
 
 #include "engine/cpu/cpu_backend.h"
@@ -24,10 +24,6 @@ void CpuBackend::adam_step(const AdamTensor* tensors, int count, float lr, float
       p[i] = shrink * p[i] - lr * (m[i] / bc1) / (std::sqrt(v[i] / bc2) + eps);
     }
   }
-}
-
-void CpuBackend::scale_all(float* const* xs, const int64_t* ns, int count, float scale) {
-  for (int t = 0; t < count; ++t) unary(UnaryOp::scale, xs[t], xs[t], ns[t], scale);
 }
 
 void CpuBackend::sgd_step(int64_t n, float* p, const float* g, float* buf, float lr, float momentum,

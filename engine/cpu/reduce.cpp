@@ -1,10 +1,11 @@
 // reduce.cpp: CPU reductions. reduce_sum sums a tensor down to a shape with some extents set to
-// 1 (the backward of broadcasting, bias gradients, means); sum_squares feeds gradient clipping.
-// Partial sums are kept in double: a float accumulator over n terms has error growing like
-// n * eps, which for the 10^5-10^6 term sums here would be visible in tests.
+// 1 (the backward of broadcasting, bias gradients, means); clip_by_global_norm is gradient
+// clipping's. Partial sums are kept in double: a float accumulator over n terms has error growing
+// like n * eps, which for the 10^5-10^6 term sums here would be visible in tests.
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
@@ -130,8 +131,9 @@ void CpuBackend::reduce_sum(const float* x, const int64_t* in_shape, const int64
 }
 
 // Each tensor's sum in double, rounded to float, the floats added in double: what clipping did
-// when it summed one tensor per call.
-double CpuBackend::sum_squares(const float* const* xs, const int64_t* ns, int count) {
+// when it summed one tensor per call. The scale is applied as UnaryOp::scale does.
+void CpuBackend::clip_by_global_norm(float* const* xs, const int64_t* ns, int count, float max_norm,
+                                     float* norm_out) {
   double total = 0.0;
   for (int t = 0; t < count; ++t) {
     const float* x = xs[t];
@@ -141,7 +143,11 @@ double CpuBackend::sum_squares(const float* const* xs, const int64_t* ns, int co
     for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * x[i];
     total += static_cast<float>(acc);
   }
-  return total;
+  const float norm = static_cast<float>(std::sqrt(total));
+  *norm_out = norm;
+  if (!std::isfinite(norm) || norm <= max_norm) return;
+  const float scale = static_cast<float>(max_norm / (double(norm) + 1e-6));
+  for (int t = 0; t < count; ++t) unary(UnaryOp::scale, xs[t], xs[t], ns[t], scale);
 }
 
 }  // namespace forge

@@ -10,6 +10,8 @@ namespace forge {
 namespace gpu_sim {
 void register_gpu_backend();
 uint64_t launch_count();
+GpuSyncCount sync_count();
+void set_capture_check(bool on);
 void fail_next_allocation();
 }  // namespace gpu_sim
 #endif
@@ -17,6 +19,8 @@ void fail_next_allocation();
 namespace gpu_cuda {
 void register_gpu_backend();
 uint64_t launch_count();
+GpuSyncCount sync_count();
+void set_capture_check(bool on);
 void fail_next_allocation();
 }  // namespace gpu_cuda
 #endif
@@ -45,6 +49,35 @@ uint64_t gpu_launch_count(Device device) {
   if (device == Device::cuda) return gpu_cuda::launch_count();
 #endif
   no_gpu_backend(device, "gpu_launch_count");
+}
+
+GpuSyncCount gpu_sync_count(Device device) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::sync_count();
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::sync_count();
+#endif
+  no_gpu_backend(device, "gpu_sync_count");
+}
+
+namespace {
+void set_gpu_capture_check(Device device, bool on) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::set_capture_check(on);
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::set_capture_check(on);
+#endif
+  no_gpu_backend(device, "GpuCaptureCheck");
+}
+}  // namespace
+
+GpuCaptureCheck::GpuCaptureCheck(Device device) : device_(device) {
+  set_gpu_capture_check(device, true);
+}
+GpuCaptureCheck::~GpuCaptureCheck() {
+  set_gpu_capture_check(device_, false);
 }
 
 void fail_next_gpu_allocation(Device device) {

@@ -14,6 +14,30 @@ void register_builtin_backends();
 // kernel, and each cuBLAS call as one. Throws std::invalid_argument for cpu or a device not built.
 uint64_t gpu_launch_count(Device device);
 
+// How often the GPU backend of `device` made the host wait (engine/cuda/gpu_runtime.h): host_waits
+// counts transfers to the host and synchronize calls, blocking_uploads synchronous transfers to
+// the device (on cuda those wait for the stream too). Counted alike on sim, where nothing waits.
+struct GpuSyncCount {
+  uint64_t host_waits = 0;
+  uint64_t blocking_uploads = 0;
+};
+GpuSyncCount gpu_sync_count(Device device);
+
+// While one lives, the GPU backend of `device` refuses what CUDA stream capture forbids (a device
+// allocation or free, a transfer to the host, a blocking upload, a synchronize) with a
+// std::logic_error naming the call and "during capture" (engine/cuda/gpu_runtime.h
+// begin_capture_check): how a step is checked for being capturable as a CUDA graph, on sim too.
+class GpuCaptureCheck {
+ public:
+  explicit GpuCaptureCheck(Device device);
+  ~GpuCaptureCheck();
+  GpuCaptureCheck(const GpuCaptureCheck&) = delete;
+  GpuCaptureCheck& operator=(const GpuCaptureCheck&) = delete;
+
+ private:
+  Device device_;
+};
+
 // Test hook: the next allocation the GPU backend of `device` makes on the device (one the caching
 // allocator cannot serve from its cache) fails as an out-of-memory does.
 void fail_next_gpu_allocation(Device device);

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "engine/backend.h"
+#include "engine/cuda/builtin.h"
 
 #ifndef FORGE_GPU_NS
 #error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
@@ -35,6 +36,9 @@ void register_gpu_backend();
 // those plus one per cuBLAS or cuDNN call (gpu_register.cpp).
 uint64_t kernel_launch_total();
 uint64_t launch_count();
+// The host waits and blocking uploads so far (gpu_runtime.h), for engine/cuda/builtin.h.
+GpuSyncCount sync_count();
+void set_capture_check(bool on);  // gpu_runtime.h begin_capture_check / end_capture_check
 // Test hook: the next allocation that reaches the device fails as an out-of-memory does.
 void fail_next_allocation();
 

@@ -1,6 +1,7 @@
 // gpu_memory.cpp: GpuBackend's construction, memory and synchronisation: allocations go through
 // the caching allocator (caching_allocator.h), copies and syncs through gpu_runtime.h.
 #include <bit>
+#include <stdexcept>
 
 #include "engine/cuda/gpu_impl.h"
 #include "engine/cuda/gpu_runtime.h"
@@ -30,8 +31,9 @@ void* CachingAllocator::allocate(size_t bytes) {
   }
   try {
     return device_malloc(bin);
-  } catch (const std::exception&) {
+  } catch (const std::runtime_error&) {
     // Out of memory, perhaps only because of what the cache holds: give it back, try once more.
+    // (A capture check's std::logic_error is no out-of-memory: it goes to the caller as it is.)
     // The failed cudaMalloc left its error as CUDA's last error; clear it (as PyTorch's caching
     // allocator does), or the next FORGE_CHECK_LAUNCH reports "out of memory" for a kernel that
     // ran fine.
@@ -84,7 +86,7 @@ void GpuBackend::deallocate(void* ptr, size_t bytes) {
   impl_->allocator.deallocate(ptr, bytes);
 }
 void GpuBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
-  copy_h2d(dst, src, bytes);
+  copy_h2d_async(dst, src, bytes);
 }
 void GpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   copy_d2h(dst, src, bytes);

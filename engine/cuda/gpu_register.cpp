@@ -2,8 +2,9 @@
 // the sim build, Device::cuda for the nvcc build. The factory runs on first use of the device, so
 // a program that never asks for cuda never touches the driver. Also what engine/cuda/builtin.h
 // offers per device beyond the Backend interface: the launch count (kernels, cuBLAS and cuDNN
-// calls) and the allocation test hook.
+// calls), the sync counts and the allocation test hook.
 #include "engine/cuda/blas.h"
+#include "engine/cuda/builtin.h"
 #if FORGE_CUDNN
 #include "engine/cuda/cudnn_conv.h"
 #endif
@@ -34,6 +35,17 @@ uint64_t launch_count() {
 #else
   return kernel_launch_total() + blas_call_count();
 #endif
+}
+
+GpuSyncCount sync_count() {
+  return {.host_waits = host_wait_count(), .blocking_uploads = blocking_upload_count()};
+}
+
+void set_capture_check(bool on) {
+  if (on)
+    begin_capture_check();
+  else
+    end_capture_check();
 }
 
 void fail_next_allocation() {

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -32,11 +34,40 @@ void fail_next_device_malloc() {
   fail_next_malloc = true;
 }
 
+namespace {
+std::atomic<uint64_t> host_waits{0}, blocking_uploads{0};
+std::atomic<bool> capturing{false};
+// Throws when a capture check is on: `what` is a call stream capture forbids.
+void refuse_during_capture(const char* what) {
+  if (capturing)
+    throw std::logic_error(std::string(what) +
+                           " during capture: a captured step must not allocate, free, read back, "
+                           "upload blocking or synchronize (gpu_runtime.h begin_capture_check)");
+}
+// An upload too large for the staging ring: a blocking one.
+bool blocking_size(size_t bytes) {
+  return bytes > kStagingBytes / 2;
+}
+}  // namespace
+void begin_capture_check() {
+  capturing = true;
+}
+void end_capture_check() {
+  capturing = false;
+}
+uint64_t host_wait_count() {
+  return host_waits;
+}
+uint64_t blocking_upload_count() {
+  return blocking_uploads;
+}
+
 #if FORGE_SIM_BUILD
 
 void require_usable_device(const char*) {}  // the sim runs wherever the program does
 
 void* device_malloc(size_t bytes) {
+  refuse_during_capture("cudaMalloc");
   void* p = nullptr;
   const size_t request = size_to_request(bytes);
   if (sim::device_malloc(&p, request) != cudaSuccess)
@@ -45,15 +76,24 @@ void* device_malloc(size_t bytes) {
   return p;
 }
 void device_free(void* ptr) {
+  refuse_during_capture("cudaFree");
   sim::device_free(ptr);
 }
 void clear_last_error() {
   sim::take_last_error();
 }
 void copy_h2d(void* dst, const void* src, size_t bytes) {
+  refuse_during_capture("a blocking upload (cudaMemcpy host to device)");
+  ++blocking_uploads;
+  std::memcpy(dst, src, bytes);
+}
+void copy_h2d_async(void* dst, const void* src, size_t bytes) {
+  if (blocking_size(bytes)) return copy_h2d(dst, src, bytes);
   std::memcpy(dst, src, bytes);
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
+  refuse_during_capture("a transfer to the host (cudaMemcpy device to host)");
+  ++host_waits;
   std::memcpy(dst, src, bytes);
 }
 void copy_d2d(void* dst, const void* src, size_t bytes) {
@@ -62,7 +102,10 @@ void copy_d2d(void* dst, const void* src, size_t bytes) {
 void device_memset(void* dst, int byte, size_t bytes) {
   std::memset(dst, byte, bytes);
 }
-void device_synchronize() {}  // sim launches are synchronous: nothing is in flight
+void device_synchronize() {  // sim launches are synchronous: nothing is in flight, only counted
+  refuse_during_capture("cudaDeviceSynchronize");
+  ++host_waits;
+}
 static bool fp64_is_slow() {
   return false;
 }
@@ -97,6 +140,7 @@ void require_usable_device(const char* device_label) {
 }
 
 void* device_malloc(size_t bytes) {
+  refuse_during_capture("cudaMalloc");
   void* p = nullptr;
   const size_t request = size_to_request(bytes);
   check(cudaMalloc(&p, request), "cudaMalloc of " + bytes_text(request));
@@ -106,14 +150,83 @@ void clear_last_error() {
   cudaGetLastError();
 }
 void device_free(void* ptr) {
+  refuse_during_capture("cudaFree");
   check(cudaFree(ptr), "cudaFree");
 }
 void copy_h2d(void* dst, const void* src, size_t bytes) {
+  refuse_during_capture("a blocking upload (cudaMemcpy host to device)");
+  ++blocking_uploads;
   check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice),
         "copy of " + bytes_text(bytes) + " host to device");
 }
+
+namespace {
+// The pinned ring of copy_h2d_async. Stretches are handed out in ring order, so the queue of
+// those whose copies may still run is oldest first and in address order from the head on.
+class StagingRing {
+ public:
+  ~StagingRing() {
+    for (const Stretch& s : queued_) cudaEventDestroy(s.copied);
+    if (base_) cudaFreeHost(base_);  // at exit the context may be gone: errors are moot
+  }
+  void upload(void* dst, const void* src, size_t bytes) {
+    if (bytes == 0) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!base_) check(cudaHostAlloc(&base_, kStagingBytes, cudaHostAllocDefault), "cudaHostAlloc");
+    const size_t size = (bytes + 255) / 256 * 256;
+    if (head_ + size > kStagingBytes) head_ = 0;
+    make_free(head_, head_ + size);
+    char* stage = static_cast<char*>(base_) + head_;
+    std::memcpy(stage, src, bytes);
+    check(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, 0),
+          "asynchronous copy of " + bytes_text(bytes) + " host to device");
+    cudaEvent_t copied;
+    check(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventRecord(copied, 0), "cudaEventRecord");
+    queued_.push_back({head_, head_ + size, copied});
+    head_ += size;
+  }
+
+ private:
+  struct Stretch {
+    size_t begin, end;
+    cudaEvent_t copied;
+  };
+  // Drops the finished stretches at the front, and waits for those overlapping [begin, end).
+  void make_free(size_t begin, size_t end) {
+    while (!queued_.empty()) {
+      const Stretch& s = queued_.front();
+      const bool overlaps = s.begin < end && begin < s.end;
+      const cudaError_t status = cudaEventQuery(s.copied);
+      if (status == cudaErrorNotReady) {
+        cudaGetLastError();  // not an error, but leave no trace for FORGE_CHECK_LAUNCH (as PyTorch)
+        if (!overlaps) return;
+        refuse_during_capture("a wait for the staging ring (cudaEventSynchronize)");
+        ++host_waits;  // the host is a whole ring of uploads ahead of the device
+        check(cudaEventSynchronize(s.copied), "cudaEventSynchronize");
+      } else {
+        check(status, "cudaEventQuery");
+      }
+      cudaEventDestroy(s.copied);
+      queued_.pop_front();
+    }
+  }
+  std::mutex mutex_;
+  void* base_ = nullptr;
+  size_t head_ = 0;
+  std::deque<Stretch> queued_;
+};
+StagingRing staging_ring;
+}  // namespace
+
+void copy_h2d_async(void* dst, const void* src, size_t bytes) {
+  if (blocking_size(bytes)) return copy_h2d(dst, src, bytes);
+  staging_ring.upload(dst, src, bytes);
+}
 void copy_d2h(void* dst, const void* src, size_t bytes) {
   // cudaMemcpy on the default stream waits for the kernels issued before it.
+  refuse_during_capture("a transfer to the host (cudaMemcpy device to host)");
+  ++host_waits;
   check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost),
         "copy of " + bytes_text(bytes) + " device to host");
 }
@@ -125,6 +238,8 @@ void device_memset(void* dst, int byte, size_t bytes) {
   check(cudaMemsetAsync(dst, byte, bytes, 0), "memset of " + bytes_text(bytes));
 }
 void device_synchronize() {
+  refuse_during_capture("cudaDeviceSynchronize");
+  ++host_waits;
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 static bool fp64_is_slow() {

@@ -7,6 +7,7 @@
 // CPU, so a kernel reads and writes plain pointers, and every launch has finished when it returns.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #ifndef FORGE_GPU_NS
 #error "FORGE_GPU_NS must be defined (gpu_cuda or gpu_sim) by the build"
@@ -26,11 +27,33 @@ void clear_last_error();
 // it fails exactly as a real out-of-memory does, last error included.
 void fail_next_device_malloc();
 void device_free(void* ptr);
-void copy_h2d(void* dst, const void* src, size_t bytes);
+void copy_h2d(void* dst, const void* src, size_t bytes);  // on cuda, from pageable memory: waits
+// An upload the host does not wait for: src is copied at once into a pinned staging ring (so the
+// caller may reuse it on return) and from there to dst in stream order (cudaMemcpyAsync). The
+// ring (kStagingBytes) is waited on only when it wraps onto copies still queued; an upload larger
+// than half of it is a copy_h2d. On sim: a memcpy, with the same size rule for what counts as
+// blocking.
+constexpr size_t kStagingBytes = size_t(128) << 20;  // 128 MiB: a batch of 64 3x224x224 images
+void copy_h2d_async(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first
 void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the default stream
 void device_memset(void* dst, int byte, size_t bytes);
 void device_synchronize();
+
+// How often this build made the host wait for the device: host_wait_count counts copy_d2h and
+// device_synchronize calls, blocking_upload_count copy_h2d calls (a cudaMemcpy from pageable
+// memory, which on cuda waits for the stream before it copies). The same calls count on sim, where
+// nothing waits, so a test there sees what the step would do on a GPU.
+uint64_t host_wait_count();
+uint64_t blocking_upload_count();
+
+// Capture checks: the rules a step must keep to be captured as a CUDA graph (stream capture
+// forbids them): while one is on, a device allocation or free (cudaMalloc, cudaFree: the caching
+// allocator must serve the step from blocks it already holds), a transfer to the host, a blocking
+// upload or a synchronize throws std::logic_error naming the call and "during capture". Kernel
+// launches are allowed. Host-side bookkeeping, the same on both builds: nothing is captured.
+void begin_capture_check();
+void end_capture_check();
 
 // Whether GELU runs its float path (engine/gelu_math.h). FORGE_GPU_GELU=float or double chooses;
 // unset or auto: float where the device's fp64 runs under a quarter of its fp32 rate

@@ -115,7 +115,7 @@ void Optimizer::load_state(const OptimizerState& saved) {
   step_count_ = saved.step;
 }
 
-float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
+Tensor clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
   if (!(max_norm > 0.f))
     throw std::invalid_argument("clip_grad_norm: max_norm must be > 0, got " +
                                 std::to_string(max_norm));
@@ -134,22 +134,18 @@ float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
     }
     grads.push_back(g);
   }
-  if (grads.empty()) return 0.f;
-  // The whole list to each primitive: on a GPU one launch (and one transfer) for the sum, one
-  // launch for the scale.
-  Backend& be = backend(grads[0].device());
+  if (grads.empty()) return Tensor::zeros({1}, params.empty() ? Device::cpu : params[0].device());
+  // The whole list to one primitive: on a GPU two launches, and the norm stays on the device.
+  Tensor norm = Tensor::empty({1}, grads[0].device());
   std::vector<float*> data;
   std::vector<int64_t> sizes;
   for (const Tensor& g : grads) {
     data.push_back(g.data());
     sizes.push_back(g.numel());
   }
-  const int count = static_cast<int>(grads.size());
-  const float norm =
-      static_cast<float>(std::sqrt(be.sum_squares(data.data(), sizes.data(), count)));
-  if (!std::isfinite(norm) || norm <= max_norm) return norm;
-  const float scale = static_cast<float>(max_norm / (double(norm) + 1e-6));
-  be.scale_all(data.data(), sizes.data(), count, scale);
+  backend(grads[0].device())
+      .clip_by_global_norm(data.data(), sizes.data(), static_cast<int>(grads.size()), max_norm,
+                           norm.data());
   return norm;
 }
 

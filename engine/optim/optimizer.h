@@ -125,11 +125,12 @@ class AdamW final : public Adam {
 
 // Scales every gradient by max_norm / (norm + 1e-6) when the global norm
 //   norm = sqrt(sum over parameters of sum_i g_i^2)
-// exceeds max_norm, and returns the norm (before clipping). On a GPU: one launch for the sum of
-// squares, one for the scale (Backend::sum_squares / scale_all over the whole list). A non-finite
-// norm (a NaN or inf gradient) is returned with the gradients untouched: scaling would spread the
-// NaN into every weight, so the caller decides (typically: skip the step). Parameters without a
-// gradient are ignored; the gradients must share one device.
-float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
+// exceeds max_norm, and returns the norm (before clipping) as a one-element tensor on the
+// gradients' device, without waiting for it: on a GPU two launches (Backend::clip_by_global_norm:
+// the sum of squares, then the norm, the scale and its application on the device), no transfer;
+// read it (item()) only where it is shown. A non-finite norm (a NaN or inf gradient) leaves the
+// gradients untouched: scaling would spread the NaN into every weight. Parameters without a
+// gradient are ignored (none at all: a norm of 0); the gradients must share one device.
+Tensor clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
 
 }  // namespace forge

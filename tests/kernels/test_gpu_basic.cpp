@@ -719,35 +719,99 @@ TEST_CASE("gpu reduce_sum over kept and reduced dimensions") {
   });
 }
 
-TEST_CASE("gpu clipping over a list of tensors: sum_squares and scale_all, one launch each") {
+TEST_CASE("gpu clipping over a list of tensors in two launches, the norm left on the device") {
   const std::vector<std::vector<int64_t>> lists = {
       {1}, {1000}, {300007}, {17, 0, 1000, 1, 300007, 33}};  // an empty tensor among others
   for_each_gpu([&](Device d) {
-    for (const auto& sizes : lists) {
-      INFO("tensors of " << sizes.size() << ", the first " << sizes[0] << " floats");
-      std::vector<std::vector<float>> host;
-      std::vector<std::unique_ptr<DeviceBuffer<float>>> device;
-      std::vector<float*> cpu_ptrs, gpu_ptrs;
-      int64_t total = 0;
-      for (size_t k = 0; k < sizes.size(); ++k) {
-        host.push_back(random_values(size_t(sizes[k]), 13 + k));
-        device.push_back(std::make_unique<DeviceBuffer<float>>(d, host.back()));
-        cpu_ptrs.push_back(host.back().data());
-        gpu_ptrs.push_back(device.back()->ptr);
-        total += sizes[k];
+    for (const auto& sizes : lists)
+      for (const bool clipped : {false, true}) {
+        INFO("tensors of " << sizes.size() << ", the first " << sizes[0] << " floats, "
+                           << (clipped ? "clipped" : "below the threshold"));
+        std::vector<std::vector<float>> host;
+        std::vector<std::unique_ptr<DeviceBuffer<float>>> device;
+        std::vector<float*> cpu_ptrs, gpu_ptrs;
+        int64_t total = 0;
+        for (size_t k = 0; k < sizes.size(); ++k) {
+          host.push_back(random_values(size_t(sizes[k]), 13 + k));
+          device.push_back(std::make_unique<DeviceBuffer<float>>(d, host.back()));
+          cpu_ptrs.push_back(host.back().data());
+          gpu_ptrs.push_back(device.back()->ptr);
+          total += sizes[k];
+        }
+        const int count = int(sizes.size());
+        float want = 0.f;
+        cpu().clip_by_global_norm(cpu_ptrs.data(), sizes.data(), count, 1e30f, &want);
+        // Clipped: a threshold of 0.37 of the norm, so every value is scaled.
+        const float max_norm = clipped ? 0.37f * want : 2.f * want;
+        if (clipped)
+          cpu().clip_by_global_norm(cpu_ptrs.data(), sizes.data(), count, max_norm, &want);
+        DeviceBuffer<float> norm(d, 1);
+        const uint64_t launches = gpu_launch_count(d);
+        const GpuSyncCount syncs = gpu_sync_count(d);
+        backend(d).clip_by_global_norm(gpu_ptrs.data(), sizes.data(), count, max_norm, norm.ptr);
+        CHECK(gpu_launch_count(d) - launches == 2);
+        CHECK(gpu_sync_count(d).host_waits == syncs.host_waits);  // nothing read back
+        // total / (1024 * 256) serial float terms a thread, then trees: within total * eps * S.
+        const double got = norm.host()[0];
+        CHECK(std::fabs(got * got - double(want) * want) <=
+              double(total) * kEps * double(want) * want + 1e-6);
+        // Clipped by the GPU's own norm, which is the CPU's to the tolerance above; the values
+        // are below 1 in magnitude. Not clipped: untouched, bit for bit.
+        for (size_t k = 0; k < sizes.size(); ++k)
+          check_near(device[k]->host(), host[k], clipped ? 4 * float(total) * kEps : 0.f,
+                     "clipped values");
       }
-      const int count = int(sizes.size());
-      const double want = cpu().sum_squares(cpu_ptrs.data(), sizes.data(), count);
-      const uint64_t launches = gpu_launch_count(d);
-      const double got = backend(d).sum_squares(gpu_ptrs.data(), sizes.data(), count);
-      CHECK(gpu_launch_count(d) - launches == 1);
-      // total / (1024 * 256) serial float terms a thread, then trees: within total * eps * S.
-      CHECK(std::fabs(got - want) <= double(total) * kEps * want);
-      cpu().scale_all(cpu_ptrs.data(), sizes.data(), count, 0.37f);
-      backend(d).scale_all(gpu_ptrs.data(), sizes.data(), count, 0.37f);
-      CHECK(gpu_launch_count(d) - launches == 2);
-      for (size_t k = 0; k < sizes.size(); ++k)
-        CHECK(device[k]->host() == host[k]);  // one rounding
+  });
+}
+
+TEST_CASE("gpu clipping leaves gradients with a NaN untouched and reports the NaN norm") {
+  for_each_gpu([&](Device d) {
+    std::vector<float> values = random_values(5000, 3);
+    values[4321] = std::numeric_limits<float>::quiet_NaN();
+    DeviceBuffer<float> x(d, values), norm(d, 1);
+    float* ptrs[] = {x.ptr};
+    const int64_t sizes[] = {5000};
+    backend(d).clip_by_global_norm(ptrs, sizes, 1, 1e-3f, norm.ptr);
+    CHECK(std::isnan(norm.host()[0]));
+    const std::vector<float> after = x.host();
+    for (size_t i = 0; i < values.size(); ++i)
+      if (i != 4321) REQUIRE(after[i] == values[i]);
+  });
+}
+
+TEST_CASE("gpu step metrics: loss sum, first-maximum accuracy and the first non-finite step") {
+  const int rows = 37, classes = 5;
+  for_each_gpu([&](Device d) {
+    std::vector<double> want{0, 0, 0, -1};
+    DeviceBuffer<double> sums(d, want);
+    for (int step = 0; step < 12; ++step) {
+      CAPTURE(step);
+      // Logits rounded to quarters, so rows have ties (the first maximum wins) and labels hit.
+      std::vector<float> logits = random_values(size_t(rows) * classes, 100 + step, -1.f, 1.f);
+      for (float& z : logits) z = std::round(z * 4.f) / 4.f;
+      std::vector<int32_t> labels(rows);
+      for (int r = 0; r < rows; ++r) labels[r] = (r * 7 + step) % classes;
+      const float loss = step == 5   ? std::numeric_limits<float>::quiet_NaN()
+                         : step == 8 ? std::numeric_limits<float>::infinity()
+                                     : 0.25f * float(step + 1);
+      cpu().accumulate_step_metrics(rows, classes, logits.data(), labels.data(), &loss, step,
+                                    want.data());
+      DeviceBuffer<float> dlogits(d, logits), dloss(d, std::vector<float>{loss});
+      DeviceBuffer<int32_t> dlabels(d, labels);
+      const GpuSyncCount syncs = gpu_sync_count(d);
+      backend(d).accumulate_step_metrics(rows, classes, dlogits.ptr, dlabels.ptr, dloss.ptr, step,
+                                         sums.ptr);
+      CHECK(gpu_sync_count(d).host_waits == syncs.host_waits);
+      const std::vector<double> got = sums.host();
+      CHECK(got[1] == want[1]);  // the same rows counted correct
+      CHECK(got[3] == (step < 5 ? -1.0 : 5.0));
+      CHECK(want[3] == (step < 5 ? -1.0 : 5.0));
+      if (step < 5) {
+        CHECK(got[0] == want[0]);
+        CHECK(got[2] == want[2]);
+      } else {
+        CHECK_FALSE(std::isfinite(got[0]));  // a NaN or inf stays in the sum
+      }
     }
   });
 }

@@ -40,7 +40,7 @@ std::vector<float> training_losses(const char* preset, Device device) {
   for (int step = 0; step <= kSteps; ++step)
     losses.push_back(
         train::train_step(*model, optimizer, images, labels, {.step = uint64_t(step), .lr = 1e-3f})
-            .loss_value);
+            .loss.item());
   return losses;
 }
 

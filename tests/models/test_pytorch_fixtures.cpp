@@ -181,7 +181,7 @@ void check_fixture(const std::string& preset, Device device,
   for (int step = 0; step < f.steps; ++step) {
     train::StepSettings s = f.settings;
     s.step = uint64_t(step);
-    losses.push_back(train::train_step(*model, optimizer, images, f.labels, s).loss_value);
+    losses.push_back(train::train_step(*model, optimizer, images, f.labels, s).loss.item());
   }
   check_tensor("train.losses", Tensor::from_vector(losses, {int64_t(losses.size())}),
                f.tensor("train.losses"), kStepLoss);

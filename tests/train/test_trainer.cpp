@@ -152,6 +152,36 @@ TEST_CASE("trainer: a NaN loss stops the run and never saves the broken weights"
   CHECK_FALSE(fs::exists(dir.path / "run"));
 }
 
+TEST_CASE("trainer: a NaN training loss is found at the next log point and named, nothing saved") {
+  // Five batches an epoch (10 training images): the weights overflow within the first ones, so the training loss turns
+  // NaN before the epoch's end, where it is read back (fewer than step_row_interval steps).
+  TempDir dir("train-nan-step");
+  make_images(dir.path / "data", 8);
+  TrainOptions o = tiny(dir.path / "data", dir.path / "run");
+  o.opt = "sgd";
+  o.lr = 1e30f;
+  o.clip_grad = 0;
+  o.batch_size = 2;
+  const fs::path log = dir.path / "stderr.txt";
+  std::fflush(stderr);
+  const int saved_stderr = dup(2);
+  FILE* capture = std::fopen(log.c_str(), "w");
+  REQUIRE(capture);
+  dup2(fileno(capture), 2);
+  const int code = run_training(o);
+  std::fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  std::fclose(capture);
+  CHECK(code == 3);
+  const std::string text = slurp(log);
+  INFO(text);
+  CHECK(text.find("the training loss became non-finite at step") != std::string::npos);
+  CHECK(text.find("(found at step 5: the loss is read back every 10 steps)") != std::string::npos);
+  CHECK(text.find("no checkpoint was written") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path / "run"));
+}
+
 TEST_CASE("trainer: bad options and bad data fail before training") {
   TempDir dir("train-bad");
   make_images(dir.path / "data", 4);

@@ -57,7 +57,7 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
     forward_flops = graph_forward_flops(loss);
   }
   // The trainer's step (train/train_step.h), less data loading and the schedule: label smoothing
-  // 0.1, the loss read back (the trainer's NaN check), clipping to global norm 1
+  // 0.1, clipping to global norm 1, nothing read back
   // (bench/pytorch_bench.py does the same, so the two are timed on identical work).
   auto step = [&](int index) {
     train::train_step(
