@@ -22,6 +22,12 @@ static Config with_dropout(Config c, const ModelSpec& spec) {
   return c;
 }
 
+// A ViT configuration with the spec's dropout and drop-path rates.
+static VitConfig vit_config(VitConfig c, const ModelSpec& spec) {
+  c.drop_path = spec.drop_path;
+  return with_dropout(c, spec);
+}
+
 using Factory =
     std::function<std::unique_ptr<ImageClassifier>(const ModelSpec&, Generator&, Device)>;
 
@@ -29,12 +35,12 @@ static const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> table = {
       {"vit",
        [](const ModelSpec& s, Generator& g, Device d) {
-         return std::make_unique<VisionTransformer>(s, with_dropout(VitConfig{}, s), g, d);
+         return std::make_unique<VisionTransformer>(s, vit_config(VitConfig{}, s), g, d);
        }},
       {"vit-micro",
        [](const ModelSpec& s, Generator& g, Device d) {
          VitConfig c{.patch = 8, .dim = 32, .depth = 2, .heads = 2, .mlp_dim = 64};
-         return std::make_unique<VisionTransformer>(s, with_dropout(c, s), g, d);
+         return std::make_unique<VisionTransformer>(s, vit_config(c, s), g, d);
        }},
       {"hrnet",
        [](const ModelSpec& s, Generator& g, Device d) {
@@ -80,6 +86,12 @@ std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& 
                                 std::to_string(spec.num_classes));
   if (spec.dropout >= 1.f)
     throw std::invalid_argument("dropout " + std::to_string(spec.dropout) + " must be below 1");
+  if (!(spec.drop_path >= 0.f && spec.drop_path < 1.f))
+    throw std::invalid_argument("drop path " + std::to_string(spec.drop_path) +
+                                " is outside [0, 1)");
+  if (spec.drop_path > 0.f && spec.preset.rfind("vit", 0) != 0)
+    throw std::invalid_argument("drop path applies to the ViT presets only, not '" + spec.preset +
+                                "'");
   return it->second(spec, gen, device);
 }
 
