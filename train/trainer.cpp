@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "engine/autograd.h"
@@ -24,6 +25,7 @@
 #include "train/evaluate.h"
 #include "train/exit_code.h"
 #include "train/history.h"
+#include "train/model_ema.h"
 #include "train/options.h"
 #include "train/progress.h"
 #include "train/report_html.h"
@@ -128,13 +130,20 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   // ---- model and optimizer -------------------------------------------------------------------
   Generator gen(o.seed);
   models::ModelSpec spec{o.model, static_cast<int>(data.class_names.size()), o.image_size,
-                         o.dropout};
+                         o.dropout, o.drop_path};
   auto model = models::create_model(spec, gen, o.device);
   std::printf("model: %s, %lld parameters, device %s\n", o.model.c_str(),
               static_cast<long long>(model->parameter_count()), device_name(o.device));
   auto optimizer = make_optimizer(o, model->parameters());
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
+  std::unique_ptr<ModelEma> ema;
+  if (o.model_ema) {
+    Generator unused(o.seed);  // the average's own initial weights are overwritten at once
+    ema = std::make_unique<ModelEma>(models::create_model(spec, unused, o.device), *model,
+                                     o.model_ema_decay);
+  }
+  const NamedTensors ema_tensors = ema ? ema->tensors() : NamedTensors{};
 
   Metadata metadata = saved_model_metadata(spec, data.class_names, data.normalization,
                                            data::parse_fit(o.fit), data.train_files);
@@ -146,7 +155,8 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   StepLog steps;
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (!o.resume.empty()) {
-    CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get());
+    CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get(),
+                                          ema ? &ema_tensors : nullptr);
     require_finite(model_tensors(*model), o.resume);
     start_epoch = static_cast<int>(info.epoch);
     history = resumed_history(o.resume, info.metadata, metrics_file, start_epoch);
@@ -193,12 +203,16 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                      {.step = static_cast<uint64_t>(step),
                       .lr = lr,
                       .label_smoothing = o.label_smoothing,
-                      .clip_grad = o.clip_grad});
+                      .clip_grad = o.clip_grad,
+                      .sample_keys = batch.seeds,
+                      .mix_labels = batch.mix_labels,
+                      .mix_weights = batch.mix_weights});
       const float loss_value = r.loss_value;
       const Tensor& logits = r.logits;
       // train_step took no step on a non-finite loss: the weights are still the last good ones.
       if (!std::isfinite(loss_value))
         return stop_on_non_finite("training", loss_value, epoch, batch_index, run_dir, progress);
+      if (ema) ema->update(*model);
       loss_sum += double(loss_value) * batch.labels.size();
       correct += count_correct(logits, batch.labels);
       seen += static_cast<long>(batch.labels.size());
@@ -229,6 +243,19 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     rec.learning_rate = optimizer->lr();
     rec.images_per_second = seen / std::max(1e-9, train_seconds);
     rec.seconds = progress.seconds();
+    if (ema) {
+      Evaluation ema_val = evaluate(ema->model(), *data.val, data.class_names, o.device, 0,
+                                    pass_progress("validation, EMA"));
+      Evaluation ema_test = evaluate(ema->model(), *data.test, data.class_names, o.device, 0,
+                                     pass_progress("test, EMA"));
+      rec.ema_val_loss = ema_val.loss;
+      rec.ema_val_accuracy = ema_val.report.accuracy;
+      rec.ema_test_loss = ema_test.loss;
+      rec.ema_test_accuracy = ema_test.report.accuracy;
+      std::printf("epoch %d/%d  EMA: val loss %.4f acc %.4f | test loss %.4f acc %.4f\n", rec.epoch,
+                  o.epochs, ema_val.loss, ema_val.report.accuracy, ema_test.loss,
+                  ema_test.report.accuracy);
+    }
     history.push_back(rec);
     std::printf(
         "epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | test loss %.4f acc "
@@ -251,8 +278,9 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
       save_checkpoint((run_dir / "best.safetensors").string(), model_tensors(*model), nullptr,
                       info);
     }
+    if (ema) save_checkpoint((run_dir / "ema.safetensors").string(), ema_tensors, nullptr, info);
     save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
-                    info);
+                    info, ema_tensors);
     folder.keep();
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
   }
@@ -279,9 +307,18 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   std::snprintf(best_label, sizeof best_label,
                 "best-on-validation model (best.safetensors, epoch %d, validation accuracy %.4f)",
                 best.epoch, best.val_accuracy);
-  const std::vector<LabelledReport> reports{
+  std::vector<LabelledReport> reports{
       {"final model (last.safetensors, epoch " + std::to_string(o.epochs) + ")", final_eval.report},
       {best_label, best_eval.report}};
+  std::optional<Evaluation> ema_eval;
+  if (ema) {
+    ema_eval = evaluate(ema->model(), *data.test, data.class_names, o.device, 0,
+                        pass_progress("test, EMA model"));
+    reports.push_back({"EMA of the weights (ema.safetensors, decay " +
+                           option_text(float_precision(o.model_ema_decay)) + ", epoch " +
+                           std::to_string(o.epochs) + ")",
+                       ema_eval->report});
+  }
   std::string text;
   for (const auto& r : reports)
     text += (text.empty() ? "" : "\n") + std::string("test set, ") + r.label + ":\n" +
@@ -294,6 +331,10 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   json["best_on_validation"] = report_json(best_eval.report);
   json["best_on_validation"]["epoch"] = best.epoch;
   json["best_on_validation"]["val_accuracy"] = best.val_accuracy;
+  if (ema_eval) {
+    json["model_ema"] = report_json(ema_eval->report);
+    json["model_ema"]["decay"] = float_precision(o.model_ema_decay);
+  }
   write_file_atomically((run_dir / "report.txt").string(), text);
   write_file_atomically((run_dir / "report.json").string(), json.dump(2) + "\n");
   write_file_atomically((run_dir / "report.html").string(),
