@@ -45,8 +45,6 @@ nlohmann::json epoch_json(const EpochRecord& r) {
                       {"seconds", float_precision(r.seconds)}};
   if (r.ema_val_loss) j["ema_val_loss"] = float_precision(*r.ema_val_loss);
   if (r.ema_val_accuracy) j["ema_val_accuracy"] = *r.ema_val_accuracy;
-  if (r.ema_test_loss) j["ema_test_loss"] = float_precision(*r.ema_test_loss);
-  if (r.ema_test_accuracy) j["ema_test_accuracy"] = *r.ema_test_accuracy;
   return j;
 }
 
@@ -62,11 +60,8 @@ EpochRecord epoch_from_json(const nlohmann::json& j) {
   r.learning_rate = j.at("lr");
   r.images_per_second = j.at("images_per_second");
   r.seconds = j.at("seconds");
-  for (auto [key, field] : {std::pair{"ema_val_loss", &EpochRecord::ema_val_loss},
-                            {"ema_val_accuracy", &EpochRecord::ema_val_accuracy},
-                            {"ema_test_loss", &EpochRecord::ema_test_loss},
-                            {"ema_test_accuracy", &EpochRecord::ema_test_accuracy}})
-    if (j.contains(key)) r.*field = j.at(key).get<double>();
+  if (j.contains("ema_val_loss")) r.ema_val_loss = j.at("ema_val_loss").get<double>();
+  if (j.contains("ema_val_accuracy")) r.ema_val_accuracy = j.at("ema_val_accuracy").get<double>();
   return r;
 }
 

@@ -243,18 +243,13 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     rec.learning_rate = optimizer->lr();
     rec.images_per_second = seen / std::max(1e-9, train_seconds);
     rec.seconds = progress.seconds();
-    if (ema) {
+    if (ema) {  // on the validation side only: the test side is evaluated once, at the end
       Evaluation ema_val = evaluate(ema->model(), *data.val, data.class_names, o.device, 0,
                                     pass_progress("validation, EMA"));
-      Evaluation ema_test = evaluate(ema->model(), *data.test, data.class_names, o.device, 0,
-                                     pass_progress("test, EMA"));
       rec.ema_val_loss = ema_val.loss;
       rec.ema_val_accuracy = ema_val.report.accuracy;
-      rec.ema_test_loss = ema_test.loss;
-      rec.ema_test_accuracy = ema_test.report.accuracy;
-      std::printf("epoch %d/%d  EMA: val loss %.4f acc %.4f | test loss %.4f acc %.4f\n", rec.epoch,
-                  o.epochs, ema_val.loss, ema_val.report.accuracy, ema_test.loss,
-                  ema_test.report.accuracy);
+      std::printf("epoch %d/%d  EMA: val loss %.4f acc %.4f\n", rec.epoch, o.epochs, ema_val.loss,
+                  ema_val.report.accuracy);
     }
     history.push_back(rec);
     std::printf(
