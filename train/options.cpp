@@ -459,6 +459,10 @@ void validate_options(const TrainOptions& options) {
       throw OptionError(low.name() + " " + option_text(a) + " exceeds " + high.name() + " " +
                         option_text(b) + ": the minimum of a range must not exceed its maximum");
   }
+  if (o.drop_path > 0.f && o.model.rfind("vit", 0) != 0)
+    throw OptionError(
+        "--drop-path " + option_text(option_value(spec_of("/regularise/drop_path"), o)) +
+        ": stochastic depth is implemented for the ViT presets only, not --model " + o.model);
 }
 
 nlohmann::json options_json(const TrainOptions& options) {

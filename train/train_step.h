@@ -25,11 +25,11 @@ struct StepSettings {
   float clip_grad = 1.f;  // <= 0: no clipping
   // One key per sample of the batch, for per-sample randomness (Module::set_sample_keys); empty:
   // rows are keyed by their place in the batch.
-  std::vector<uint64_t> sample_keys;
+  std::vector<uint64_t> sample_keys = {};
   // Mixup/cutmix targets (data::Batch): each row's partner label and its own label's weight;
   // empty: the plain labels. The loss is then mixed_cross_entropy (engine/ops.h).
-  std::vector<int32_t> mix_labels;
-  std::vector<float> mix_weights;
+  std::vector<int32_t> mix_labels = {};
+  std::vector<float> mix_weights = {};
 };
 
 struct StepResult {

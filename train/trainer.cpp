@@ -172,8 +172,10 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     if (committed) return;
     if (!data.resumed) write_file_atomically((run_dir / "split.csv").string(), data.split_csv);
     write_file_atomically((run_dir / "config.json").string(), options_json(o).dump(2) + "\n");
-    for (const char* stale : {"report.txt", "report.json", "report.html"}) {
-      std::error_code ec;  // reports of an earlier model of this folder
+    for (const char* stale : {"report.txt", "report.json", "report.html", "ema.safetensors"}) {
+      // Reports of an earlier model of this folder, and its average unless this run keeps one.
+      if (o.model_ema && std::string(stale) == "ema.safetensors") continue;
+      std::error_code ec;
       fs::remove(run_dir / stale, ec);
     }
     committed = true;
@@ -248,8 +250,6 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                                     pass_progress("validation, EMA"));
       rec.ema_val_loss = ema_val.loss;
       rec.ema_val_accuracy = ema_val.report.accuracy;
-      std::printf("epoch %d/%d  EMA: val loss %.4f acc %.4f\n", rec.epoch, o.epochs, ema_val.loss,
-                  ema_val.report.accuracy);
     }
     history.push_back(rec);
     std::printf(
@@ -258,6 +258,9 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
         rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy,
         rec.test_loss, rec.test_accuracy, rec.learning_rate, rec.images_per_second,
         format_duration(rec.seconds).c_str());
+    if (ema)
+      std::printf("epoch %d/%d  EMA of the weights: val loss %.4f acc %.4f\n", rec.epoch, o.epochs,
+                  *rec.ema_val_loss, *rec.ema_val_accuracy);
     std::fflush(stdout);
 
     // The epoch's commit: best.safetensors first (chosen on validation, never on test: a kill

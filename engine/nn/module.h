@@ -48,7 +48,7 @@ class Module {
     return child;
   }
   virtual void on_step(uint64_t step) {}
-  virtual void on_sample_keys(const std::vector<uint64_t>& keys) {}
+  virtual void on_sample_keys(const std::vector<uint64_t>&) {}
 
  private:
   void collect(const std::string& prefix, bool buffers, NamedTensors& out) const;

@@ -83,7 +83,8 @@ TEST_CASE("model EMA: a checkpoint stores it under ema. and restores it exactly"
   randomise(*model, gen);
   ema.update(*model);
   const std::string path = (dir.path / "last.safetensors").string();
-  save_checkpoint(path, model_tensors(*model), nullptr, {.step = 1, .epoch = 1}, ema.tensors());
+  save_checkpoint(path, model_tensors(*model), nullptr, {.step = 1, .epoch = 1, .metadata = {}},
+                  ema.tensors());
 
   auto restored_model = micro(8);
   ModelEma restored(micro(9), *restored_model, 0.9f);
@@ -94,7 +95,7 @@ TEST_CASE("model EMA: a checkpoint stores it under ema. and restores it exactly"
     CHECK(restored_tensors[t].second.to_vector() == a[t].second.to_vector());
   // A checkpoint without an average is refused when one is asked for, naming the tensor.
   const std::string plain = (dir.path / "plain.safetensors").string();
-  save_checkpoint(plain, model_tensors(*model), nullptr, {.step = 1, .epoch = 1});
+  save_checkpoint(plain, model_tensors(*model), nullptr, {.step = 1, .epoch = 1, .metadata = {}});
   CHECK_THROWS_WITH_AS(
       load_checkpoint(plain, model_tensors(*restored_model), nullptr, &restored_tensors),
       doctest::Contains("missing tensor ema."), std::runtime_error);
