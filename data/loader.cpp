@@ -124,26 +124,44 @@ void Loader::start_epoch(int epoch) {
     workers_.emplace_back(&Loader::work, this);
 }
 
+void Loader::prepare(size_t index, uint64_t seed, float* chw) const {
+  const Image& img = cache_->image(index);
+  if (!options_.augment) return normalize_into(img, options_.normalization, chw);
+  Generator gen(seed);
+  normalize_into(augment(img, options_.augment_options, gen), options_.normalization, chw);
+  if (options_.erasing.prob > 0.f)
+    random_erase(chw, 3, cache_->image_size(), cache_->image_size(), options_.erasing, gen);
+}
+
 Batch Loader::build(int64_t k) const {
   const size_t begin = size_t(k) * options_.batch_size;
   const size_t end = std::min(order_.size(), begin + options_.batch_size);
   const int s = cache_->image_size();
+  const bool mixing = options_.augment && options_.mix.enabled();
   Batch b;
   b.n = static_cast<int>(end - begin);
   b.h = b.w = s;
   b.images.resize(size_t(b.n) * 3 * s * s);
+  std::vector<float> partner_pixels(mixing ? size_t(3) * s * s : 0);
   for (size_t j = begin; j < end; ++j) {
     const size_t index = order_[j];
-    const Image& img = cache_->image(index);
     float* dst = &b.images[(j - begin) * 3 * s * s];
-    if (options_.augment) {
-      Generator gen(sample_seed(options_.seed, epoch_, index));
-      normalize_into(augment(img, options_.augment_options, gen), options_.normalization, dst);
-    } else {
-      normalize_into(img, options_.normalization, dst);
+    const uint64_t seed = sample_seed(options_.seed, epoch_, index);
+    prepare(index, seed, dst);
+    if (mixing) {  // the partner and the draw from the sample's own stream (data/mixup.h)
+      Generator mix_gen(splitmix64(seed ^ 0x6D69'7875'7063'7574ull));
+      const size_t partner = indices_[mix_gen.below(indices_.size())];
+      const MixDraw draw = draw_mix(options_.mix, s, s, mix_gen);
+      if (draw.kind != MixDraw::Kind::none) {
+        prepare(partner, sample_seed(options_.seed, epoch_, partner), partner_pixels.data());
+        apply_mix(draw, dst, partner_pixels.data(), 3, s, s);
+      }
+      b.mix_labels.push_back(cache_->folder().samples[partner].label);
+      b.mix_weights.push_back(draw.lam);
     }
     b.labels.push_back(cache_->folder().samples[index].label);
     b.indices.push_back(index);
+    b.seeds.push_back(seed);
   }
   return b;
 }

@@ -7,7 +7,8 @@
 // folder), never left with no images.
 //
 // Loader turns a list of cached images into batches: a new shuffle each epoch, augmentation for
-// training, normalisation, and worker threads that prepare batches ahead of the training step.
+// training (then normalisation, random erasing, mixup/cutmix with a partner image), and worker
+// threads that prepare batches ahead of the training step.
 // Every random choice derives from (seed, epoch, image index), so the batches are the same
 // whatever the number of workers or their timing.
 #pragma once
@@ -24,6 +25,8 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/mixup.h"
+#include "data/random_erasing.h"
 #include "data/transforms.h"
 
 namespace forge::data {
@@ -63,6 +66,11 @@ struct Batch {
   std::vector<float> images;    // n x 3 x size x size, normalised
   std::vector<int32_t> labels;  // n
   std::vector<size_t> indices;  // sample index of each image in the folder
+  std::vector<uint64_t> seeds;  // sample_seed of each image: the key of its own randomness
+  // With mixup or cutmix (data/mixup.h): each image's partner label and the weight of its own
+  // label (1: not mixed); empty otherwise.
+  std::vector<int32_t> mix_labels;
+  std::vector<float> mix_weights;
   int n = 0, c = 3, h = 0, w = 0;
 };
 
@@ -75,6 +83,8 @@ struct LoaderOptions {
   bool drop_last = false;
   uint64_t seed = 0;
   AugmentOptions augment_options;
+  ErasingOptions erasing;  // after normalisation, with augment only
+  MixOptions mix;          // with augment only: each image mixed with a partner of `indices`
   Normalization normalization;
 };
 
@@ -99,6 +109,8 @@ class Loader {
   void stop_workers();
   void work();
   Batch build(int64_t batch_number) const;
+  // One image of the epoch as the model sees it, before mixing: augmented, normalised, erased.
+  void prepare(size_t index, uint64_t seed, float* chw) const;
 
   std::shared_ptr<const ImageCache> cache_;
   std::vector<size_t> indices_;

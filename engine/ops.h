@@ -12,7 +12,7 @@
 //   ops/norm.cpp         batch_norm2d, layer_norm, softmax
 //   ops/attention.cpp    scaled_dot_product_attention (fused)
 //   ops/vision.cpp       patch_embed, multi_resolution_fusion, resize_nearest, pad2d
-//   ops/loss.cpp         cross_entropy
+//   ops/loss.cpp         cross_entropy, mixed_cross_entropy
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -135,5 +135,13 @@ Tensor pad2d(const Tensor& x, int top, int bottom, int left, int right);
 // label smoothing s (target = (1-s) onehot + s/classes). Returns shape [1].
 Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
                      float smoothing = 0.f);
+// Cross-entropy against a per-row mixture of two labels (mixup, cutmix: data/mixup.h):
+//   mean_r [ w_r CE_s(z_r, a_r) + (1 - w_r) CE_s(z_r, b_r) ],  w_r in [0, 1].
+// CE is linear in its target, so this is exactly the soft-target cross-entropy against
+// w_r t(a_r) + (1 - w_r) t(b_r), t the smoothed one-hot target above: timm's mixup target with
+// label smoothing (SoftTargetCrossEntropy of mixup_target), on every backend without a new kernel.
+Tensor mixed_cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
+                           const std::vector<int32_t>& other_labels,
+                           const std::vector<float>& weights, float smoothing = 0.f);
 
 }  // namespace forge

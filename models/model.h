@@ -18,6 +18,9 @@ struct ModelSpec {
   int num_classes = 2;
   int image_size = 120;
   float dropout = -1.f;  // < 0: the preset's own rate
+  // Stochastic depth of the last block (the ViT presets only; earlier blocks' rates rise linearly
+  // from 0 to it, as timm's). It acts in training only, so a saved model need not record it.
+  float drop_path = 0.f;
 };
 
 // What a model offers for pictures of what it looks at (train/saliency.h), inference only.

@@ -15,10 +15,16 @@
 
 namespace forge::models {
 
-// The preset's configuration with the spec's dropout rate, when one is given.
+// The preset's configuration with the spec's dropout rate, when one is given (and, for the ViT,
+// its drop-path rate).
 template <typename Config>
 static Config with_dropout(Config c, const ModelSpec& spec) {
   if (spec.dropout >= 0.f) c.dropout = spec.dropout;
+  return c;
+}
+static VitConfig with_dropout(VitConfig c, const ModelSpec& spec) {
+  if (spec.dropout >= 0.f) c.dropout = spec.dropout;
+  c.drop_path = spec.drop_path;
   return c;
 }
 
@@ -43,6 +49,7 @@ static nlohmann::ordered_json describe(const VitConfig& c, const ModelSpec& s) {
   a["mlp_dim"] = c.mlp_dim;
   a["tokens"] = 1 + (padded / c.patch) * (padded / c.patch);
   a["dropout"] = c.dropout;
+  a["drop_path"] = c.drop_path;
   a["norm"] = "layer_norm";
   a["norm_eps"] = nn::LayerNorm(1, Device::cpu).eps;
   a["activation"] = "gelu_erf";
@@ -137,6 +144,12 @@ std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& 
                                 std::to_string(spec.num_classes));
   if (spec.dropout >= 1.f)
     throw std::invalid_argument("dropout " + std::to_string(spec.dropout) + " must be below 1");
+  if (!(spec.drop_path >= 0.f && spec.drop_path < 1.f))
+    throw std::invalid_argument("drop path " + std::to_string(spec.drop_path) +
+                                " is outside [0, 1)");
+  if (spec.drop_path > 0.f && spec.preset.rfind("vit", 0) != 0)
+    throw std::invalid_argument("drop path applies to the ViT presets only, not '" + spec.preset +
+                                "'");
   return it->second(spec, gen, device);
 }
 

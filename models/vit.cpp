@@ -48,7 +48,7 @@ Tensor SelfAttention::forward_add(const Tensor& residual, const Tensor& x) {
   return drop_->forward_add(residual, attend(x));
 }
 
-VitBlock::VitBlock(const VitConfig& cfg, Generator& gen, Device device) {
+VitBlock::VitBlock(const VitConfig& cfg, int index, Generator& gen, Device device) {
   norm1_ = register_module("norm1", std::make_shared<nn::LayerNorm>(cfg.dim, device));
   attn_ = register_module(
       "attn", std::make_shared<SelfAttention>(cfg.dim, cfg.heads, cfg.dropout, gen, device));
@@ -60,6 +60,10 @@ VitBlock::VitBlock(const VitConfig& cfg, Generator& gen, Device device) {
   mlp_ = register_module("mlp",
                          std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
                              fc1_, std::make_shared<nn::GELU>(), mlp_drop1_, fc2_, mlp_drop2_}));
+  // No generator draws here, so a drop-path rate leaves the initial weights as they were.
+  const float rate = cfg.depth > 1 ? cfg.drop_path * float(index) / float(cfg.depth - 1) : 0.f;
+  drop_path1_ = register_module("drop_path1", std::make_shared<nn::DropPath>(rate, 2 * index));
+  drop_path2_ = register_module("drop_path2", std::make_shared<nn::DropPath>(rate, 2 * index + 1));
 }
 
 Tensor VitBlock::attention_probabilities(const Tensor& x) {
@@ -67,9 +71,13 @@ Tensor VitBlock::attention_probabilities(const Tensor& x) {
 }
 
 Tensor VitBlock::forward(const Tensor& x) {
-  Tensor h = attn_->forward_add(x, norm1_->forward(x));
+  // Without drop path, each branch's dropout is fused with the residual sum.
+  const Tensor n1 = norm1_->forward(x);
+  Tensor h = drop_path1_->active() ? drop_path1_->forward_add(x, attn_->forward(n1))
+                                   : attn_->forward_add(x, n1);
   Tensor a = mlp_drop1_->forward_gelu(fc1_->forward(norm2_->forward(h)));
-  return mlp_drop2_->forward_add(h, fc2_->forward(a));
+  return drop_path2_->active() ? drop_path2_->forward_add(h, mlp_drop2_->forward(fc2_->forward(a)))
+                               : mlp_drop2_->forward_add(h, fc2_->forward(a));
 }
 
 VisionTransformer::VisionTransformer(ModelSpec spec, const VitConfig& cfg, Generator& gen,
@@ -89,7 +97,7 @@ VisionTransformer::VisionTransformer(ModelSpec spec, const VitConfig& cfg, Gener
   embed_drop_ = register_module("embed_drop", std::make_shared<nn::Dropout>(cfg.dropout, gen));
   for (int i = 0; i < cfg.depth; ++i)
     blocks_.push_back(register_module("blocks." + std::to_string(i),
-                                      std::make_shared<VitBlock>(cfg, gen, device)));
+                                      std::make_shared<VitBlock>(cfg, i, gen, device)));
   norm_ = register_module("norm", std::make_shared<nn::LayerNorm>(cfg.dim, device));
   head_ = register_module(
       "head", std::make_shared<nn::Linear>(cfg.dim, this->spec().num_classes, gen, device));

@@ -4,6 +4,9 @@
 //   position embedding) -> dropout -> depth x [ x += drop(attn(LN(x)));  x += drop(mlp(LN(x))) ]
 //   -> LN -> class token -> linear head
 //
+// With drop_path > 0, each residual branch passes through stochastic depth (nn::DropPath) after
+// its dropout; block i of depth d drops at drop_path * i / (d - 1), as timm's ViT.
+//
 // ViT-Ti/16 (the "vit" preset): patch 16, width 192, depth 12, 3 heads, MLP 768, dropout 0.1,
 // Xavier-uniform linear weights, truncated-normal (std 0.02) class token and positions. A 120x120
 // input is zero-padded to 128: 8x8 = 64 patches plus the class token, 65 tokens.
@@ -19,6 +22,7 @@ namespace forge::models {
 struct VitConfig {
   int patch = 16, dim = 192, depth = 12, heads = 3, mlp_dim = 768;
   float dropout = 0.1f;
+  float drop_path = 0.f;  // the last block's stochastic-depth rate
 };
 
 // Multi-head self-attention: one fused qkv projection, the fused attention op, an output
@@ -42,7 +46,8 @@ class SelfAttention : public nn::Module {
 
 class VitBlock : public nn::Module {
  public:
-  VitBlock(const VitConfig& cfg, Generator& gen, Device device);
+  // `index`: the block's place in the stack (0-based), which sets its drop-path rate.
+  VitBlock(const VitConfig& cfg, int index, Generator& gen, Device device);
   Tensor forward(const Tensor& x) override;
   // The attention probabilities this block computes on x (see SelfAttention::probabilities).
   Tensor attention_probabilities(const Tensor& x);
@@ -56,6 +61,7 @@ class VitBlock : public nn::Module {
   std::shared_ptr<nn::Sequential> mlp_;
   std::shared_ptr<nn::Linear> fc1_, fc2_;
   std::shared_ptr<nn::Dropout> mlp_drop1_, mlp_drop2_;
+  std::shared_ptr<nn::DropPath> drop_path1_, drop_path2_;  // attention branch, MLP branch
 };
 
 class VisionTransformer : public ImageClassifier {

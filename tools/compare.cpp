@@ -1,5 +1,6 @@
 // compare: runs side by side, as the seed paper's Table 7: model, image size, parameter count,
-// epochs, training img/s (the mean over epochs), test accuracy, per-class precision / recall / F1
+// epochs, training img/s (the mean over epochs), test accuracy with its 95% Wilson interval
+// (train/intervals.h), per-class precision / recall / F1
 // (columns matched by class name; runs on other classes are refused), training time. Prints a
 // Markdown table and, with --html FILE, writes the same table as a self-contained page (a FILE
 // that cannot be written is an error: exit 1).
@@ -15,6 +16,7 @@
 #include "engine/io/atomic_file.h"
 #include "tools/program.h"
 #include "train/history.h"
+#include "train/intervals.h"
 #include "train/progress.h"
 #include "train/report_html.h"
 
@@ -54,6 +56,21 @@ static std::string fixed(double v, int digits) {
 }
 
 // The program itself; program::run (tools/program.h) makes `app` and catches what escapes.
+// The test accuracy's 95% Wilson interval from the report's confusion matrix ("?" without one).
+static std::string accuracy_interval(const nlohmann::json& report) {
+  if (!report.contains("confusion_matrix")) return "?";
+  const auto confusion = report["confusion_matrix"].get<std::vector<std::vector<int64_t>>>();
+  int64_t correct = 0, total = 0;
+  for (size_t t = 0; t < confusion.size(); ++t)
+    for (size_t p = 0; p < confusion[t].size(); ++p) {
+      total += confusion[t][p];
+      correct += t == p ? confusion[t][p] : 0;
+    }
+  if (total == 0) return "?";
+  const forge::train::Interval w = forge::train::wilson_interval(correct, total);
+  return fixed(w.low, 4) + "-" + fixed(w.high, 4);
+}
+
 int compare_main(CLI::App& app, int argc, char** argv) {
   std::vector<std::string> runs;
   std::string html_file;
@@ -94,14 +111,15 @@ int compare_main(CLI::App& app, int argc, char** argv) {
         report.contains("parameters") ? std::to_string(report["parameters"].get<long long>()) : "?",
         std::to_string(history.size()),
         fixed(images_per_second, 1),
-        fixed(report.at("accuracy").get<double>(), 4)};
+        fixed(report.at("accuracy").get<double>(), 4),
+        accuracy_interval(report)};
     for (const auto& name : classes)
       for (double v : class_scores(report, name)) row.push_back(fixed(v, 4));
     row.push_back(forge::train::format_duration(seconds));
     rows.push_back(row);
   }
-  std::vector<std::string> header{"run",    "model", "image size",   "parameters",
-                                  "epochs", "img/s", "test accuracy"};
+  std::vector<std::string> header{"run",    "model", "image size",    "parameters",
+                                  "epochs", "img/s", "test accuracy", "95% interval (Wilson)"};
   for (const auto& name : classes)
     for (const char* m : {"precision", "recall", "F1"}) header.push_back(name + " " + m);
   header.push_back("training time");

@@ -32,17 +32,20 @@ std::string utc_timestamp(std::chrono::system_clock::time_point t) {
 }
 
 nlohmann::json epoch_json(const EpochRecord& r) {
-  return {{"type", "epoch"},
-          {"epoch", r.epoch},
-          {"train_loss", float_precision(r.train_loss)},
-          {"train_accuracy", r.train_accuracy},
-          {"val_loss", float_precision(r.val_loss)},
-          {"val_accuracy", r.val_accuracy},
-          {"test_loss", float_precision(r.test_loss)},
-          {"test_accuracy", r.test_accuracy},
-          {"lr", float_precision(r.learning_rate)},
-          {"images_per_second", float_precision(r.images_per_second)},
-          {"seconds", float_precision(r.seconds)}};
+  nlohmann::json j = {{"type", "epoch"},
+                      {"epoch", r.epoch},
+                      {"train_loss", float_precision(r.train_loss)},
+                      {"train_accuracy", r.train_accuracy},
+                      {"val_loss", float_precision(r.val_loss)},
+                      {"val_accuracy", r.val_accuracy},
+                      {"test_loss", float_precision(r.test_loss)},
+                      {"test_accuracy", r.test_accuracy},
+                      {"lr", float_precision(r.learning_rate)},
+                      {"images_per_second", float_precision(r.images_per_second)},
+                      {"seconds", float_precision(r.seconds)}};
+  if (r.ema_val_loss) j["ema_val_loss"] = float_precision(*r.ema_val_loss);
+  if (r.ema_val_accuracy) j["ema_val_accuracy"] = *r.ema_val_accuracy;
+  return j;
 }
 
 EpochRecord epoch_from_json(const nlohmann::json& j) {
@@ -57,6 +60,8 @@ EpochRecord epoch_from_json(const nlohmann::json& j) {
   r.learning_rate = j.at("lr");
   r.images_per_second = j.at("images_per_second");
   r.seconds = j.at("seconds");
+  if (j.contains("ema_val_loss")) r.ema_val_loss = j.at("ema_val_loss").get<double>();
+  if (j.contains("ema_val_accuracy")) r.ema_val_accuracy = j.at("ema_val_accuracy").get<double>();
   return r;
 }
 

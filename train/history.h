@@ -8,7 +8,8 @@
 //    "time":"2026-12-01T11:20:03.512Z"}   every step_row_interval-th step (1-based, counted over
 //                                         the run); loss is that batch's, img/s over the interval
 //   {"type":"epoch","epoch":3,"train_loss":...,"val_accuracy":...,"lr":...,"seconds":...}
-//                                         after each epoch, following its step rows
+//                                         after each epoch, following its step rows; with
+//                                         --model-ema also "ema_val_loss", "ema_val_accuracy"
 // Numbers measured in float precision (losses, lr, img/s, seconds) are written as the shortest
 // decimal that reads back as the same float (0.0005, not 0.0005000000237487257); accuracies are
 // ratios of counts, written exactly. Step rows of an epoch a kill interrupted are lost with that
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,9 @@ struct EpochRecord {
   double learning_rate = 0;      // at the end of the epoch
   double images_per_second = 0;  // training throughput, data loading included
   double seconds = 0;            // wall time of the epoch, evaluation included
+  // With --model-ema, the averaged weights' validation figures (train/model_ema.h; the test
+  // side is evaluated on them once, for the final report); absent otherwise.
+  std::optional<double> ema_val_loss, ema_val_accuracy;
 };
 
 struct StepRecord {

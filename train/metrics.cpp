@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "train/intervals.h"
+
 namespace forge::train {
 
 ConfusionMatrix::ConfusionMatrix(int n) : counts_(n, std::vector<int64_t>(n, 0)) {}
@@ -65,6 +67,12 @@ ClassificationReport ConfusionMatrix::report(const std::vector<std::string>& nam
   return r;
 }
 
+int64_t correct_count(const ClassificationReport& r) {
+  int64_t correct = 0;
+  for (size_t c = 0; c < r.confusion.size(); ++c) correct += r.confusion[c][c];
+  return correct;
+}
+
 std::string format_report(const ClassificationReport& r) {
   size_t width = 12;
   for (const auto& name : r.class_names) width = std::max(width, name.size());
@@ -84,6 +92,9 @@ std::string format_report(const ClassificationReport& r) {
   out += line;
   row("macro avg", r.macro);
   row("weighted avg", r.weighted);
+  if (r.total > 0)
+    out += "\naccuracy: " + std::to_string(correct_count(r)) + " of " + std::to_string(r.total) +
+           " right, " + format_intervals(correct_count(r), r.total) + "\n";
   out += "\nconfusion matrix (rows: true class, columns: predicted)\n";
   std::snprintf(line, sizeof line, "%*s", int(width), "");
   out += line;
@@ -113,6 +124,12 @@ nlohmann::json report_json(const ClassificationReport& r) {
   nlohmann::json j = nlohmann::json::object();
   for (size_t c = 0; c < r.per_class.size(); ++c) j[r.class_names[c]] = scores_json(r.per_class[c]);
   j["accuracy"] = r.accuracy;
+  if (r.total > 0) {
+    const Interval w = wilson_interval(correct_count(r), r.total),
+                   cp = clopper_pearson_interval(correct_count(r), r.total);
+    j["accuracy_interval_95"] = {{"wilson", {w.low, w.high}},
+                                 {"clopper_pearson", {cp.low, cp.high}}};
+  }
   j["macro avg"] = scores_json(r.macro);
   j["weighted avg"] = scores_json(r.weighted);
   j["class_names"] = r.class_names;

@@ -40,13 +40,17 @@ class ConfusionMatrix {
   std::vector<std::vector<int64_t>> counts_;
 };
 
-// The report as aligned text (the sklearn layout) followed by the confusion matrix.
+// The right predictions: the confusion matrix's diagonal.
+int64_t correct_count(const ClassificationReport& r);
+// The report as aligned text (the sklearn layout), the accuracy's 95% intervals
+// (train/intervals.h), then the confusion matrix.
 std::string format_report(const ClassificationReport& r);
 // The report as scikit-learn's classification_report(output_dict=True) has it: one object per
 // class name {"precision", "recall", "f1-score", "support"}, "accuracy", "macro avg",
-// "weighted avg"; plus "class_names" (the classes in label order) and "confusion_matrix"
-// ([true][predicted]). A class named like one of these keys would be overwritten by it, as in
-// scikit-learn; "class_names" lists it still.
+// "weighted avg"; plus "class_names" (the classes in label order), "confusion_matrix"
+// ([true][predicted]) and "accuracy_interval_95" ({"wilson": [low, high], "clopper_pearson": ...}).
+// A class named like one of these keys would be overwritten by it, as in scikit-learn;
+// "class_names" lists it still.
 nlohmann::json report_json(const ClassificationReport& r);
 
 }  // namespace forge::train

@@ -14,6 +14,7 @@ namespace {
 
 constexpr OptionKind defining = OptionKind::run_defining;
 constexpr OptionKind mutable_ = OptionKind::may_change;
+const std::string regularise = "Regularisation (timm's options; all off by default)";
 const std::string augment = "Augmentation (training images only: the seed paper's Table 2)";
 
 // A number as typed: 0.05, 1e-09, 1073741824, nan.
@@ -141,6 +142,89 @@ std::vector<OptionSpec> make_table() {
        Field<int>([](O & o) -> auto& { return o.stop_after_epochs; }), 0, 100000},
       {"--report-examples", "/report_examples", "test images shown in report.html", mutable_,
        Field<int>([](O & o) -> auto& { return o.report_examples; }), 0, 10000},
+      // Regularisers of a timm recipe (timm's flags and meanings), all off by default.
+      {"--drop-path",
+       "/regularise/drop_path",
+       "stochastic depth rate of the last ViT block, rising linearly from 0 (ViT presets only)",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.drop_path; }),
+       0,
+       0.95,
+       {},
+       regularise},
+      {"--mixup",
+       "/regularise/mixup_alpha",
+       "mixup alpha: lam ~ Beta(alpha, alpha) (0: off)",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.mix.mixup_alpha; }),
+       0,
+       100,
+       {},
+       regularise},
+      {"--cutmix",
+       "/regularise/cutmix_alpha",
+       "cutmix alpha: lam ~ Beta(alpha, alpha) (0: off)",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.mix.cutmix_alpha; }),
+       0,
+       100,
+       {},
+       regularise},
+      {"--mixup-prob",
+       "/regularise/mixup_prob",
+       "probability that an image is mixed (with --mixup or --cutmix)",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.mix.prob; }),
+       0,
+       1,
+       {},
+       regularise},
+      {"--mixup-switch-prob",
+       "/regularise/mixup_switch_prob",
+       "probability of cutmix rather than mixup when both are on",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.mix.switch_prob; }),
+       0,
+       1,
+       {},
+       regularise},
+      {"--reprob",
+       "/regularise/reprob",
+       "random erasing probability (after normalisation)",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.erasing.prob; }),
+       0,
+       1,
+       {},
+       regularise},
+      {"--remode",
+       "/regularise/remode",
+       "random erasing fill: per-pixel normal, per-channel normal or zeros",
+       defining,
+       Field<std::string>([](O & o) -> auto& { return o.erasing.mode; }),
+       0,
+       0,
+       {"pixel", "rand", "const"},
+       regularise},
+      {"--model-ema",
+       "/regularise/model_ema",
+       "keep an exponential moving average of the weights, evaluated beside the final model",
+       defining,
+       Field<bool>([](O & o) -> auto& { return o.model_ema; }),
+       0,
+       0,
+       {},
+       regularise},
+      {"--model-ema-decay",
+       "/regularise/model_ema_decay",
+       "EMA decay per step (timm's default; its horizon, 1/(1-decay) steps, should be below the "
+       "run's)",
+       defining,
+       Field<float>([](O & o) -> auto& { return o.model_ema_decay; }),
+       0,
+       1,
+       {},
+       regularise},
       // Augmentation.
       {"--rotate",
        "/augment/rotate_degrees",
@@ -375,6 +459,10 @@ void validate_options(const TrainOptions& options) {
       throw OptionError(low.name() + " " + option_text(a) + " exceeds " + high.name() + " " +
                         option_text(b) + ": the minimum of a range must not exceed its maximum");
   }
+  if (o.drop_path > 0.f && o.model.rfind("vit", 0) != 0)
+    throw OptionError(
+        "--drop-path " + option_text(option_value(spec_of("/regularise/drop_path"), o)) +
+        ": stochastic depth is implemented for the ViT presets only, not --model " + o.model);
 }
 
 nlohmann::json options_json(const TrainOptions& options) {

@@ -54,7 +54,8 @@ struct OptionError : std::invalid_argument {
 };
 
 // Throws OptionError naming the flag and the value: a non-finite or out-of-range number, a string
-// not among the choices, or a range whose minimum exceeds its maximum.
+// not among the choices, a range whose minimum exceeds its maximum, or --drop-path with a model
+// that has none.
 void validate_options(const TrainOptions& options);
 
 // One option's value as JSON (floats as the shortest decimal that reads back as the same float).

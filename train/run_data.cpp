@@ -94,6 +94,8 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   lo.drop_last = o.drop_last;
   lo.seed = o.seed;
   lo.augment_options = o.augment;
+  lo.erasing = o.erasing;
+  lo.mix = o.mix;
   out.train =
       std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
   out.val = make_eval_source(cache, split.val, o.batch_size, o.workers, lo.normalization);

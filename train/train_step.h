@@ -2,8 +2,9 @@
 // (tools/bench/model_bench.cpp) and the model tests take, so that what is timed and what is
 // checked against PyTorch (tests/models/test_pytorch_fixtures.cpp) is what training does:
 //
-//   set the step (dropout masks are a function of it), set the learning rate, forward,
-//   cross-entropy with label smoothing, zero the gradients, backward, clip to a global norm, one
+//   set the step (dropout masks are a function of it) and the samples' keys (drop path draws
+//   from them), set the learning rate, forward, cross-entropy with label smoothing (against the
+//   mixed targets with mixup/cutmix), zero the gradients, backward, clip to a global norm, one
 //   optimizer step.
 //
 // Nothing is read back to the host (on a GPU the host never waits for the device here): the loss
@@ -25,6 +26,13 @@ struct StepSettings {
   float lr = 5e-4f;
   float label_smoothing = 0.1f;
   float clip_grad = 1.f;  // <= 0: no clipping
+  // One key per sample of the batch, for per-sample randomness (Module::set_sample_keys); empty:
+  // rows are keyed by their place in the batch.
+  std::vector<uint64_t> sample_keys = {};
+  // Mixup/cutmix targets (data::Batch): each row's partner label and its own label's weight;
+  // empty: the plain labels. The loss is then mixed_cross_entropy (engine/ops.h).
+  std::vector<int32_t> mix_labels = {};
+  std::vector<float> mix_weights = {};
 };
 
 struct StepResult {

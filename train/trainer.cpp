@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "engine/autograd.h"
@@ -25,6 +26,7 @@
 #include "train/evaluate.h"
 #include "train/exit_code.h"
 #include "train/history.h"
+#include "train/model_ema.h"
 #include "train/options.h"
 #include "train/progress.h"
 #include "train/report_html.h"
@@ -147,13 +149,20 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   // ---- model and optimizer -------------------------------------------------------------------
   Generator gen(o.seed);
   models::ModelSpec spec{o.model, static_cast<int>(data.class_names.size()), o.image_size,
-                         o.dropout};
+                         o.dropout, o.drop_path};
   auto model = models::create_model(spec, gen, o.device);
   std::printf("model: %s, %lld parameters, device %s\n", o.model.c_str(),
               static_cast<long long>(model->parameter_count()), device_name(o.device));
   auto optimizer = make_optimizer(o, model->parameters());
   const int64_t steps_per_epoch = data.train->batches_per_epoch();
   const LrSchedule schedule = make_schedule(o, steps_per_epoch);
+  std::unique_ptr<ModelEma> ema;
+  if (o.model_ema) {
+    Generator unused(o.seed);  // the average's own initial weights are overwritten at once
+    ema = std::make_unique<ModelEma>(models::create_model(spec, unused, o.device), *model,
+                                     o.model_ema_decay);
+  }
+  const NamedTensors ema_tensors = ema ? ema->tensors() : NamedTensors{};
 
   Metadata metadata = saved_model_metadata(*model, data.class_names, data.normalization,
                                            data::parse_fit(o.fit), data.train_files);
@@ -165,7 +174,8 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   StepLog steps;
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (!o.resume.empty()) {
-    CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get());
+    CheckpointInfo info = load_checkpoint(o.resume, model_tensors(*model), optimizer.get(),
+                                          ema ? &ema_tensors : nullptr);
     require_finite(model_tensors(*model), o.resume);
     start_epoch = static_cast<int>(info.epoch);
     history = resumed_history(o.resume, info.metadata, metrics_file, start_epoch);
@@ -198,8 +208,10 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     if (committed) return;
     if (!data.resumed) write_file_atomically((run_dir / "split.csv").string(), data.split_csv);
     write_file_atomically((run_dir / "config.json").string(), options_json(o).dump(2) + "\n");
-    for (const char* stale : {"report.txt", "report.json", "report.html"}) {
-      std::error_code ec;  // reports of an earlier model of this folder
+    for (const char* stale : {"report.txt", "report.json", "report.html", "ema.safetensors"}) {
+      // Reports of an earlier model of this folder, and its average unless this run keeps one.
+      if (o.model_ema && std::string(stale) == "ema.safetensors") continue;
+      std::error_code ec;
       fs::remove(run_dir / stale, ec);
     }
     committed = true;
@@ -238,8 +250,14 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                      {.step = static_cast<uint64_t>(step),
                       .lr = lr,
                       .label_smoothing = o.label_smoothing,
-                      .clip_grad = o.clip_grad});
+                      .clip_grad = o.clip_grad,
+                      .sample_keys = batch.seeds,
+                      .mix_labels = batch.mix_labels,
+                      .mix_weights = batch.mix_weights});
       metrics.add(r.loss, r.logits, batch.labels, step);
+      // A non-finite loss is found at the next read below, and the run stops without saving:
+      // the average may take in the broken weights meanwhile, as the model does.
+      if (ema) ema->update(*model);
       seen += static_cast<long>(batch.labels.size());
       ++batch_index;
       if ((step + 1) % step_row_interval == 0 && !read_metrics())
@@ -273,6 +291,12 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     rec.learning_rate = optimizer->lr();
     rec.images_per_second = seen / std::max(1e-9, train_seconds);
     rec.seconds = progress.seconds();
+    if (ema) {  // on the validation side only: the test side is evaluated once, at the end
+      Evaluation ema_val = evaluate(ema->model(), *data.val, data.class_names, o.device, 0,
+                                    pass_progress("validation, EMA"));
+      rec.ema_val_loss = ema_val.loss;
+      rec.ema_val_accuracy = ema_val.report.accuracy;
+    }
     history.push_back(rec);
     std::printf(
         "epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | test loss %.4f acc "
@@ -280,6 +304,9 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
         rec.epoch, o.epochs, rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy,
         rec.test_loss, rec.test_accuracy, rec.learning_rate, rec.images_per_second,
         format_duration(rec.seconds).c_str());
+    if (ema)
+      std::printf("epoch %d/%d  EMA of the weights: val loss %.4f acc %.4f\n", rec.epoch, o.epochs,
+                  *rec.ema_val_loss, *rec.ema_val_accuracy);
     std::fflush(stdout);
 
     // The epoch's commit: best.safetensors first (chosen on validation, never on test: a kill
@@ -295,8 +322,9 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
       save_checkpoint((run_dir / "best.safetensors").string(), model_tensors(*model), nullptr,
                       info);
     }
+    if (ema) save_checkpoint((run_dir / "ema.safetensors").string(), ema_tensors, nullptr, info);
     save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
-                    info);
+                    info, ema_tensors);
     folder.keep();
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
     write_report(
@@ -328,9 +356,18 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   std::snprintf(best_label, sizeof best_label,
                 "best-on-validation model (best.safetensors, epoch %d, validation accuracy %.4f)",
                 best.epoch, best.val_accuracy);
-  const std::vector<LabelledReport> reports{
+  std::vector<LabelledReport> reports{
       {"final model (last.safetensors, epoch " + std::to_string(o.epochs) + ")", final_eval.report},
       {best_label, best_eval.report}};
+  std::optional<Evaluation> ema_eval;
+  if (ema) {
+    ema_eval = evaluate(ema->model(), *data.test, data.class_names, o.device, 0,
+                        pass_progress("test, EMA model"));
+    reports.push_back({"EMA of the weights (ema.safetensors, decay " +
+                           option_text(float_precision(o.model_ema_decay)) + ", epoch " +
+                           std::to_string(o.epochs) + ")",
+                       ema_eval->report});
+  }
   std::string text;
   for (const auto& r : reports) {
     if (!text.empty()) text += "\n";
@@ -344,6 +381,10 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   json["best_on_validation"] = report_json(best_eval.report);
   json["best_on_validation"]["epoch"] = best.epoch;
   json["best_on_validation"]["val_accuracy"] = best.val_accuracy;
+  if (ema_eval) {
+    json["model_ema"] = report_json(ema_eval->report);
+    json["model_ema"]["decay"] = float_precision(o.model_ema_decay);
+  }
   write_file_atomically((run_dir / "report.txt").string(), text);
   write_file_atomically((run_dir / "report.json").string(), json.dump(2) + "\n");
   write_report("finished", reports, std::move(final_eval.examples));

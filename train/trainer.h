@@ -10,8 +10,10 @@
 //   last.safetensors     the model, optimizer, progress and history after the latest epoch
 //   best.safetensors     the model of the epoch with the best validation accuracy so far (the
 //                        test side never chooses anything)
+//   ema.safetensors      with --model-ema: the average of the weights after the latest epoch
+//                        (also in last.safetensors, under "ema.", for --resume)
 //   report.txt / .json   classification report and confusion matrix on the test side, of the
-//                        final model and of the best-on-validation one, each labelled
+//                        final model, of the best-on-validation one (and of the EMA), each labelled
 //   report.html          the same with curves, saliency maps and test predictions, rewritten
 //                        after every epoch (train/report_html.h)
 //
@@ -33,6 +35,8 @@
 #include <cstdint>
 #include <string>
 
+#include "data/mixup.h"
+#include "data/random_erasing.h"
 #include "data/transforms.h"
 #include "engine/device.h"
 
@@ -67,6 +71,12 @@ struct TrainOptions {
   float momentum = 0.9f;  // sgd
   float label_smoothing = 0.1f;
   float clip_grad = 1.f;  // <= 0: no clipping
+  // regularisers of a timm recipe, all off by default
+  float drop_path = 0.f;         // stochastic depth of the ViT's last block (models/vit.h)
+  data::MixOptions mix;          // mixup and cutmix (data/mixup.h)
+  data::ErasingOptions erasing;  // random erasing (data/random_erasing.h)
+  bool model_ema = false;        // an average of the weights (train/model_ema.h)
+  float model_ema_decay = 0.9998f;
   // run
   uint64_t seed = 42;
   Device device = Device::cpu;

@@ -12,6 +12,7 @@ namespace {
 
 constexpr const char* kModelPrefix = "model.";
 constexpr const char* kOptimPrefix = "optim.";
+constexpr const char* kAveragePrefix = "ema.";
 constexpr const char* kStepKey = "checkpoint.step";
 constexpr const char* kEpochKey = "checkpoint.epoch";
 constexpr const char* kOptimStepKey = "optim.step";
@@ -61,7 +62,7 @@ const Tensor& expect(const std::string& path, const SafetensorsFile& file, const
 }  // namespace
 
 void save_checkpoint(const std::string& path, const NamedTensors& model, const Optimizer* optimizer,
-                     const CheckpointInfo& info) {
+                     const CheckpointInfo& info, const NamedTensors& average) {
   Metadata metadata = info.metadata;
   for (const char* key : {kStepKey, kEpochKey, kOptimStepKey})
     if (metadata.count(key))
@@ -76,11 +77,12 @@ void save_checkpoint(const std::string& path, const NamedTensors& model, const O
     for (auto& [name, tensor] : state.tensors) tensors.emplace_back(kOptimPrefix + name, tensor);
     metadata[kOptimStepKey] = std::to_string(state.step);
   }
+  for (const auto& [name, tensor] : average) tensors.emplace_back(kAveragePrefix + name, tensor);
   save_safetensors(path, tensors, metadata);
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, const NamedTensors& model,
-                               Optimizer* optimizer) {
+                               Optimizer* optimizer, const NamedTensors* average) {
   SafetensorsFile file = load_safetensors(path);
   CheckpointInfo info = info_from(path, file.metadata);
 
@@ -100,6 +102,11 @@ CheckpointInfo load_checkpoint(const std::string& path, const NamedTensors& mode
     }
   }
 
+  std::vector<const Tensor*> average_sources;
+  if (average)
+    for (const auto& [name, tensor] : *average)
+      average_sources.push_back(&expect(path, file, kAveragePrefix + name, tensor.shape()));
+
   // Optimizer: its own names, with the prefix stripped; load_state checks them.
   OptimizerState state;
   if (optimizer) {
@@ -115,6 +122,8 @@ CheckpointInfo load_checkpoint(const std::string& path, const NamedTensors& mode
     }
   }
   for (size_t i = 0; i < model.size(); ++i) model[i].second.copy_from(*sources[i]);
+  for (size_t i = 0; i < average_sources.size(); ++i)
+    (*average)[i].second.copy_from(*average_sources[i]);
   return info;
 }
 

@@ -85,6 +85,39 @@ Tensor Dropout::forward_gelu(const Tensor& x) {
   return gelu_dropout(x, p, true, next_seed());
 }
 
+DropPath::DropPath(float p_, uint64_t layer) : p(p_), layer_(layer) {
+  if (p < 0.f || p >= 1.f)
+    throw std::invalid_argument("DropPath: probability " + std::to_string(p) +
+                                " is outside [0, 1)");
+}
+
+void DropPath::on_step(uint64_t step) {
+  step_ = step;
+  keys_.clear();
+}
+
+void DropPath::on_sample_keys(const std::vector<uint64_t>& keys) {
+  keys_ = keys;
+}
+
+std::vector<float> DropPath::sample_scales(int64_t rows) const {
+  const bool keyed = int64_t(keys_.size()) == rows;
+  std::vector<float> scales(rows);
+  for (int64_t b = 0; b < rows; ++b) {
+    const uint64_t key = keyed ? keys_[b] : splitmix64(step_ * 0x100000001B3ull + uint64_t(b));
+    scales[b] = counter_uniform(key ^ 0xD50F'A7C1'22E4'9B3Dull, layer_) < p ? 0.f : 1.f / (1.f - p);
+  }
+  return scales;
+}
+
+Tensor DropPath::forward_add(const Tensor& residual, const Tensor& x) {
+  if (!active()) return add(residual, x);
+  Shape mask_shape(x.ndim(), 1);
+  mask_shape[0] = x.size(0);
+  return add(residual,
+             mul(x, Tensor::from_vector(sample_scales(x.size(0)), mask_shape, x.device())));
+}
+
 Tensor ReLU::forward(const Tensor& x) {
   return relu(x);
 }

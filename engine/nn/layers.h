@@ -66,6 +66,31 @@ class Dropout : public Module {
   uint64_t seed_, step_ = 0, calls_ = 0;
 };
 
+// Stochastic depth (Huang et al. 2016; timm's DropPath) on a residual branch: in training,
+// residual + x * keep_b / (1 - p), keep_b one Bernoulli(1 - p) draw per sample b of the batch
+// (the whole branch of a sample is dropped or kept, and scaled so its expectation is x); in eval
+// mode, residual + x. A sample's draw is a function of (its key from set_sample_keys, this
+// layer's number): it does not depend on the batch the sample lands in. Rows without keys (a
+// caller that names no samples, e.g. the benchmarks) are keyed by (step, row).
+class DropPath : public Module {
+ public:
+  DropPath(float p, uint64_t layer);
+  Tensor forward_add(const Tensor& residual, const Tensor& x);
+  // Whether forward_add draws anything (training with p > 0): otherwise it is a plain sum.
+  bool active() const { return training() && p > 0.f; }
+  // The per-sample factors keep_b / (1 - p) for `rows` samples: 0 or 1 / (1 - p).
+  std::vector<float> sample_scales(int64_t rows) const;
+  float p;
+
+ protected:
+  void on_step(uint64_t step) override;
+  void on_sample_keys(const std::vector<uint64_t>& keys) override;
+
+ private:
+  uint64_t layer_, step_ = 0;
+  std::vector<uint64_t> keys_;
+};
+
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override;

@@ -19,6 +19,11 @@ void Module::set_step(uint64_t step) {
   for (auto& [name, child] : children_) child->set_step(step);
 }
 
+void Module::set_sample_keys(const std::vector<uint64_t>& keys) {
+  on_sample_keys(keys);
+  for (auto& [name, child] : children_) child->set_sample_keys(keys);
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor value) {
   value.requires_grad_(true);
   parameters_.emplace_back(name, value);

@@ -30,6 +30,9 @@ class Module {
   // Tells stochastic layers (dropout) the global training step, so that their randomness is a
   // function of (layer, step) and a resumed run repeats an uninterrupted one exactly.
   void set_step(uint64_t step);
+  // Names the samples of the next forward's batch, one key each (after set_step, which forgets
+  // them), so that per-sample randomness (drop path) is a function of the sample, not of its row.
+  void set_sample_keys(const std::vector<uint64_t>& keys);
 
   NamedTensors named_parameters() const;
   NamedTensors named_buffers() const;
@@ -45,6 +48,7 @@ class Module {
     return child;
   }
   virtual void on_step(uint64_t step) {}
+  virtual void on_sample_keys(const std::vector<uint64_t>&) {}
 
  private:
   void collect(const std::string& prefix, bool buffers, NamedTensors& out) const;

@@ -2,7 +2,8 @@
 // integer labels with label smoothing (math and backward in engine/cpu/loss.cpp).
 // One node computes the per-row losses [rows] and saves the logits, the per-row log-sum-exp and
 // the labels (in a device buffer the primitive reads); the mean over rows is the ordinary mean op
-// on top, whose backward hands this node gloss_r = g / rows.
+// on top, whose backward hands this node gloss_r = g / rows. mixed_cross_entropy weighs two such
+// per-row nodes (one per label set) with ordinary mul and mean ops.
 #include <memory>
 #include <string>
 
@@ -12,7 +13,11 @@
 namespace forge {
 using namespace detail;
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, float smoothing) {
+namespace {
+
+// The per-row losses [rows], one autograd node.
+Tensor row_cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
+                         float smoothing) {
   check_ndim("cross_entropy", "logits", logits, 2);
   const int rows = int(logits.size(0)), classes = int(logits.size(1));
   if (rows == 0 || classes == 0)
@@ -45,7 +50,35 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, f
                                                        smoothing, lse.data(), gc.data(), gz.data());
                   return std::vector<Tensor>{gz};
                 });
-  return mean(loss);
+  return loss;
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, float smoothing) {
+  return mean(row_cross_entropy(logits, labels, smoothing));
+}
+
+Tensor mixed_cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
+                           const std::vector<int32_t>& other_labels,
+                           const std::vector<float>& weights, float smoothing) {
+  const size_t rows = labels.size();
+  if (other_labels.size() != rows || weights.size() != rows)
+    throw std::invalid_argument("mixed_cross_entropy: " + std::to_string(rows) + " labels, " +
+                                std::to_string(other_labels.size()) + " other labels and " +
+                                std::to_string(weights.size()) + " weights");
+  std::vector<float> other_weights(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    if (!(weights[r] >= 0.f && weights[r] <= 1.f))
+      throw std::invalid_argument("mixed_cross_entropy: weight " + std::to_string(weights[r]) +
+                                  " of row " + std::to_string(r) + " is outside [0, 1]");
+    other_weights[r] = 1.f - weights[r];
+  }
+  const Shape shape{int64_t(rows)};
+  const Tensor w = Tensor::from_vector(weights, shape, logits.device()),
+               other_w = Tensor::from_vector(other_weights, shape, logits.device());
+  return mean(add(mul(row_cross_entropy(logits, labels, smoothing), w),
+                  mul(row_cross_entropy(logits, other_labels, smoothing), other_w)));
 }
 
 }  // namespace forge

@@ -1,5 +1,5 @@
 // test_nn.cpp: modules (names, counts, modes), initialiser statistics, dropout's step-seeded
-// masks, and a two-layer MLP that learns XOR.
+// masks, drop path's per-sample draws, and a two-layer MLP that learns XOR.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include "engine/nn/init.h"
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
+#include "tests/engine/gradcheck.h"
 
 using namespace forge;
 using namespace forge::nn;
@@ -71,6 +72,89 @@ TEST_CASE("nn: dropout masks are a function of the step and the call") {
   CHECK(d.forward(x).to_vector() == a);  // same step, same first call: same mask
   d.set_step(8);
   CHECK(d.forward(x).to_vector() != a);
+}
+
+TEST_CASE("nn: drop path is the plain sum in eval mode and when p is 0") {
+  Generator gen(4);
+  Tensor residual = Tensor::randn({6, 3, 5}, gen), x = Tensor::randn({6, 3, 5}, gen);
+  const std::vector<float> sum = add(residual, x).to_vector();
+  DropPath d(0.5f, 0);
+  d.eval();
+  CHECK_FALSE(d.active());
+  CHECK(d.forward_add(residual, x).to_vector() == sum);
+  DropPath off(0.f, 0);
+  CHECK_FALSE(off.active());
+  CHECK(off.forward_add(residual, x).to_vector() == sum);
+  CHECK_THROWS_AS(DropPath(1.f, 0), std::invalid_argument);
+}
+
+TEST_CASE("nn: drop path drops whole samples at rate p and scales the kept by 1/(1-p)") {
+  const float p = 0.3f;
+  const int rows = 2000;
+  DropPath d(p, 5);
+  std::vector<uint64_t> keys(rows);
+  for (int b = 0; b < rows; ++b) keys[b] = splitmix64(1000 + b);
+  d.set_step(1);
+  d.set_sample_keys(keys);
+  Generator gen(5);
+  Tensor x = Tensor::uniform({rows, 2, 3}, gen, 0.5f, 1.5f), residual = Tensor::zeros({rows, 2, 3});
+  const std::vector<float> y = d.forward_add(residual, x).to_vector(), xv = x.to_vector();
+  int dropped = 0;
+  for (int b = 0; b < rows; ++b) {
+    int zeros = 0, scaled = 0;
+    for (int j = 0; j < 6; ++j) {
+      const size_t i = size_t(b) * 6 + j;
+      zeros += y[i] == 0.f;
+      scaled += std::abs(y[i] - xv[i] / (1 - p)) <= 1e-6f * xv[i];
+    }
+    CHECK((zeros == 6 || scaled == 6));  // the whole branch of a sample, or none of it
+    dropped += zeros == 6;
+  }
+  // Binomial(2000, 0.3): standard deviation 20.5; the keys are fixed, so this cannot flake.
+  CHECK(std::abs(dropped - p * rows) < 80);
+}
+
+TEST_CASE("nn: drop path's draw is a function of the sample's key, not of its row or batch") {
+  DropPath d(0.5f, 2);
+  std::vector<uint64_t> keys(64);
+  for (size_t b = 0; b < keys.size(); ++b) keys[b] = splitmix64(b);
+  d.set_step(3);
+  d.set_sample_keys(keys);
+  const std::vector<float> scales = d.sample_scales(64);
+  CHECK(std::count(scales.begin(), scales.end(), 0.f) > 0);
+  CHECK(std::count(scales.begin(), scales.end(), 2.f) > 0);
+  std::vector<uint64_t> reversed(keys.rbegin(), keys.rend());
+  d.set_step(9);  // another step, another batch order: each sample draws the same
+  d.set_sample_keys(reversed);
+  const std::vector<float> again = d.sample_scales(64);
+  for (size_t b = 0; b < 64; ++b) CHECK(again[63 - b] == scales[b]);
+  DropPath other_layer(0.5f, 3);
+  other_layer.set_sample_keys(keys);
+  CHECK(other_layer.sample_scales(64) != scales);  // layers draw independently
+  // Without keys (set_step forgets them), rows are keyed by the step.
+  d.set_step(3);
+  const std::vector<float> unkeyed = d.sample_scales(64);
+  d.set_step(3);
+  CHECK(d.sample_scales(64) == unkeyed);
+  d.set_step(4);
+  CHECK(d.sample_scales(64) != unkeyed);
+}
+
+TEST_CASE("nn: drop path's gradient matches finite differences") {
+  DropPath d(0.5f, 1);
+  std::vector<uint64_t> keys{11, 12, 13, 14, 15, 16, 17, 18};
+  auto f = [&](const std::vector<Tensor>& in) {
+    d.set_step(0);
+    d.set_sample_keys(keys);
+    return d.forward_add(in[0], in[1]);
+  };
+  Generator gen(6);
+  d.set_sample_keys(keys);
+  const std::vector<float> scales = d.sample_scales(8);
+  REQUIRE(std::count(scales.begin(), scales.end(), 0.f) > 0);  // both cases are exercised
+  REQUIRE(std::count(scales.begin(), scales.end(), 2.f) > 0);
+  forge::testing::check_gradients(
+      f, {forge::testing::leaf({8, 3}, gen), forge::testing::leaf({8, 3}, gen)});
 }
 
 TEST_CASE("nn: a two-layer MLP learns XOR") {

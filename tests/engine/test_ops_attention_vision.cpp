@@ -281,3 +281,37 @@ TEST_CASE("cross_entropy: hand formula with and without smoothing, gradients, ba
   CHECK(error_of([&] { cross_entropy(z, {0, -1, 1, 2}); }).find("label -1") != std::string::npos);
   CHECK(error_of([&] { cross_entropy(z, {0, 1}); }) != "");
 }
+
+TEST_CASE("mixed_cross_entropy: the soft-target cross-entropy of the mixed, smoothed targets") {
+  Generator gen(18);
+  const int rows = 4, classes = 3;
+  Tensor z = leaf({rows, classes}, gen, -3.f, 3.f);
+  const std::vector<int32_t> a = {0, 2, 1, 1}, b = {1, 2, 0, 2};
+  const std::vector<float> w = {0.25f, 1.f, 0.f, 0.6f};
+  std::vector<float> zv = z.to_vector();
+  for (float s : {0.f, 0.1f}) {
+    CAPTURE(s);
+    // timm's mixup_target: w onehot(a, on, off) + (1 - w) onehot(b, on, off), on = 1 - s + s/C.
+    double total = 0;
+    for (int r = 0; r < rows; ++r) {
+      double norm = 0;
+      for (int c = 0; c < classes; ++c) norm += std::exp(double(zv[r * classes + c]));
+      for (int c = 0; c < classes; ++c) {
+        const double ta = (c == a[r] ? 1.0 - s : 0.0) + s / classes;
+        const double tb = (c == b[r] ? 1.0 - s : 0.0) + s / classes;
+        const double target = w[r] * ta + (1.0 - w[r]) * tb;
+        total -= target * (zv[r * classes + c] - std::log(norm));
+      }
+    }
+    Tensor loss = mixed_cross_entropy(z, a, b, w, s);
+    REQUIRE(loss.shape() == Shape{1});
+    CHECK(loss.item() == doctest::Approx(total / rows).epsilon(1e-5));
+    check_gradients([&](auto& x) { return mixed_cross_entropy(x[0], a, b, w, s); }, {z});
+  }
+  // Weight 1 everywhere: the plain cross-entropy of the first labels.
+  CHECK(mixed_cross_entropy(z, a, b, {1, 1, 1, 1}, 0.1f).item() ==
+        doctest::Approx(cross_entropy(z, a, 0.1f).item()).epsilon(1e-6));
+  CHECK(error_of([&] { mixed_cross_entropy(z, a, b, {0.5f, 2.f, 0, 0}); }).find("weight 2") !=
+        std::string::npos);
+  CHECK(error_of([&] { mixed_cross_entropy(z, a, {0, 1}, w); }) != "");
+}

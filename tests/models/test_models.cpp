@@ -134,3 +134,25 @@ TEST_CASE("models: every preset takes the spec's dropout rate") {
     CHECK(model->forward(images).to_vector() == a);
   }
 }
+
+TEST_CASE("models: the ViT's drop path leaves the weights and eval mode as they were") {
+  // Same seed with and without drop path: the same initial weights (drop path draws nothing from
+  // the generator) and the same eval-mode logits; in training mode, samples' branches drop.
+  Generator data(6);
+  const Tensor images = Tensor::randn({8, 3, 32, 32}, data);
+  Generator gen_a(3), gen_b(3);
+  auto plain = create_model({"vit-micro", 2, 32, 0.f}, gen_a, Device::cpu);
+  auto dropping = create_model({"vit-micro", 2, 32, 0.f, 0.5f}, gen_b, Device::cpu);
+  NoGradGuard no_grad;
+  plain->eval();
+  dropping->eval();
+  CHECK(dropping->forward(images).to_vector() == plain->forward(images).to_vector());
+  plain->train();
+  dropping->train();
+  plain->set_step(0);
+  dropping->set_step(0);
+  CHECK(dropping->forward(images).to_vector() != plain->forward(images).to_vector());
+  Generator gen_c(3);
+  CHECK_THROWS_WITH_AS(create_model({"cnn-micro", 2, 32, 0.f, 0.1f}, gen_c, Device::cpu),
+                       doctest::Contains("ViT presets only"), std::invalid_argument);
+}

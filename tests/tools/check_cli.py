@@ -285,7 +285,8 @@ def case_eval_json():
     if "evaluating" not in err or "decoding" not in err:
         fail(f"eval showed no decoding or evaluation progress on stderr: {err!r}")
     sklearn_keys = {"blue", "red", "accuracy", "macro avg", "weighted avg"}
-    if set(j) != sklearn_keys | {"class_names", "confusion_matrix", "loss", "checkpoint"}:
+    if set(j) != sklearn_keys | {"class_names", "confusion_matrix", "accuracy_interval_95", "loss",
+                                 "checkpoint"}:
         fail(f"eval --json keys: {sorted(j)}")
     for key in ["blue", "red", "macro avg", "weighted avg"]:
         if set(j[key]) != {"precision", "recall", "f1-score", "support"}:
@@ -296,6 +297,9 @@ def case_eval_json():
     right = j["confusion_matrix"][0][0] + j["confusion_matrix"][1][1]
     if abs(j["accuracy"] - right / total) > 1e-12:
         fail(f"accuracy {j['accuracy']} is not {right}/{total}")
+    for method, (low, high) in j["accuracy_interval_95"].items():
+        if not 0 <= low <= j["accuracy"] <= high <= 1:
+            fail(f"accuracy {j['accuracy']} outside its {method} interval {low}-{high}")
 
 
 def case_metrics_rows():
@@ -362,6 +366,9 @@ def case_compare_runs():
     if cols["image size"] != "16" or not cols["parameters"].isdigit() or \
             float(cols["img/s"]) <= 0:
         fail(f"image size, parameters, img/s: {cols}")
+    low, high = map(float, cols["95% interval (Wilson)"].split("-"))
+    if not low <= float(cols["test accuracy"]) <= high:
+        fail(f"test accuracy outside its interval: {cols}")
     report_b["class_names"] = ["blue", "green"]
     report_b["green"] = report_b.pop("red")
     json.dump(report_b, open(os.path.join(run_b, "report.json"), "w"))

@@ -5,14 +5,17 @@
 #include <stb/stb_image_write.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "engine/io/safetensors.h"
 #include "tests/temp_dir.h"
 #include "train/evaluate.h"
 #include "train/history.h"
+#include "train/options.h"
 #include "train/saved_model.h"
 #include "train/trainer.h"
 
@@ -244,4 +247,111 @@ TEST_CASE("trainer: best.safetensors is chosen on the validation side, never on 
   // The history is part of the checkpoint: metrics.jsonl can always be rebuilt from it.
   const auto meta = load_safetensors((dir.path / "run" / "last.safetensors").string()).metadata;
   CHECK(history_from_metadata(meta.at("history"), "last").size() == 6);
+}
+
+TEST_CASE(
+    "trainer: each regulariser trains, is recorded, and a changed value is refused on resume") {
+  TempDir dir("train-regularisers");
+  make_images(dir.path / "data", 10);
+  struct Case {
+    std::string flag, key;
+    std::function<void(TrainOptions&)> set, change;
+  };
+  const std::vector<Case> cases = {
+      {"--drop-path", "/regularise/drop_path",
+       [](TrainOptions& o) { o.model = "vit-micro", o.drop_path = 0.2f; },
+       [](TrainOptions& o) { o.drop_path = 0.1f; }},
+      {"--mixup", "/regularise/mixup_alpha",
+       [](TrainOptions& o) { o.mix.mixup_alpha = 0.8f, o.mix.cutmix_alpha = 1.f; },
+       [](TrainOptions& o) { o.mix.mixup_alpha = 0.4f; }},
+      {"--cutmix", "/regularise/cutmix_alpha", [](TrainOptions& o) { o.mix.cutmix_alpha = 1.f; },
+       [](TrainOptions& o) { o.mix.cutmix_alpha = 0.5f; }},
+      {"--reprob", "/regularise/reprob", [](TrainOptions& o) { o.erasing.prob = 0.5f; },
+       [](TrainOptions& o) { o.erasing.prob = 0.25f; }},
+      {"--model-ema-decay", "/regularise/model_ema_decay",
+       [](TrainOptions& o) { o.model_ema = true, o.model_ema_decay = 0.9f; },
+       [](TrainOptions& o) { o.model_ema_decay = 0.8f; }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.flag);
+    const fs::path run = dir.path / c.flag.substr(2);
+    TrainOptions o = tiny(dir.path / "data", run);
+    o.epochs = 2;
+    o.stop_after_epochs = 1;
+    c.set(o);
+    REQUIRE(run_training(o) == 0);
+    const auto config = nlohmann::json::parse(slurp(run / "config.json"));
+    CHECK(config.at(nlohmann::json::json_pointer(c.key)) ==
+          options_json(o).at(nlohmann::json::json_pointer(c.key)));
+    TrainOptions changed = o;
+    changed.stop_after_epochs = 0;
+    changed.resume = (run / "last.safetensors").string();
+    c.change(changed);
+    CHECK_THROWS_WITH_AS(run_training(changed), doctest::Contains((c.flag + ":").c_str()),
+                         OptionError);
+    TrainOptions resumed = o;
+    resumed.stop_after_epochs = 0;
+    resumed.resume = changed.resume;
+    REQUIRE(run_training(resumed) == 0);
+    const auto history = read_history((run / "metrics.jsonl").string());
+    REQUIRE(history.size() == 2);
+    CHECK(std::isfinite(history[1].train_loss));
+  }
+}
+
+TEST_CASE(
+    "trainer: with every regulariser on, a resumed run equals the uninterrupted one, EMA too") {
+  TempDir dir("train-regularised-resume");
+  make_images(dir.path / "data", 10);
+  auto options = [&](const char* run) {
+    TrainOptions o = tiny(dir.path / "data", dir.path / run);
+    o.model = "vit-micro";
+    o.drop_path = 0.3f;
+    o.mix = {.mixup_alpha = 0.8f, .cutmix_alpha = 1.f, .prob = 0.9f};
+    o.erasing.prob = 0.5f;
+    o.model_ema = true;
+    o.model_ema_decay = 0.8f;
+    return o;
+  };
+  REQUIRE(run_training(options("straight")) == 0);
+  TrainOptions first = options("resumed");
+  first.stop_after_epochs = 1;
+  REQUIRE(run_training(first) == 0);
+  TrainOptions second = options("resumed");
+  second.resume = (dir.path / "resumed" / "last.safetensors").string();
+  REQUIRE(run_training(second) == 0);
+
+  for (const char* file : {"last.safetensors", "ema.safetensors"}) {
+    CAPTURE(file);
+    const SafetensorsFile a = load_safetensors((dir.path / "straight" / file).string());
+    const SafetensorsFile b = load_safetensors((dir.path / "resumed" / file).string());
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    size_t averaged = 0;
+    for (size_t i = 0; i < a.tensors.size(); ++i) {
+      CAPTURE(a.tensors[i].first);
+      CHECK(a.tensors[i].first == b.tensors[i].first);
+      CHECK(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());
+      averaged += a.tensors[i].first.rfind("ema.", 0) == 0;
+    }
+    if (std::string(file) == "last.safetensors") CHECK(averaged > 0);
+  }
+  // The average differs from the final weights, and is evaluated and reported beside them.
+  const SafetensorsFile last =
+      load_safetensors((dir.path / "straight" / "last.safetensors").string());
+  CHECK(last.find("ema.head.weight")->to_vector() != last.find("model.head.weight")->to_vector());
+  const auto history = read_history((dir.path / "straight" / "metrics.jsonl").string());
+  REQUIRE(history.size() == 3);
+  CHECK(history.back().ema_val_accuracy.has_value());
+  CHECK(history.front().ema_val_accuracy.has_value());  // every epoch, read back
+  const auto report = nlohmann::json::parse(slurp(dir.path / "straight" / "report.json"));
+  CHECK(report["model_ema"]["decay"] == 0.8);
+  CHECK(report["model_ema"]["accuracy"].get<double>() >= 0);
+  CHECK(slurp(dir.path / "straight" / "report.txt").find("EMA of the weights") !=
+        std::string::npos);
+  // Both files load as models for eval and predict.
+  CHECK(load_saved_model((dir.path / "straight" / "ema.safetensors").string(), Device::cpu).epoch ==
+        3);
+  CHECK(
+      load_saved_model((dir.path / "straight" / "last.safetensors").string(), Device::cpu).epoch ==
+      3);
 }
