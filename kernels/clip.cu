@@ -46,7 +46,7 @@ __global__ void clip_scale_kernel(const ClipEntry* table, int count, int64_t tot
   for (int i = threadIdx.x; i < partial_count; i += blockDim.x) acc += partials[i];
   sums[threadIdx.x] = acc;
   __syncthreads();
-  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
     if (threadIdx.x < half) sums[threadIdx.x] += sums[threadIdx.x + half];
     __syncthreads();
   }

@@ -83,6 +83,9 @@ SavedModel load_saved_model(const std::string& path, Device device) {
     const auto norm = nlohmann::json::parse(field("normalization"));
     saved.normalization.mean = norm.at("mean").get<std::array<float, 3>>();
     saved.normalization.std = norm.at("std").get<std::array<float, 3>>();
+    // A training-only rate, but part of what the preset was built with (architecture()).
+    if (auto a = info.metadata.find("architecture"); a != info.metadata.end())
+      spec.drop_path = nlohmann::json::parse(a->second).value("drop_path", 0.f);
     if (auto files = info.metadata.find("train_files"); files != info.metadata.end())
       saved.train_files = nlohmann::json::parse(files->second).get<std::vector<std::string>>();
   } catch (const std::runtime_error&) {
@@ -98,8 +101,9 @@ SavedModel load_saved_model(const std::string& path, Device device) {
                              std::to_string(spec.image_size) + ", expected " +
                              std::to_string(int(sizes.min)) + " to " +
                              std::to_string(int(sizes.max)) + ")");
-  if (!std::isfinite(spec.dropout))
-    throw std::runtime_error(path + ": malformed checkpoint metadata (dropout not finite)");
+  if (!std::isfinite(spec.dropout) || !std::isfinite(spec.drop_path))
+    throw std::runtime_error(path +
+                             ": malformed checkpoint metadata (dropout or drop_path not finite)");
   for (int c = 0; c < 3; ++c)
     if (!std::isfinite(saved.normalization.mean[c]) || !std::isfinite(saved.normalization.std[c]) ||
         saved.normalization.std[c] <= 0)

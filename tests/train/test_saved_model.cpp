@@ -52,6 +52,7 @@ TEST_CASE("saved model: the metadata records the resolved architecture and the f
                             {"mlp_dim", 64},
                             {"tokens", 17},
                             {"dropout", 0.1},
+                            {"drop_path", 0.0},
                             {"norm", "layer_norm"},
                             {"norm_eps", 1e-6},
                             {"activation", "gelu_erf"}});
