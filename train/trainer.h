@@ -75,6 +75,9 @@ struct TrainOptions {
   int max_images_per_class = 0;  // > 0: a smaller data set (smoke runs)
   int stop_after_epochs = 0;     // > 0: stop after this many epochs of this invocation
   int report_examples = 48;      // test images shown in report.html
+  // precision (docs/MIXED_PRECISION.md)
+  std::string precision = "fp32";  // fp32 | bf16: the inputs of the GPU matmuls
+  bool tf32 = false;               // fp32 GEMMs with tf32 inputs (sim and cuda)
 };
 
 // Runs training; returns the process exit code (0 on success). Errors that stop a run (a NaN
