@@ -2,7 +2,8 @@
 // vit-micro and cnn-micro train on the tiny image folder of the trainer tests with per-epoch train
 // loss within 5% of the fp32 run's, two bf16 runs are bitwise equal (loss history and weights), the
 // precision is recorded in config.json, and the choices a device cannot run are refused before a
-// run folder exists. CTest runs it in both emulator orders.
+// run folder exists, and a resume may not change the precision. CTest runs it in both emulator
+// orders.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "tests/train/tiny_run.h"
 #include "train/history.h"
 #include "train/options.h"
+#include "train/resume.h"
 #include "train/trainer.h"
 
 using namespace forge;
@@ -95,4 +97,23 @@ TEST_CASE("bf16 on cpu and --tf32 with bf16 are refused before a run folder exis
   CHECK_THROWS_WITH_AS(run_training(o), doctest::Contains("--tf32 with --precision bf16"),
                        OptionError);
   CHECK_FALSE(fs::exists(dir.path / "run"));
+}
+
+TEST_CASE("resume: --precision and --tf32 define the run; a resume may not change them") {
+  TempDir dir("train-bf16-resume");
+  const fs::path split = dir.path / "split.csv";
+  std::ofstream(split) << "file,class,side\na.png,x,train\n";
+  TrainOptions run = forge::test::tiny(dir.path / "data", dir.path / "run");
+  run.precision = "bf16";
+  const Metadata meta{{run_options_key, recorded_options(run, file_digest(split))}};
+  TrainOptions again = run;
+  again.resume = "run/last.safetensors";
+  CHECK_NOTHROW(check_resume(meta, again, split));
+  again.precision = "fp32";
+  CHECK_THROWS_WITH_AS(check_resume(meta, again, split),
+                       doctest::Contains("--precision: the run has bf16, this command fp32"),
+                       OptionError);
+  again.precision = "bf16";
+  again.tf32 = true;
+  CHECK_THROWS_WITH_AS(check_resume(meta, again, split), doctest::Contains("--tf32"), OptionError);
 }
