@@ -78,11 +78,7 @@ int run_ops(const Flags& f) {
 int run_model(const Flags& f) {
   const ModelResult r = run_model_bench(model_options(f));
   print_model_result(r);
-  if (!f.json.empty()) {
-    nlohmann::json j = model_result_json(r);
-    j["precision"] = f.precision.tf32 ? "tf32" : f.precision.precision;
-    write_json(f.json, j);
-  }
+  if (!f.json.empty()) write_json(f.json, model_result_json(r));
   return 0;
 }
 
