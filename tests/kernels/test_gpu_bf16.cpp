@@ -153,6 +153,22 @@ TEST_CASE("bf16 matmul: batched, odd shapes (tails in m, n and k), within the bf
           [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); }, 32, {72, 64});
 }
 
+TEST_CASE("bf16 gemm with k = 0: an empty sum, so C = beta C") {
+  for (Device device : forge::testing::gpu_test_devices()) {
+    const AtPrecision bf16(device, MatmulPrecision::bf16);
+    Backend& gpu = backend(device);
+    const std::vector<float> before(12, 2.f);
+    float* c = static_cast<float*>(gpu.allocate(before.size() * sizeof(float)));
+    gpu.copy_from_host(c, before.data(), before.size() * sizeof(float));
+    // a and b are not read (nothing to multiply); c stands in for them.
+    gpu.gemm(false, false, 3, 4, 0, 1.f, c, 1, 0, c, 4, 0, 0.5f, c, 4, 0, 1);
+    std::vector<float> after(before.size());
+    gpu.copy_to_host(after.data(), c, after.size() * sizeof(float));
+    gpu.deallocate(c, before.size() * sizeof(float));
+    CHECK(after == std::vector<float>(12, 1.f));
+  }
+}
+
 TEST_CASE("bf16 linear: forward with bias, input, weight and bias gradients") {
   Generator gen(2);
   // x [3, 11, 40] W [24, 40] bias [24]: rows 33; k = 40 out, 24 into gx, 33 into gW and gbias.
