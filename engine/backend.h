@@ -79,10 +79,29 @@ struct FusionDesc {
   int hs[kMaxBranches], ws[kMaxBranches];
 };
 
+// What the matmul-like primitives compute in: gemm, linear_*, conv2d_* (im2col + GEMM),
+// patch_embed_* and attention_* (docs/MIXED_PRECISION.md). Tensors stay fp32 whatever is chosen.
+//   fp32  fp32 inputs, fp32 products and sums (the default, and the only choice on cpu);
+//   tf32  fp32 GEMMs whose inputs the tensor cores round to tf32 (10-bit mantissa), fp32 sums:
+//         cuBLAS's CUBLAS_COMPUTE_32F_FAST_TF32 on cuda; the same rounding of the GEMM inputs
+//         on sim, so the emulator shows its effect; attention stays fp32;
+//   bf16  inputs rounded to bf16 (round to nearest even) into scratch, products on the tensor
+//         cores, fp32 accumulation and fp32 outputs; norms, softmax statistics, loss and every
+//         reduction stay fp32.
+enum class MatmulPrecision { fp32, tf32, bf16 };
+const char* matmul_precision_name(MatmulPrecision precision);
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
+
+  // ---- precision -----------------------------------------------------------------------------
+  // The backend's matmul precision from now on (a process-wide setting of the device, fp32 until
+  // set). The default accepts fp32 only and throws std::invalid_argument naming the device and
+  // the precision otherwise: the CPU backend computes in fp32 only.
+  virtual void set_matmul_precision(MatmulPrecision precision);
+  virtual MatmulPrecision matmul_precision() const { return MatmulPrecision::fp32; }
 
   // ---- memory ------------------------------------------------------------------------------
   virtual void* allocate(size_t bytes) = 0;

@@ -48,6 +48,25 @@ void register_backend(Device device, Backend* (*factory)()) {
   r.factories[static_cast<int>(device)] = factory;
 }
 
+const char* matmul_precision_name(MatmulPrecision precision) {
+  switch (precision) {
+    case MatmulPrecision::fp32:
+      return "fp32";
+    case MatmulPrecision::tf32:
+      return "tf32";
+    case MatmulPrecision::bf16:
+      return "bf16";
+  }
+  return "?";
+}
+
+void Backend::set_matmul_precision(MatmulPrecision precision) {
+  if (precision != MatmulPrecision::fp32)
+    throw std::invalid_argument(std::string("device ") + device_name(device()) +
+                                " computes in fp32 only; " + matmul_precision_name(precision) +
+                                " matmuls run on sim and cuda");
+}
+
 Backend& backend(Device device) {
   if (device == Device::cpu) return cpu_backend();
   Registry& r = registry();

@@ -31,10 +31,17 @@
 // are zero beyond dh, which leaves every dot product unchanged. TILE is 32, or 16 for DHP = 128 to
 // keep four [TILE][DHP + 1] tiles within the 48 KiB of static shared memory (the + 1 pads rows onto
 // different banks: the lanes of a warp read 4 or 8 different rows at the same column).
+//
+// At MatmulPrecision::bf16 with head dim 16, 32, 64 or 128, the kernels are FlashAttention-2's on
+// the tensor cores instead (kernels/attention_mma.cuh): Q, K, V and dO rounded to bf16 into
+// scratch, the products by mma.sync with fp32 accumulation, the softmax statistics (m, l, lse, D)
+// and the outputs in fp32. Other head dims keep the fp32 kernels below (docs/MIXED_PRECISION.md).
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/attention_mma.cuh"
+#include "kernels/bf16_convert.h"
 #include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
@@ -271,10 +278,27 @@ void with_tile_config(const char* op, int bh, int dh, F&& f) {
                               " is above the largest supported, 128");
 }
 
+// Whether this call runs the bf16 tensor-core kernels.
+bool use_mma_attention(const GpuBackend& backend, int dh) {
+  return backend.matmul_precision() == MatmulPrecision::bf16 && flash_mma::supports_head_dim(dh);
+}
+
 }  // namespace
 
 void GpuBackend::attention_forward(int bh, int t, int dh, float scale, const float* q,
                                    const float* k, const float* v, float* out, float* lse) {
+  if (use_mma_attention(*this, dh) && bh > 0 && t > 0) {
+    if (bh > 65535)  // grid.y limit
+      throw std::invalid_argument("gpu attention_forward: batch * heads = " + std::to_string(bh) +
+                                  " exceeds 65535");
+    const int64_t n = int64_t(bh) * t * dh;
+    Bf16Scratch q16(*this, n), k16(*this, n), v16(*this, n);
+    convert_to_bf16(q, n, q16.data());
+    convert_to_bf16(k, n, k16.data());
+    convert_to_bf16(v, n, v16.data());
+    flash_mma::forward(bh, t, dh, scale, q16.data(), k16.data(), v16.data(), out, lse);
+    return;
+  }
   with_tile_config("gpu attention_forward", bh, dh, [&](auto config) {
     using Config = decltype(config);
     const dim3 grid(unsigned(ceil_div(t, Config::tile)), unsigned(bh));
@@ -288,6 +312,21 @@ void GpuBackend::attention_backward(int bh, int t, int dh, float scale, const fl
                                     const float* k, const float* v, const float* out,
                                     const float* gout, const float* lse, float* gq, float* gk,
                                     float* gv) {
+  if (use_mma_attention(*this, dh) && bh > 0 && t > 0) {
+    if (bh > 65535)
+      throw std::invalid_argument("gpu attention_backward: batch * heads = " + std::to_string(bh) +
+                                  " exceeds 65535");
+    const int64_t n = int64_t(bh) * t * dh;
+    Bf16Scratch q16(*this, n), k16(*this, n), v16(*this, n), gout16(*this, n);
+    DeviceScratch delta(*this, int64_t(bh) * t);
+    convert_to_bf16(q, n, q16.data());
+    convert_to_bf16(k, n, k16.data());
+    convert_to_bf16(v, n, v16.data());
+    convert_to_bf16(gout, n, gout16.data());
+    flash_mma::backward(bh, t, dh, scale, q16.data(), k16.data(), v16.data(), out, gout16.data(),
+                        lse, delta.data(), gq, gk, gv);
+    return;
+  }
   with_tile_config("gpu attention_backward", bh, dh, [&](auto config) {
     using Config = decltype(config);
     const int64_t rows = int64_t(bh) * t;

@@ -20,10 +20,12 @@
 // On cuda built with cuDNN (FORGE_CUDNN) the convolutions themselves go to cuDNN
 // (engine/cuda/cudnn_conv.h) unless FORGE_CONV=im2col (engine/cuda/conv_path.h); these kernels run
 // where cuDNN has no engine for a shape, and always on sim. The bias and its gradient are these
-// kernels on both paths.
+// kernels on both paths. At --precision bf16 cuDNN gets each direction's two inputs in bf16 and
+// writes fp32 (fp32 compute); where it has no engine for that mix, im2col's bf16 GEMM runs.
 #include <algorithm>
 
 #include "engine/cuda/gpu_impl.h"
+#include "kernels/bf16_convert.h"
 #include "kernels/kernel_util.cuh"
 #include "kernels/slab_reduce.cuh"
 
@@ -111,6 +113,33 @@ void launch_im2col(const Conv2dDesc& d, int images, const float* x, float* col) 
 bool cudnn_may_run(ConvPath path, const Conv2dDesc& d) {
   return path == ConvPath::cudnn && d.n > 0 && d.c > 0 && d.k > 0 && d.oh > 0 && d.ow > 0;
 }
+
+// The sizes of a convolution's tensors, in floats.
+int64_t x_floats(const Conv2dDesc& d) {
+  return int64_t(d.n) * d.c * d.h * d.w;
+}
+int64_t w_floats(const Conv2dDesc& d) {
+  return int64_t(d.k) * d.c * d.r * d.s;
+}
+int64_t y_floats(const Conv2dDesc& d) {
+  return int64_t(d.n) * d.k * d.oh * d.ow;
+}
+
+// One cuDNN direction with inputs a (na floats) and b (nb floats) and an fp32 output: as they are
+// in fp32 and tf32 (cuDNN's fp32 engines are chosen without TF32: docs/GPU_BACKEND.md); at
+// --precision bf16 a and b rounded to bf16 first (`bf16_types`: which of x, w, y are bf16), the
+// output still fp32 with fp32 compute, as the im2col path's bf16 GEMM gives. `run(types, a, b)`
+// returns false where cuDNN has no engine for the types; the caller then runs im2col.
+template <typename Run>
+bool run_cudnn(GpuBackend& gpu, MatmulPrecision precision, ConvTypes bf16_types, const float* a,
+               int64_t na, const float* b, int64_t nb, Run run) {
+  if (precision != MatmulPrecision::bf16) return run(kConvFp32, a, b);
+  Bf16Scratch a16(gpu, na), b16(gpu, nb);
+  convert_to_bf16(a, na, a16.data());
+  convert_to_bf16(b, nb, b16.data());
+  return run(bf16_types, a16.data(), b16.data());
+}
+constexpr ConvDtype kF32 = ConvDtype::fp32, kB16 = ConvDtype::bf16;
 #endif
 
 // y [n, k, P] += bias[k] (nothing without a bias).
@@ -139,7 +168,11 @@ void conv_bias_gradient(GpuBackend& gpu, ReductionTickets& tickets, const Conv2d
 void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,
                                 const float* bias, float* y) {
 #if FORGE_CUDNN
-  if (cudnn_may_run(impl_->conv_path, d) && impl_->cudnn.forward(*this, d, kConvFp32, x, w, y))
+  const auto forward = [&](ConvTypes t, const void* xs, const void* ws) {
+    return impl_->cudnn.forward(*this, d, t, xs, ws, y);
+  };
+  if (cudnn_may_run(impl_->conv_path, d) && run_cudnn(*this, impl_->precision, {kB16, kB16, kF32},
+                                                      x, x_floats(d), w, w_floats(d), forward))
     return add_conv_bias(d, bias, y);
 #endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
@@ -157,8 +190,12 @@ void GpuBackend::conv2d_forward(const Conv2dDesc& d, const float* x, const float
 void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, const float* w,
                                       float* gx) {
 #if FORGE_CUDNN
+  const auto backward_data = [&](ConvTypes t, const void* gys, const void* ws) {
+    return impl_->cudnn.backward_data(*this, d, t, gys, ws, gx);
+  };
   if (cudnn_may_run(impl_->conv_path, d) &&
-      impl_->cudnn.backward_data(*this, d, kConvFp32, gy, w, gx))
+      run_cudnn(*this, impl_->precision, {kF32, kB16, kB16}, gy, y_floats(d), w, w_floats(d),
+                backward_data))
     return;
 #endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);
@@ -178,8 +215,12 @@ void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, cons
 void GpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, const float* gy,
                                         float* gw, float* gbias) {
 #if FORGE_CUDNN
+  const auto backward_filter = [&](ConvTypes t, const void* xs, const void* gys) {
+    return impl_->cudnn.backward_filter(*this, d, t, xs, gys, gw);
+  };
   if (cudnn_may_run(impl_->conv_path, d) &&
-      impl_->cudnn.backward_filter(*this, d, kConvFp32, x, gy, gw))
+      run_cudnn(*this, impl_->precision, {kB16, kF32, kB16}, x, x_floats(d), gy, y_floats(d),
+                backward_filter))
     return conv_bias_gradient(*this, impl_->tickets, d, gy, gbias);
 #endif
   const int crs = d.c * d.r * d.s, pixels = d.oh * d.ow, chunk = images_per_chunk(d);

@@ -1,5 +1,7 @@
 // gemm_mma.cu: C[m, n] = sum_p A[m, p] B[p, n] on the tensor cores: bf16 A and B, fp32 accumulate,
 // through the warp-level instructions of kernels/mma.cuh (mma.sync m16n8k16, ldmatrix, cp.async).
+// Batched (blockIdx.z is the problem, each operand a fixed stride from the previous one) with
+// cuBLAS's output convention C = alpha A B + beta C, C row stride ldc (C not read when beta = 0).
 //
 // A block computes a 64 x 64 tile of C with 4 warps in a 2 x 2 arrangement, each warp a 32 x 32
 // sub-tile = 2 x 4 mma tiles of 16 x 8, accumulated in registers (acc[2][4][4] per lane, in the
@@ -20,6 +22,9 @@
 // k and n are multiples of 8 every 16-byte chunk of A and B is aligned, and cp.async copies it,
 // zero-filling the part past the matrix's edge (src-size); otherwise the tiles are loaded element
 // by element with ordinary loads, and the pipeline is the same.
+#include <stdexcept>
+#include <string>
+
 #include "kernels/gemm_mma.h"
 #include "kernels/kernel_util.cuh"
 #include "kernels/mma.cuh"
@@ -63,8 +68,10 @@ __device__ void load_tile(bf16 (*tile)[C + kPad], const bf16* matrix, int rows, 
 
 template <bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
-    gemm_bf16_mma_kernel(const bf16* a, const bf16* b, float* c, int m, int n, int k) {
+    gemm_bf16_mma_kernel(const bf16* a, int64_t stride_a, const bf16* b, int64_t stride_b, float* c,
+                         int ldc, int64_t stride_c, float alpha, float beta, int m, int n, int k) {
   __shared__ __align__(16) Stage stages[2];
+  a += blockIdx.z * stride_a, b += blockIdx.z * stride_b, c += blockIdx.z * stride_c;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int block_row = blockIdx.y * kBlockM, block_col = blockIdx.x * kBlockN;
   const int warp_row = warp / 2 * kWarpM, warp_col = warp % 2 * kWarpN;
@@ -122,24 +129,37 @@ __global__ void __launch_bounds__(kThreads)
   for (int e = 0; e < 4; ++e) {
     const int row = block_row + warp_row + mi * 16 + g + (e >= 2 ? 8 : 0);
     const int col = block_col + warp_col + ni * 8 + 2 * t + (e & 1);
-    if (row < m && col < n) c[int64_t(row) * n + col] = acc[mi][ni][e];
+    if (row >= m || col >= n) continue;
+    float& out = c[int64_t(row) * ldc + col];
+    out = beta == 0.f ? alpha * acc[mi][ni][e] : alpha * acc[mi][ni][e] + beta * out;
   }
 }
 
 }  // namespace
 
-void gemm_bf16_mma(const bf16* a, const bf16* b, float* c, int m, int n, int k) {
-  if (m <= 0 || n <= 0) return;
-  const dim3 grid((n + kBlockN - 1) / kBlockN, (m + kBlockM - 1) / kBlockM);
-  const bool aligned = k % kChunk == 0 && n % kChunk == 0 &&
-                       reinterpret_cast<uintptr_t>(a) % 16 == 0 &&
+void gemm_bf16_mma_batched(int m, int n, int k, float alpha, const bf16* a, int64_t stride_a,
+                           const bf16* b, int64_t stride_b, float beta, float* c, int ldc,
+                           int64_t stride_c, int batch) {
+  if (m <= 0 || n <= 0 || batch <= 0) return;
+  if (batch > 65535)  // grid.z limit
+    throw std::invalid_argument("gemm_bf16_mma: batch " + std::to_string(batch) + " exceeds 65535");
+  const dim3 grid((n + kBlockN - 1) / kBlockN, (m + kBlockM - 1) / kBlockM, unsigned(batch));
+  // 16-byte chunks of every problem's rows: k and n multiples of 8 and the strides too.
+  const bool aligned = k % kChunk == 0 && n % kChunk == 0 && stride_a % kChunk == 0 &&
+                       stride_b % kChunk == 0 && reinterpret_cast<uintptr_t>(a) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(b) % 16 == 0;
   if (aligned) {
-    FORGE_LAUNCH((gemm_bf16_mma_kernel<true>), grid, kThreads, 0, kStream, a, b, c, m, n, k);
+    FORGE_LAUNCH((gemm_bf16_mma_kernel<true>), grid, kThreads, 0, kStream, a, stride_a, b, stride_b,
+                 c, ldc, stride_c, alpha, beta, m, n, k);
   } else {
-    FORGE_LAUNCH((gemm_bf16_mma_kernel<false>), grid, kThreads, 0, kStream, a, b, c, m, n, k);
+    FORGE_LAUNCH((gemm_bf16_mma_kernel<false>), grid, kThreads, 0, kStream, a, stride_a, b,
+                 stride_b, c, ldc, stride_c, alpha, beta, m, n, k);
   }
   FORGE_CHECK_LAUNCH("gemm_bf16_mma_kernel");
+}
+
+void gemm_bf16_mma(const bf16* a, const bf16* b, float* c, int m, int n, int k) {
+  gemm_bf16_mma_batched(m, n, k, 1.f, a, 0, b, 0, 0.f, c, n, 0, 1);
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "engine/cuda/gpu_backend.h"
+#include "kernels/bf16.h"
 #include "kernels/launch_utils.cuh"
 #include "kernels/reduce_utils.cuh"
 
@@ -55,6 +56,17 @@ class DeviceScratch {
   GpuBackend& backend_;
   size_t bytes_;
   float* data_;
+};
+
+// The same for n bf16 (the rounded inputs of a bf16 GEMM or attention), 16-byte aligned as the
+// allocator's blocks are.
+class Bf16Scratch {
+ public:
+  Bf16Scratch(GpuBackend& backend, int64_t n) : floats_(backend, (n + 1) / 2) {}
+  bf16* data() const { return reinterpret_cast<bf16*>(floats_.data()); }
+
+ private:
+  DeviceScratch floats_;
 };
 
 }  // namespace forge::FORGE_GPU_NS

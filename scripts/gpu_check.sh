@@ -135,11 +135,19 @@ if step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
   step playground_long 240 "$bin/attention_playground" --device cuda --kernel 3 --batch 4 \
     --heads 8 --tokens 1024,2048,4096 --head-dims 64,128
 
-  # 6. benchmarks. bf16 presets are not in this build yet: fp32 only.
+  # 6. benchmarks: each model at fp32, at bf16 (cuBLAS(Lt) bf16 GEMMs, the tensor-core attention:
+  # docs/MIXED_PRECISION.md) and at fp32 with --tf32.
   for model in vit hrnet cnn; do
     step "bench_model_$model" 120 "$bin/bench" model --model "$model" --device cuda \
       --json "$out/bench_model_$model.json"
+    step "bench_model_${model}_bf16" 120 "$bin/bench" model --model "$model" --device cuda \
+      --precision bf16 --json "$out/bench_model_${model}_bf16.json"
+    step "bench_model_${model}_tf32" 120 "$bin/bench" model --model "$model" --device cuda \
+      --tf32 --json "$out/bench_model_${model}_tf32.json"
   done
+  # The bf16 attention (v6: the backend's attention at bf16) timed at the models' shapes.
+  step playground_bf16 120 "$bin/attention_playground" --device cuda --kernel 6 --batch 32 \
+    --heads 3 --tokens 50,65,197 --head-dims 64
   step bench_ops 180 "$bin/bench" ops --device cuda --json "$out/bench_ops.json"
   step bench_ops_conv_im2col 120 env FORGE_CONV=im2col "$bin/bench" ops --device cuda \
     --filter conv --json "$out/bench_ops_conv_im2col.json"

@@ -32,12 +32,14 @@ def main():
 
     models = sorted(out.glob("bench_model_*.json"))
     if models:
-        md += ["## bench model (fp32)", "",
-               "| model | batch | px | step ms (median) | images/s | GFLOP/s | launches/step |",
-               "| --- | --- | --- | --- | --- | --- | --- |"]
+        md += ["## bench model", "",
+               "| model | precision | batch | px | step ms (median) | images/s | GFLOP/s "
+               "| launches/step |",
+               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for path in models:
             j = json.loads(path.read_text())
-            md.append(f"| {j['model']} | {j['batch']} | {j['image_size']} "
+            md.append(f"| {j['model']} | {j.get('precision', 'fp32')} | {j['batch']} "
+                      f"| {j['image_size']} "
                       f"| {j['step_ms_median']:.2f} | {j['images_per_second']:.0f} "
                       f"| {j['achieved_gflops']:.0f} | {j.get('launches_per_step', 0):.0f} |")
         md.append("")
@@ -48,7 +50,7 @@ def main():
             md.append(f"| {op['name']} | {op['forward']['ms_median']:.3f} "
                       f"| {op['backward']['ms_median']:.3f} |")
         md.append("")
-    for name in ("playground_check", "playground_models", "playground_long"):
+    for name in ("playground_check", "playground_models", "playground_long", "playground_bf16"):
         text = read(out / f"{name}.log")
         if text:
             md += [f"## {name}", "", "```", text[-6000:], "```", ""]

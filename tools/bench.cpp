@@ -5,6 +5,7 @@
 //   F] build/bin/bench gemm  [--json F] build/bin/bench all   --device cpu [--json F]        (also:
 //   no subcommand)
 //
+// ops, model and all also take --precision fp32|bf16 and --tf32 (docs/MIXED_PRECISION.md).
 // On sim every default shrinks (batch 2, fewer reps): the emulator runs ~1000x slower than a GPU
 // and its figures are CPU timings of an emulation. `all` runs each model in a child process of
 // its own (this program again), so that each model's peak resident memory is its own.
@@ -44,6 +45,7 @@ struct Flags {
   std::string device = "cpu", json, filter, model = "vit";
   std::optional<int> batch, reps, warmup, steps;
   int image_size = 120;
+  program::PrecisionFlags precision;
 };
 
 OpBenchOptions op_options(const Flags& f) {
@@ -100,7 +102,9 @@ nlohmann::json model_in_child(const Flags& f, const std::string& model) {
                                    "--steps",      std::to_string(o.steps),
                                    "--warmup",     std::to_string(o.warmup),
                                    "--image-size", std::to_string(o.image_size),
+                                   "--precision",  f.precision.precision,
                                    "--json",       json.string()};
+  if (f.precision.tf32) args.push_back("--tf32");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -141,7 +145,8 @@ int run_all(const Flags& f) {
     std::printf("\n");
     all["models"].push_back(model_in_child(f, model));
   }
-  std::printf("\ntraining steps on %s\n", f.device.c_str());
+  std::printf("\ntraining steps on %s, precision %s\n", f.device.c_str(),
+              f.precision.tf32 ? "tf32" : f.precision.precision.c_str());
   Table table({"model", "step ms", "images/s", "GFLOP/s", "% of peak GEMM", "peak RSS MB"});
   for (const nlohmann::json& m : all["models"]) {
     const double achieved = m["achieved_gflops"].get<double>();
@@ -166,6 +171,7 @@ int bench_main(CLI::App& app, int argc, char** argv) {
     sub->add_option("--device", f.device, "cpu, sim or cuda")
         ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
         ->capture_default_str();
+    program::add_precision_flags(*sub, f.precision);
   };
   auto json_option = [&](CLI::App* sub) {
     sub->add_option("--json", f.json, "also write the results to this JSON file");
@@ -219,6 +225,8 @@ int bench_main(CLI::App& app, int argc, char** argv) {
   json_option(all);
 
   app.parse(argc, argv);
+  const train::ScopedPrecision precision =
+      program::scoped_precision(parse_device(f.device), f.precision);
   if (ops->parsed()) return run_ops(f);
   if (model->parsed()) return run_model(f);
   if (gemm->parsed()) return run_gemm(f);

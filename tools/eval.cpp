@@ -37,8 +37,11 @@ int eval_main(CLI::App& app, int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
       ->capture_default_str();
   app.add_flag("--strict", strict, "refuse unreadable images instead of skipping them");
+  program::PrecisionFlags precision_flags;
+  program::add_precision_flags(app, precision_flags);
   app.parse(argc, argv);
   const Device dev = parse_device(device);
+  const train::ScopedPrecision precision = program::scoped_precision(dev, precision_flags);
   train::SavedModel saved = train::load_saved_model(checkpoint, dev);
   data::ImageFolder folder = data::scan_image_folder(data_dir);
   if (folder.classes != saved.class_names) {

@@ -90,8 +90,11 @@ int predict_main(CLI::App& app, int argc, char** argv) {
   app.add_option("--device", device)
       ->check(CLI::IsMember({"cpu", "sim", "cuda"}))
       ->capture_default_str();
+  program::PrecisionFlags precision_flags;
+  program::add_precision_flags(app, precision_flags);
   app.parse(argc, argv);
   const Device dev = parse_device(device);
+  const train::ScopedPrecision precision = program::scoped_precision(dev, precision_flags);
   train::SavedModel saved = train::load_saved_model(checkpoint, dev);
   std::vector<std::string> files;
   for (const auto& in : inputs) {

@@ -10,6 +10,8 @@
 
 #include "forge_version.h"
 #include "train/exit_code.h"
+#include "train/options.h"
+#include "train/precision.h"
 
 namespace forge::program {
 
@@ -39,6 +41,32 @@ int run(const char* name, const std::string& description, Body&& body) noexcept 
     std::fprintf(stderr, "%s: error: an unknown exception\n", name);
   }
   return error;
+}
+
+// --precision and --tf32 for eval, predict and bench, with train's help and choices (its options
+// table, train/options.cpp).
+struct PrecisionFlags {
+  std::string precision = "fp32";
+  bool tf32 = false;
+};
+inline void add_precision_flags(CLI::App& app, PrecisionFlags& flags) {
+  for (const train::OptionSpec& s : train::option_table()) {
+    if (s.key == "/precision")
+      app.add_option(s.flags, flags.precision, s.help)
+          ->check(CLI::IsMember(s.choices))
+          ->capture_default_str();
+    else if (s.key == "/tf32")
+      app.add_flag(s.flags, flags.tf32, s.help);
+  }
+}
+// The precision the flags ask for, on `device`, for the caller's scope; a choice the device cannot
+// run is a usage error naming the flag and the device.
+inline train::ScopedPrecision scoped_precision(Device device, const PrecisionFlags& flags) {
+  try {
+    return train::ScopedPrecision(device, flags.precision, flags.tf32);
+  } catch (const train::OptionError& e) {
+    throw CLI::ValidationError(e.what());
+  }
 }
 
 }  // namespace forge::program

@@ -6,7 +6,8 @@
 //
 // Two kinds of option:
 //   run_defining  what the run computes: data, split, model, input, augmentation, optimizer and
-//                 schedule, batch, seed. A resume with any of them changed is refused.
+//                 schedule, batch, seed, precision (--precision, --tf32). A resume with any of them
+//                 changed is refused.
 //   may_change    how it is run, not what it computes: --epochs (the schedule is then recomputed
 //                 for the new total from the current step on), --stop-after, --workers, --device
 //                 (results then differ in float rounding only), --report-examples, --strict,

@@ -28,6 +28,7 @@
 #include "train/history.h"
 #include "train/model_ema.h"
 #include "train/options.h"
+#include "train/precision.h"
 #include "train/progress.h"
 #include "train/report_html.h"
 #include "train/resume.h"
@@ -396,6 +397,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
 }  // namespace
 
 int run_training(const TrainOptions& o) {
+  const ScopedPrecision precision(o.device, o.precision, o.tf32);  // refused before the folder
   RunFolder folder(o);
   std::printf("run folder: %s\n", folder.path().c_str());
   try {

@@ -87,6 +87,9 @@ struct TrainOptions {
   int stop_after_epochs = 0;     // > 0: stop after this many epochs of this invocation
   int report_examples = 48;      // test images shown in report.html
   std::string command_line;      // as given, for report.html (set by tools/train)
+  // precision (docs/MIXED_PRECISION.md)
+  std::string precision = "fp32";  // fp32 | bf16: the inputs of the GPU matmuls
+  bool tf32 = false;               // fp32 GEMMs with tf32 inputs (sim and cuda)
 };
 
 // Runs training; returns the process exit code (0 on success). Errors that stop a run (a NaN

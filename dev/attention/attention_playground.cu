@@ -32,12 +32,16 @@
 //   v4 warp: v3's algorithm with one warp per row instead of 4 threads per row: lane j scores key
 //      j of a 32-key tile, then lane c owns output columns c + 32 cc. Simpler shuffles, but 8 rows
 //      a block share each staged K/V tile where v3 has 32.
-//   v5 mma: FlashAttention-2 on the tensor cores (flash_mma.cuh): bf16 Q, K, V, dO, mma.sync for
+//   v5 mma: FlashAttention-2 on the tensor cores (kernels/attention_mma.cuh): bf16 Q, K, V, dO,
+//   mma.sync for
 //      every product, online softmax on the accumulator fragments, fp32 O, lse, dQ, dK, dV; the
 //      backward's dK/dV and dQ kernels recompute P from lse as v3's do. The playground rounds the
 //      fp32 inputs to bf16 on the host, once per shape, and checks v5 against the CPU backend
 //      (fp32) run on those rounded values, with bounds for the kernels' own roundings of P and dS
 //      to bf16 (within_bf16_bound).
+//   v6 bf16: v5 in production: the backend's attention_forward / _backward at
+//      MatmulPrecision::bf16 (kernels/attention.cu), which rounds the fp32 q, k, v, dO to bf16 on
+//      the device and runs v5's kernels; checked as v5 is (the rounding is the same RNE).
 //
 // Conventions of the printed figures (the same for every version, so that GFLOP/s compare times):
 //   FLOPs: forward 4 bh t^2 dh (the two matmuls S = QK^T and PV at 2 t^2 dh each; the softmax's
@@ -61,10 +65,10 @@
 #include <string>
 #include <vector>
 
-#include "dev/attention/flash_mma.cuh"
 #include "dev/attention/playground.h"
 #include "engine/backend.h"
 #include "engine/cuda/gpu_runtime.h"
+#include "kernels/attention_mma.cuh"
 #include "kernels/bf16.h"
 #include "kernels/kernel_util.cuh"
 
@@ -529,6 +533,16 @@ void flash_backward(const Problem& p) {
                                       p.gq, p.gk, p.gv);
 }
 
+// The backend at bf16 for one call, restored after it (v6).
+template <typename F>
+void at_bf16(F&& f) {
+  Backend& gpu = backend(kDevice);
+  const MatmulPrecision previous = gpu.matmul_precision();
+  gpu.set_matmul_precision(MatmulPrecision::bf16);
+  f();
+  gpu.set_matmul_precision(previous);
+}
+
 void mma_forward(const Problem& p) {
   flash_mma::forward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.lse);
 }
@@ -562,6 +576,9 @@ const Version kVersions[] = {
      traffic_flash_backward},
     {5, "mma", false, mma_forward, mma_backward, traffic_mma_forward, traffic_mma_backward, true,
      flash_mma::supports_head_dim},
+    {6, "bf16", false, [](const Problem& p) { at_bf16([&] { flash_forward(p); }); },
+     [](const Problem& p) { at_bf16([&] { flash_backward(p); }); }, traffic_mma_forward,
+     traffic_mma_backward, true, flash_mma::supports_head_dim},
 };
 
 // ---------------------------------------------------------------- the driver (host)
@@ -907,7 +924,8 @@ void print_header(const attention_playground::Options& options) {
       "err = the largest |x - ref| / (1 + |ref|) of the five\n",
       kTolerance);
   std::printf(
-      "bf16 versions (v5): inputs rounded to bf16, the reference run on the rounded values; out, "
+      "bf16 versions (v5, v6): inputs rounded to bf16, the reference run on the rounded values; "
+      "out, "
       "dQ, dK, dV within 2^-8 x the sum of magnitudes of their product (e.g. sum_j P_ij |v_jc|: "
       "P's and dS's rounding to bf16) + %g (1 + |ref|), lse as above\n",
       kTolerance);

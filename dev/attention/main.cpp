@@ -1,8 +1,9 @@
 // attention_playground: numbered versions of attention forward and backward (v1 naive, v2 tiled,
 // v3 flash = kernels/attention.cu, v4 flash with a warp per row, v5 FlashAttention-2 on bf16 tensor
-// cores), each checked against the CPU backend and timed over a grid of shapes. This file parses
-// the flags and picks the build of attention_playground.cu for the device;
-// docs/ATTENTION_KERNELS.md explains the versions and shows results.
+// cores, v6 v5 behind the backend at bf16 precision), each checked against the CPU backend and
+// timed over a grid of shapes. This file parses the flags and picks the build of
+// attention_playground.cu for the device; docs/ATTENTION_KERNELS.md explains the versions and shows
+// results.
 //
 //   build/bin/attention_playground                          every version, default shapes, sim
 //   build/bin/attention_playground --kernel 2 --reps 3
@@ -24,7 +25,7 @@ int playground_main(CLI::App& app, int argc, char** argv) {
   app.add_option(
          "--kernel", version,
          "1 naive, 2 tiled, 3 flash (kernels/attention.cu), 4 warp-per-row flash, 5 bf16 mma "
-         "flash, or all")
+         "flash, 6 the backend at bf16 (v5 behind attention_*), or all")
       ->capture_default_str();
   app.add_option("--device", device, "sim (kernels/sim on the CPU) or cuda")
       ->check(CLI::IsMember({"sim", "cuda"}))
@@ -46,7 +47,7 @@ int playground_main(CLI::App& app, int argc, char** argv) {
 
   const bool cuda = device == "cuda";
   if (version == "all")
-    options.versions = {1, 2, 3, 4, 5};
+    options.versions = {1, 2, 3, 4, 5, 6};
   else
     try {
       options.versions = {std::stoi(version)};

@@ -8,7 +8,7 @@
 namespace forge::attention_playground {
 
 struct Options {
-  std::vector<int> versions;                           // which numbered versions to run (1 to 5)
+  std::vector<int> versions;                           // which numbered versions to run (1 to 6)
   std::vector<int> batches, heads, tokens, head_dims;  // the grid of shapes: every combination
   int reps = 5;                                        // timed runs per shape; the median is shown
   bool check_only = false;  // check against the CPU reference, time nothing

@@ -4,8 +4,13 @@
 // is, byte for byte, the column-major n x m matrix of its transpose with leading dimension ld. So
 // the row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: swap the
 // operands (B first), swap m and n, keep each operand's own transpose flag.
+//
+// The matmul precision (engine/backend.h, docs/MIXED_PRECISION.md) is chosen here: bf16 sends
+// gemm and the linear GEMMs to their bf16 paths (kernels/gemm_bf16.cu); tf32 sets the handle's
+// math mode.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,7 +21,18 @@ namespace forge::FORGE_GPU_NS {
 
 #if FORGE_SIM_BUILD
 
-cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t transa,
+// x rounded to tf32 (fp32's 8-bit exponent, 10 of its 23 mantissa bits), to nearest with ties
+// away from zero as cvt.rna.tf32.f32 does; NaN and infinity pass unchanged. cuBLAS's TF32
+// kernels may round differently in the last tf32 bit: sim and cuda agree to tf32's rounding.
+static float round_to_tf32(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & ~0x1fffu;
+  std::memcpy(&x, &u, sizeof u);
+  return x;
+}
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
                                          cublasOperation_t transb, int m, int n, int k,
                                          const float* alpha, const float* A, int lda,
                                          long long strideA, const float* B, int ldb,
@@ -28,7 +44,11 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t trans
       ldb < std::max(1, b_rows) || ldc < std::max(1, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   // op(A) row i and op(B) column j are packed contiguously so the inner product is a unit-stride
-  // loop the compiler vectorises; accumulation is in float, as cuBLAS's SGEMM does.
+  // loop the compiler vectorises; accumulation is in float, as cuBLAS's SGEMM does. In tf32 math
+  // mode the packed inputs are rounded to tf32 (the products of two tf32 are exact in fp32).
+  const auto input = [tf32 = handle && handle->tf32](float x) {
+    return tf32 ? round_to_tf32(x) : x;
+  };
   std::vector<float> a_rows_packed(size_t(m) * k), b_cols_packed(size_t(n) * k);
   for (int batch = 0; batch < batchCount; ++batch) {
     const float* a = A + batch * strideA;
@@ -37,11 +57,11 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t trans
     for (int i = 0; i < m; ++i)
       for (int l = 0; l < k; ++l)
         a_rows_packed[size_t(i) * k + l] =
-            transa == CUBLAS_OP_N ? a[i + int64_t(l) * lda] : a[l + int64_t(i) * lda];
+            input(transa == CUBLAS_OP_N ? a[i + int64_t(l) * lda] : a[l + int64_t(i) * lda]);
     for (int j = 0; j < n; ++j)
       for (int l = 0; l < k; ++l)
         b_cols_packed[size_t(j) * k + l] =
-            transb == CUBLAS_OP_N ? b[l + int64_t(j) * ldb] : b[j + int64_t(l) * ldb];
+            input(transb == CUBLAS_OP_N ? b[l + int64_t(j) * ldb] : b[j + int64_t(l) * ldb]);
 #pragma omp parallel for if (int64_t(m) * n * k > 32768)
     for (int j = 0; j < n; ++j) {
       const float* bj = b_cols_packed.data() + size_t(j) * k;
@@ -58,11 +78,15 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t trans
 }
 
 // The bias epilogue as cuBLAS computes D = op(A) op(B) + 1 * D over D pre-set to the bias (the
-// same float sums); the bias-gradient one sums op(B)'s columns in row order.
+// same float sums); the bias-gradient one sums op(B)'s columns in row order. No bf16 stand-in:
+// the caller's fallback runs the tensor-core GEMM.
 cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogue,
                                   cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                                  int k, const float* A, int lda, const float* B, int ldb, float* D,
-                                  int ldd, float* bias) {
+                                  int k, const void* A_in, int lda, const void* B_in, int ldb,
+                                  float* D, int ldd, float* bias, bool bf16_inputs) {
+  if (bf16_inputs) return CUBLAS_STATUS_NOT_SUPPORTED;
+  const float* A = static_cast<const float*>(A_in);
+  const float* B = static_cast<const float*>(B_in);
   const float one = 1.f, zero = 0.f;
   if (epilogue == GemmEpilogue::bias)
     for (int j = 0; j < n; ++j) std::copy(bias, bias + m, D + int64_t(j) * ldd);
@@ -79,8 +103,12 @@ cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogu
   return CUBLAS_STATUS_SUCCESS;
 }
 
-BlasHandle::BlasHandle() = default;
+BlasHandle::BlasHandle() : handle_(&context_) {}
 BlasHandle::~BlasHandle() = default;
+
+void BlasHandle::set_tf32(bool tf32) {
+  tf32_ = context_.tf32 = tf32;
+}
 
 static const char* blas_status_text(cublasStatus_t status) {
   return status == CUBLAS_STATUS_INVALID_VALUE ? "CUBLAS_STATUS_INVALID_VALUE" : "unknown";
@@ -106,6 +134,11 @@ BlasHandle::BlasHandle() {
   if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess)
     throw std::runtime_error("cuda: cudaMalloc of cuBLASLt's 32 MiB workspace failed");
 }
+void BlasHandle::set_tf32(bool tf32) {
+  tf32_ = tf32;
+  cublasSetMathMode(handle_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+}
+
 BlasHandle::~BlasHandle() {
   cudaFree(workspace_);
   cublasLtDestroy(lt_);
@@ -126,14 +159,18 @@ struct LtDescriptors {
 };
 }  // namespace
 
-// fp32 in, fp32 compute (no TF32, as the cuBLAS handle), the epilogue as an attribute; the
-// algorithm is left to cublasLtMatmul's own heuristic (algo = nullptr) within the workspace.
+// fp32 or bf16 A and B, fp32 D and bias, fp32 compute (TF32 only when the handle is in tf32
+// mode, for fp32 inputs), the epilogue as an attribute; the algorithm is left to cublasLtMatmul's
+// own heuristic (algo = nullptr) within the workspace.
 cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogue,
                                   cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                                  int k, const float* A, int lda, const float* B, int ldb, float* D,
-                                  int ldd, float* bias) {
+                                  int k, const void* A, int lda, const void* B, int ldb, float* D,
+                                  int ldd, float* bias, bool bf16_inputs) {
   LtDescriptors desc;
-  cublasStatus_t status = cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  const cublasComputeType_t compute =
+      handle.tf32() && !bf16_inputs ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cudaDataType_t input_type = bf16_inputs ? CUDA_R_16BF : CUDA_R_32F;
+  cublasStatus_t status = cublasLtMatmulDescCreate(&desc.op, compute, CUDA_R_32F);
   const cublasLtEpilogue_t lt_epilogue =
       epilogue == GemmEpilogue::bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_BGRADB;
   const auto set = [&](cublasLtMatmulDescAttributes_t attribute, const void* value, size_t size) {
@@ -144,13 +181,14 @@ cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogu
   set(CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb));
   set(CUBLASLT_MATMUL_DESC_EPILOGUE, &lt_epilogue, sizeof(lt_epilogue));
   set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
-  const auto layout = [&](cublasLtMatrixLayout_t* out, int rows, int cols, int ld) {
+  const auto layout = [&](cublasLtMatrixLayout_t* out, cudaDataType_t type, int rows, int cols,
+                          int ld) {
     if (status == CUBLAS_STATUS_SUCCESS)
-      status = cublasLtMatrixLayoutCreate(out, CUDA_R_32F, rows, cols, ld);
+      status = cublasLtMatrixLayoutCreate(out, type, rows, cols, ld);
   };
-  layout(&desc.a, transa == CUBLAS_OP_N ? m : k, transa == CUBLAS_OP_N ? k : m, lda);
-  layout(&desc.b, transb == CUBLAS_OP_N ? k : n, transb == CUBLAS_OP_N ? n : k, ldb);
-  layout(&desc.d, m, n, ldd);
+  layout(&desc.a, input_type, transa == CUBLAS_OP_N ? m : k, transa == CUBLAS_OP_N ? k : m, lda);
+  layout(&desc.b, input_type, transb == CUBLAS_OP_N ? k : n, transb == CUBLAS_OP_N ? n : k, ldb);
+  layout(&desc.d, CUDA_R_32F, m, n, ldd);
   if (status != CUBLAS_STATUS_SUCCESS) return status;
   const float one = 1.f, zero = 0.f;
   return cublasLtMatmul(handle.lt(), desc.op, &one, A, desc.a, B, desc.b, &zero, D, desc.d, D,
@@ -177,10 +215,22 @@ uint64_t blas_call_count() {
   return blas_calls.load(std::memory_order_relaxed);
 }
 
+void GpuBackend::set_matmul_precision(MatmulPrecision precision) {
+  impl_->precision = precision;
+  impl_->blas.set_tf32(precision == MatmulPrecision::tf32);
+}
+
+MatmulPrecision GpuBackend::matmul_precision() const {
+  return impl_->precision;
+}
+
 void GpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                       int lda, int64_t stride_a, const float* b, int ldb, int64_t stride_b,
                       float beta, float* c, int ldc, int64_t stride_c, int batch) {
   if (m == 0 || n == 0 || batch == 0) return;
+  if (impl_->precision == MatmulPrecision::bf16)
+    return gemm_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
+                     ldc, stride_c, batch);
   blas_calls.fetch_add(1, std::memory_order_relaxed);
   // Column-major C^T [n x m] = op(B)^T [n x k] * op(A)^T [k x m] (see the top of this file).
   const cublasStatus_t status = cublasSgemmStridedBatched(
@@ -193,6 +243,8 @@ void GpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
 // column-major view [in, out] transposed: a bias per row of y^T, the BIAS epilogue.
 void GpuBackend::linear_forward(int rows, int in, int out, const float* x, const float* w,
                                 const float* bias, float* y) {
+  if (impl_->precision == MatmulPrecision::bf16 && bias && rows > 0 && out > 0)
+    return linear_forward_bf16(rows, in, out, x, w, bias, y);
   if (!bias || rows == 0 || out == 0) {
     gemm(false, true, rows, out, in, 1.f, x, in, 0, w, in, 0, 0.f, y, out, 0, 1);
     return;
@@ -214,6 +266,8 @@ void GpuBackend::linear_forward(int rows, int in, int out, const float* x, const
 // transpose of gy's stored view [out, rows]: gbias sums op(gy)'s columns, the BGRADB epilogue.
 void GpuBackend::linear_backward_weight(int rows, int in, int out, const float* x, const float* gy,
                                         float* gw, float* gbias) {
+  if (impl_->precision == MatmulPrecision::bf16 && gbias && rows > 0 && out > 0 && in > 0)
+    return linear_backward_weight_bf16(rows, in, out, x, gy, gw, gbias);
   if (!gbias || rows == 0 || out == 0 || in == 0) {
     gemm(true, false, out, in, rows, 1.f, gy, out, 0, x, in, 0, 0.f, gw, in, 0, 1);
     if (gbias) {

@@ -31,7 +31,10 @@ enum cublasStatus_t {
   CUBLAS_STATUS_INVALID_VALUE = 7,
   CUBLAS_STATUS_NOT_SUPPORTED = 15
 };
-struct SimBlasContext {};
+// What a cuBLAS handle's math mode holds: whether fp32 GEMMs round their inputs to tf32.
+struct SimBlasContext {
+  bool tf32 = false;
+};
 using cublasHandle_t = SimBlasContext*;
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
@@ -49,13 +52,15 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
 enum class GemmEpilogue { bias, bias_grad_b };
 
 // D = op(A) op(B) with the epilogue, in one library call: cublasLtMatmul on cuda, a host stand-in
-// with the same sums on sim. Returns CUBLAS_STATUS_NOT_SUPPORTED where cuBLASLt has no kernel for
-// the case (the caller then runs a plain GEMM and a separate bias kernel).
+// with the same sums on sim. A and B are fp32, or bf16 when bf16_inputs (D, the bias and the
+// accumulation stay fp32). Returns CUBLAS_STATUS_NOT_SUPPORTED where cuBLASLt has no kernel for
+// the case, and on sim for bf16 inputs (the caller then runs a plain GEMM, the sim's on the
+// tensor-core kernel, and a separate bias kernel).
 class BlasHandle;
 cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogue,
                                   cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                                  int k, const float* A, int lda, const float* B, int ldb, float* D,
-                                  int ldd, float* bias);
+                                  int k, const void* A, int lda, const void* B, int ldb, float* D,
+                                  int ldd, float* bias, bool bf16_inputs = false);
 
 // GpuBackend::gemm calls so far: each is one cuBLAS call, a launch of at least one kernel.
 uint64_t blas_call_count();
@@ -69,6 +74,9 @@ class BlasHandle {
   BlasHandle(const BlasHandle&) = delete;
   BlasHandle& operator=(const BlasHandle&) = delete;
   cublasHandle_t get() const { return handle_; }
+  // fp32 GEMMs with tf32 inputs (CUBLAS_TF32_TENSOR_OP_MATH, CUBLAS_COMPUTE_32F_FAST_TF32) or not.
+  void set_tf32(bool tf32);
+  bool tf32() const { return tf32_; }
 #if !FORGE_SIM_BUILD
   cublasLtHandle_t lt() const {
     return lt_;
@@ -81,7 +89,10 @@ class BlasHandle {
 
  private:
   cublasHandle_t handle_ = nullptr;
-#if !FORGE_SIM_BUILD
+  bool tf32_ = false;
+#if FORGE_SIM_BUILD
+  SimBlasContext context_;
+#else
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
 #endif

@@ -22,10 +22,22 @@ class GpuBackend final : public Backend {
   ~GpuBackend() override;
 
   Device device() const override;
+  void set_matmul_precision(MatmulPrecision precision) override;
+  MatmulPrecision matmul_precision() const override;
 #include "engine/backend_overrides.inc"
 
  private:
-  struct Impl;  // allocator cache, cuBLAS handle, stream
+  // The bf16 paths of gemm and the linear GEMMs (kernels/gemm_bf16.cu): the same arguments, the
+  // inputs rounded to bf16 into scratch, fp32 accumulation and output.
+  void gemm_bf16(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                 int lda, int64_t stride_a, const float* b, int ldb, int64_t stride_b, float beta,
+                 float* c, int ldc, int64_t stride_c, int batch);
+  void linear_forward_bf16(int rows, int in, int out, const float* x, const float* w,
+                           const float* bias, float* y);
+  void linear_backward_weight_bf16(int rows, int in, int out, const float* x, const float* gy,
+                                   float* gw, float* gbias);
+
+  struct Impl;  // allocator cache, cuBLAS handle, stream, matmul precision
   Impl* impl_;
 };
 

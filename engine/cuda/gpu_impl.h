@@ -1,7 +1,7 @@
 // gpu_impl.h: what a GpuBackend owns (its private Impl), shared by the sources that need it: the
-// caching allocator (gpu_memory.cpp), the cuBLAS handle (blas.cpp), GELU's path (elementwise.cu),
-// the convolution path and cuDNN's plans (kernels/conv.cu), the reductions' tickets (reduce.cu,
-// norm.cu, conv.cu).
+// caching allocator (gpu_memory.cpp), the cuBLAS handle and the matmul precision (blas.cpp), GELU's
+// path (elementwise.cu), the convolution path and cuDNN's plans (kernels/conv.cu), the reductions'
+// tickets (reduce.cu, norm.cu, conv.cu).
 #pragma once
 #include "engine/cuda/blas.h"
 #include "engine/cuda/caching_allocator.h"
@@ -23,6 +23,7 @@ struct GpuBackend::Impl {
 #if FORGE_CUDNN
   CudnnConv cudnn;
 #endif
+  MatmulPrecision precision = MatmulPrecision::fp32;  // set_matmul_precision (blas.cpp)
   ReductionTickets tickets{allocator};  // declared after the allocator: returned to it first
 };
 

@@ -13,7 +13,7 @@ import sys
 
 MODEL_KEYS = {"model", "device", "batch", "image_size", "threads", "steps", "step_ms_median",
               "step_ms_min", "step_ms_max", "images_per_second", "train_gflop_per_step",
-              "achieved_gflops", "peak_rss_mb", "launches_per_step"}
+              "achieved_gflops", "peak_rss_mb", "launches_per_step", "precision"}
 PASS_KEYS = {"flops", "bytes", "ms_median", "ms_min", "ms_max", "gflops", "gbytes_per_second"}
 
 
@@ -34,7 +34,7 @@ def finite(value, what, positive):
 def check_model(j):
     if set(j) != MODEL_KEYS:
         fail(f"model keys {sorted(j)} differ from {sorted(MODEL_KEYS)}")
-    for key in MODEL_KEYS - {"model", "device", "launches_per_step"}:
+    for key in MODEL_KEYS - {"model", "device", "launches_per_step", "precision"}:
         finite(j[key], key, positive=True)
     launches = j["launches_per_step"]
     finite(launches, "launches_per_step", positive=j["device"] != "cpu")

@@ -13,6 +13,7 @@
 
 #include "engine/io/safetensors.h"
 #include "tests/temp_dir.h"
+#include "tests/train/tiny_run.h"
 #include "train/evaluate.h"
 #include "train/history.h"
 #include "train/options.h"
@@ -20,47 +21,13 @@
 #include "train/trainer.h"
 
 using namespace forge;
+using forge::test::make_images;
 using forge::test::TempDir;
+using forge::test::tiny;
 using namespace forge::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Two classes that a micro model can tell apart: reddish and bluish noisy squares. `decoys`
-// more images per class look like the other class ("decoy<i>.png").
-void make_images(const fs::path& root, int per_class, int decoys = 0) {
-  Generator gen(11);
-  for (int c = 0; c < 2; ++c) {
-    fs::create_directories(root / (c ? "blue" : "red"));
-    for (int i = 0; i < per_class + decoys; ++i) {
-      const bool decoy = i >= per_class;
-      std::vector<uint8_t> px(20 * 20 * 3);
-      for (size_t p = 0; p < px.size(); ++p) {
-        const bool strong = int(p % 3) == ((c == 1) != decoy ? 2 : 0);
-        px[p] = static_cast<uint8_t>((strong ? 150 : 40) + gen.below(80));
-      }
-      const std::string name =
-          decoy ? "decoy" + std::to_string(i - per_class) : "im" + std::to_string(i);
-      const fs::path file = root / (c ? "blue" : "red") / (name + ".png");
-      REQUIRE(stbi_write_png(file.c_str(), 20, 20, 3, px.data(), 0));
-    }
-  }
-}
-
-TrainOptions tiny(const fs::path& data, const fs::path& out) {
-  TrainOptions o;
-  o.model = "cnn-micro";
-  o.data_dir = data.string();
-  o.output = out.string();
-  o.image_size = 16;
-  o.epochs = 3;
-  o.batch_size = 8;
-  o.lr = 3e-3f;
-  o.warmup_epochs = 0.5f;
-  o.workers = 2;
-  o.report_examples = 6;
-  return o;
-}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);

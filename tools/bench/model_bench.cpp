@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/cuda/builtin.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
@@ -80,6 +81,7 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
   ModelResult r;
   r.model = o.model;
   r.device = device_name(o.device);
+  r.precision = matmul_precision_name(backend(o.device).matmul_precision());
   r.batch = o.batch;
   r.image_size = o.image_size;
   r.threads = omp_get_max_threads();
@@ -96,9 +98,10 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
 }
 
 void print_model_result(const ModelResult& r) {
-  std::printf("model %s on %s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
-              r.model.c_str(), r.device.c_str(), r.batch, r.image_size, r.image_size, r.threads,
-              r.steps, machine_load().c_str());
+  std::printf(
+      "model %s on %s, precision %s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
+      r.model.c_str(), r.device.c_str(), r.precision.c_str(), r.batch, r.image_size, r.image_size,
+      r.threads, r.steps, machine_load().c_str());
   if (r.device == "sim") std::printf("%s\n", kSimNote);
   Table table({"model", "step ms (median)", "min ms", "max ms", "images/s", "GFLOP/step", "GFLOP/s",
                "peak RSS MB", "launches/step"});
@@ -117,6 +120,7 @@ void print_model_result(const ModelResult& r) {
 nlohmann::json model_result_json(const ModelResult& r) {
   return {{"model", r.model},
           {"device", r.device},
+          {"precision", r.precision},
           {"batch", r.batch},
           {"image_size", r.image_size},
           {"threads", r.threads},

@@ -20,6 +20,7 @@ struct ModelBenchOptions {
 // The fields of the JSON another engineer's PyTorch comparison reads (keys as named here).
 struct ModelResult {
   std::string model, device;
+  std::string precision;  // the backend's matmul precision: fp32, tf32 or bf16 (--precision)
   int batch = 0, image_size = 0, threads = 0, steps = 0;
   double step_ms_median = 0, step_ms_min = 0, step_ms_max = 0;
   double images_per_second = 0;

@@ -1,8 +1,8 @@
-// flash_mma.cuh: the playground's version 5, FlashAttention-2 on the tensor cores, forward and
-// backward. bf16 Q, K, V (and dO) in, fp32 O, lse (and dQ, dK, dV) out, fp32 statistics; the
-// warp-level instructions are kernels/mma.cuh's (mma.sync m16n8k16, ldmatrix, cp.async), whose
-// fragment layouts docs/TENSOR_CORES.md tabulates. Included by attention_playground.cu (one build
-// per device).
+// attention_mma.cuh: FlashAttention-2 on the tensor cores, forward and backward: the production
+// attention at MatmulPrecision::bf16 (GpuBackend::attention_*, kernels/attention.cu) and the
+// attention playground's version 5 (dev/attention). bf16 Q, K, V (and dO) in, fp32 O, lse (and
+// dQ, dK, dV) out, fp32 statistics; the warp-level instructions are kernels/mma.cuh's (mma.sync
+// m16n8k16, ldmatrix, cp.async), whose fragment layouts docs/TENSOR_CORES.md tabulates.
 //
 // Per problem b (layout [bh, t, D], lse [bh, t], as engine/ops/attention.cpp lays it out):
 //   S = scale Q K^T,  O = softmax_rows(S) V,  lse_i = log sum_j exp(S_ij)
@@ -338,14 +338,19 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 inline bool supports_head_dim(int dh) {
-  return dh == 32 || dh == 64 || dh == 128;
+  return dh == 16 || dh == 32 || dh == 64 || dh == 128;
 }
 
-// O [bh, t, dh] and lse [bh, t] from bf16 q, k, v [bh, t, dh]; dh 32, 64 or 128.
+// O [bh, t, dh] and lse [bh, t] from bf16 q, k, v [bh, t, dh]; dh 16 (one k slice of the mma:
+// vit-micro's heads), 32, 64 or 128.
 inline void forward(int bh, int t, int dh, float scale, const bf16* q, const bf16* k, const bf16* v,
                     float* out, float* lse) {
   const dim3 grid(unsigned(ceil_div(t, kBlockRows)), unsigned(bh));
   switch (dh) {
+    case 16:
+      FORGE_LAUNCH(flash_mma_forward_kernel<16>, grid, kThreads, 0, kStream, t, scale, q, k, v, out,
+                   lse);
+      break;
     case 32:
       FORGE_LAUNCH(flash_mma_forward_kernel<32>, grid, kThreads, 0, kStream, t, scale, q, k, v, out,
                    lse);
@@ -360,22 +365,24 @@ inline void forward(int bh, int t, int dh, float scale, const bf16* q, const bf1
       break;
     default:
       throw std::invalid_argument("v5: head dim " + std::to_string(dh) +
-                                  " is not one of 32, 64, 128");
+                                  " is not one of 16, 32, 64, 128");
   }
   FORGE_CHECK_LAUNCH(flash_mma_forward_kernel);
 }
 
 // D_i = sum_c dO_ic O_ic for each of rows rows, from the same bf16 dO the backward kernels read
 // (fp32 O): dS = P (dP - D) cancels exactly when both sides see one dO. A warp per row, 8 a block.
+// A template over the head dim D, as every kernel of this header: the header is compiled into
+// more than one program part (backend and playground) without a second definition.
 constexpr int kDeltaRowsPerBlock = 8;
-__global__ void flash_mma_delta_kernel(int64_t rows, int dh, const float* out, const bf16* gout,
+template <int D>
+__global__ void flash_mma_delta_kernel(int64_t rows, const float* out, const bf16* gout,
                                        float* delta) {
   const int64_t row = int64_t(blockIdx.x) * kDeltaRowsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   float sum = 0.f;
   if (row < rows)
-    for (int c = lane; c < dh; c += 32)
-      sum += bf16_to_float(gout[row * dh + c]) * out[row * dh + c];
+    for (int c = lane; c < D; c += 32) sum += bf16_to_float(gout[row * D + c]) * out[row * D + c];
   sum = warp_sum(sum);  // every lane takes part, live row or not
   if (row < rows && lane == 0) delta[row] = sum;
 }
@@ -385,8 +392,8 @@ void backward_kernels(int bh, int t, float scale, const bf16* q, const bf16* k, 
                       const float* out, const bf16* gout, const float* lse, float* delta, float* gq,
                       float* gk, float* gv) {
   const int64_t rows = int64_t(bh) * t;
-  FORGE_LAUNCH(flash_mma_delta_kernel, dim3(unsigned(ceil_div(rows, kDeltaRowsPerBlock))),
-               dim3(kDeltaRowsPerBlock * 32), 0, kStream, rows, D, out, gout, delta);
+  FORGE_LAUNCH(flash_mma_delta_kernel<D>, dim3(unsigned(ceil_div(rows, kDeltaRowsPerBlock))),
+               dim3(kDeltaRowsPerBlock * 32), 0, kStream, rows, out, gout, delta);
   FORGE_CHECK_LAUNCH(flash_mma_delta_kernel);
   const dim3 grid(unsigned(ceil_div(t, kBlockRows)), unsigned(bh));
   FORGE_LAUNCH((flash_mma_backward_kernel<D, true>), grid, kThreads, 0, kStream, t, scale, q, k, v,
@@ -403,6 +410,8 @@ inline void backward(int bh, int t, int dh, float scale, const bf16* q, const bf
                      const bf16* v, const float* out, const bf16* gout, const float* lse,
                      float* delta, float* gq, float* gk, float* gv) {
   switch (dh) {
+    case 16:
+      return backward_kernels<16>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
     case 32:
       return backward_kernels<32>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
     case 64:
@@ -411,7 +420,7 @@ inline void backward(int bh, int t, int dh, float scale, const bf16* q, const bf
       return backward_kernels<128>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
     default:
       throw std::invalid_argument("v5: head dim " + std::to_string(dh) +
-                                  " is not one of 32, 64, 128");
+                                  " is not one of 16, 32, 64, 128");
   }
 }
 
