@@ -4,6 +4,7 @@ and a byte snapshot of a folder to prove a refused command left it untouched."""
 import os
 import random
 import struct
+import subprocess
 import sys
 import zlib
 
@@ -50,3 +51,25 @@ def snapshot(folder):
             with open(p, "rb") as f:
                 files[os.path.relpath(p, folder)] = f.read()
     return files
+
+
+def run_program(bin_dir, program, *args):
+    """Runs bin_dir/program with args (made strings); returns (exit code, stdout, stderr)."""
+    p = subprocess.run([os.path.join(bin_dir, program), *map(str, args)], capture_output=True,
+                       text=True, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect_program(bin_dir, program, args, code, *needles):
+    """Runs a program, fails unless it exits `code` with every needle in its output and no
+    exception escaped; returns stdout + stderr."""
+    rc, out, err = run_program(bin_dir, program, *args)
+    text = out + err
+    if rc != code:
+        fail(f"{program} {' '.join(map(str, args))}: exit {rc}, expected {code}\n{text}")
+    for n in needles:
+        if n not in text:
+            fail(f"{program} {' '.join(map(str, args))}: output lacks {n!r}\n{text}")
+    if "terminate called" in text or "Aborted" in text:
+        fail(f"{program}: an exception escaped\n{text}")
+    return text

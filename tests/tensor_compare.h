@@ -69,4 +69,23 @@ inline bool check_close(const std::string& name, const std::vector<float>& got,
   return worst <= 1.0;
 }
 
+// The plain element-wise form, for kernels checked against the CPU: every element within
+// atol + rtol |want| (NaN fails); reports how many are beyond it and the worst element.
+inline void check_close(const std::vector<float>& got, const std::vector<float>& want, float rtol,
+                        float atol, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  size_t bad = 0, worst = 0;
+  double worst_excess = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]),
+                 allowed = atol + rtol * std::fabs(want[i]);
+    if (!(err <= allowed)) ++bad;  // NaN counts as bad
+    if (!(err - allowed <= worst_excess)) worst_excess = err - allowed, worst = i;
+  }
+  INFO(what << ": " << bad << " of " << got.size() << " beyond tolerance; worst at " << worst
+            << ": " << (got.empty() ? 0.f : got[worst]) << " vs "
+            << (want.empty() ? 0.f : want[worst]));
+  CHECK(bad == 0);
+}
+
 }  // namespace forge::testing

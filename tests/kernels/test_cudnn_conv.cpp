@@ -18,8 +18,10 @@
 #include "engine/tensor.h"
 #include "kernels/bf16.h"
 #include "tests/kernels/test_devices.h"
+#include "tests/tensor_compare.h"
 
 using namespace forge;
+using forge::testing::check_close;
 using gpu_cuda::ConvDtype;
 using gpu_cuda::ConvTypes;
 
@@ -72,23 +74,6 @@ struct DeviceBuffer {
     return values;
   }
 };
-
-// Every element within atol + rtol |want|.
-void check_close(const std::vector<float>& got, const std::vector<float>& want, float rtol,
-                 float atol, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  size_t bad = 0, worst = 0;
-  double worst_excess = -1;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - want[i]),
-                 allowed = atol + rtol * std::fabs(want[i]);
-    if (!(err <= allowed)) ++bad;
-    if (!(err - allowed <= worst_excess)) worst_excess = err - allowed, worst = i;
-  }
-  INFO(what << ": " << bad << " of " << got.size() << " beyond tolerance; worst at " << worst
-            << ": " << got[worst] << " vs " << want[worst]);
-  CHECK(bad == 0);
-}
 
 // The three directions on cuda with `types`, against the CPU's fp32 convolution of the values
 // the device holds (inputs rounded as stored), within rtol and atol.

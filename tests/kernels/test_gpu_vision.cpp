@@ -19,8 +19,10 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "tests/kernels/test_devices.h"
+#include "tests/tensor_compare.h"
 
 using namespace forge;
+using forge::testing::check_close;
 
 namespace {
 
@@ -57,24 +59,6 @@ Result run(Device device, const std::vector<Input>& inputs, const Op& op, uint64
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].grad) result.grads.push_back(on_device[i].grad().to_vector());
   return result;
-}
-
-// Every element within atol + rtol |want|; reports the count and the worst element.
-void check_close(const std::vector<float>& got, const std::vector<float>& want, float rtol,
-                 float atol, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  size_t bad = 0, worst = 0;
-  double worst_excess = -1;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - want[i]),
-                 allowed = atol + rtol * std::fabs(want[i]);
-    if (!(err <= allowed)) ++bad;  // NaN counts as bad
-    if (!(err - allowed <= worst_excess)) worst_excess = err - allowed, worst = i;
-  }
-  INFO(what << ": " << bad << " of " << got.size() << " beyond tolerance; worst at " << worst
-            << ": " << (got.empty() ? 0.f : got[worst]) << " vs "
-            << (want.empty() ? 0.f : want[worst]));
-  CHECK(bad == 0);
 }
 
 // Runs op on the CPU and on each GPU device and compares outputs and gradients.

@@ -14,33 +14,21 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from program_checks import fail, make_images, snapshot  # noqa: E402
+from program_checks import expect_program, fail, make_images, run_program, snapshot  # noqa: E402
 
 BIN, WORK = sys.argv[1], sys.argv[2]
 PROGRAMS = ["train", "eval", "predict", "compare", "bench", "bench_loader", "attention_playground"]
 
 
 def run(program, *args):
-    p = subprocess.run([os.path.join(BIN, program), *map(str, args)], capture_output=True,
-                       text=True, timeout=600)
-    return p.returncode, p.stdout, p.stderr
+    return run_program(BIN, program, *args)
 
 
 def expect(program, args, code, *needles):
-    rc, out, err = run(program, *args)
-    text = out + err
-    if rc != code:
-        fail(f"{program} {' '.join(map(str, args))}: exit {rc}, expected {code}\n{text}")
-    for n in needles:
-        if n not in text:
-            fail(f"{program} {' '.join(map(str, args))}: output lacks {n!r}\n{text}")
-    if "terminate called" in text or "Aborted" in text:
-        fail(f"{program}: an exception escaped\n{text}")
-    return text
+    return expect_program(BIN, program, args, code, *needles)
 
 
 def fresh(name):

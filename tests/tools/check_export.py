@@ -23,29 +23,15 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, ".."))
-from program_checks import fail, make_images  # noqa: E402
+from program_checks import expect_program, fail, make_images  # noqa: E402
 
 BIN, WORK, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 PRESETS = ["vit-micro", "cnn-micro", "hrnet-micro"]
 SKIP = 77
 
 
-def run(program, *args):
-    p = subprocess.run([os.path.join(BIN, program), *map(str, args)], capture_output=True,
-                       text=True, timeout=600)
-    return p.returncode, p.stdout + p.stderr
-
-
 def expect(program, args, code, *needles):
-    rc, text = run(program, *args)
-    if rc != code:
-        fail(f"{program} {' '.join(map(str, args))}: exit {rc}, expected {code}\n{text}")
-    for n in needles:
-        if n not in text:
-            fail(f"{program} {' '.join(map(str, args))}: output lacks {n!r}\n{text}")
-    if "terminate called" in text or "Aborted" in text:
-        fail(f"{program}: an exception escaped\n{text}")
-    return text
+    return expect_program(BIN, program, args, code, *needles)
 
 
 def setup(presets):
