@@ -221,6 +221,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   // ---- epochs --------------------------------------------------------------------------------
   const int end_epoch =
       o.stop_after_epochs > 0 ? std::min(o.epochs, start_epoch + o.stop_after_epochs) : o.epochs;
+  std::optional<Evaluation> last_test;  // the test side on the latest epoch's model
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
     model->train();
     char label[64];
@@ -332,7 +333,8 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
         "epoch " + std::to_string(rec.epoch) + " of " + std::to_string(o.epochs) +
             " done (rewritten after every epoch; a stopped run keeps its last one)",
         {{"model after epoch " + std::to_string(rec.epoch) + " (last.safetensors)", test.report}},
-        std::move(test.examples));
+        test.examples);
+    last_test = std::move(test);
   }
 
   if (end_epoch < o.epochs) {
@@ -348,8 +350,11 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
   }
   const EpochRecord& best = best_on_validation(history, run_dir);
-  Evaluation final_eval = evaluate(*model, *data.test, data.class_names, o.device,
-                                   o.report_examples, pass_progress("test, final model"));
+  // The final model is the last epoch's: its test pass is reused when this invocation trained it.
+  Evaluation final_eval = last_test
+                              ? std::move(*last_test)
+                              : evaluate(*model, *data.test, data.class_names, o.device,
+                                         o.report_examples, pass_progress("test, final model"));
   SavedModel best_model = load_saved_model((run_dir / "best.safetensors").string(), o.device);
   Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device, 0,
                                   pass_progress("test, best-on-validation model"));
