@@ -1,0 +1,111 @@
+// test_cpu_kernels.cpp: the CPU backend's vectorised elementwise kernels against their scalar
+// definitions, at sizes that exercise the 16-element blocks, the parallel range and the short
+// last block: dropout's mask (engine/random.h's counter_uniform, bit for bit), the fused dropouts
+// (equal to their parts), and GELU (engine/gelu_math.h's double path, within an ulp).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/gelu_math.h"
+#include "engine/random.h"
+
+using namespace forge;
+
+namespace {
+
+// Sizes: below one block, one block, one block and one, several blocks and a tail, and one past
+// the parallel threshold (32768) with a tail.
+const int64_t kSizes[] = {1, 7, 16, 17, 53, 40000 + 13};
+
+std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
+  Generator gen(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = float(lo + (hi - lo) * gen.uniform());
+  return v;
+}
+
+// Distance in units in the last place between two finite floats of the same sign or zero.
+int64_t ulp_distance(float a, float b) {
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  if (ia < 0) ia = INT32_MIN - ia;
+  if (ib < 0) ib = INT32_MIN - ib;
+  return std::llabs(int64_t(ia) - int64_t(ib));
+}
+
+}  // namespace
+
+TEST_CASE("cpu kernels: dropout keeps exactly the elements whose counter_uniform is >= p") {
+  CpuBackend& be = cpu_backend();
+  for (int64_t n : kSizes) {
+    for (float p : {0.1f, 0.5f, 0.9f}) {
+      CAPTURE(n);
+      CAPTURE(p);
+      const uint64_t seed = 0x1234u + uint64_t(n);
+      const auto x = values(n, 1, -2.f, 2.f), r = values(n, 2, -1.f, 1.f);
+      const float scale = 1.f / (1.f - p);
+      std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n)),
+          sum(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) want[i] = counter_uniform(seed, i) >= p ? x[i] * scale : 0.f;
+      be.dropout_forward(x.data(), got.data(), n, p, seed);
+      CHECK(got == want);
+      be.dropout_backward(x.data(), got.data(), n, p, seed);
+      CHECK(got == want);
+      be.dropout_add_forward(r.data(), x.data(), sum.data(), n, p, seed);
+      for (int64_t i = 0; i < n; ++i) want[i] = r[i] + want[i];
+      CHECK(sum == want);
+    }
+  }
+}
+
+TEST_CASE("cpu kernels: GELU is the double path of gelu_math.h within an ulp, at any position") {
+  CpuBackend& be = cpu_backend();
+  for (int64_t n : kSizes) {
+    CAPTURE(n);
+    const auto x = values(n, 3, -9.f, 9.f), gy = values(n, 4, -1.f, 1.f);
+    std::vector<float> y(static_cast<size_t>(n)), gx(static_cast<size_t>(n));
+    be.unary(UnaryOp::gelu, x.data(), y.data(), n, 0.f);
+    be.unary_backward(UnaryOp::gelu, x.data(), gy.data(), gx.data(), n);
+    int64_t worst = 0;
+    float worst_slope = 0.f;
+    for (int64_t i = 0; i < n; ++i) {
+      worst = std::max(worst, ulp_distance(y[i], gelu_forward_value(x[i])));
+      worst_slope = std::max(worst_slope, std::fabs(gx[i] - gy[i] * gelu_slope_value(x[i])));
+    }
+    CHECK(worst <= 1);
+    CHECK(worst_slope <= 1.2e-7f);  // an ulp of a slope below 1.1, times |gy| <= 1
+    // The last elements (the short block) equal the same values computed inside a full block.
+    const int64_t tail = std::min<int64_t>(n, 5);
+    std::vector<float> shifted(x.end() - tail, x.end()), inside(16);
+    shifted.resize(16, 0.5f);
+    be.unary(UnaryOp::gelu, shifted.data(), inside.data(), 16, 0.f);
+    CHECK(std::vector<float>(inside.begin(), inside.begin() + tail) ==
+          std::vector<float>(y.end() - tail, y.end()));
+  }
+}
+
+TEST_CASE("cpu kernels: gelu_dropout equals dropout(gelu(x)) and its backward dropout(gy) gelu'") {
+  CpuBackend& be = cpu_backend();
+  for (int64_t n : kSizes) {
+    CAPTURE(n);
+    const uint64_t seed = 99 + uint64_t(n);
+    const float p = 0.3f;
+    const auto x = values(n, 5, -4.f, 4.f), gy = values(n, 6, -1.f, 1.f);
+    std::vector<float> fused(static_cast<size_t>(n)), parts(static_cast<size_t>(n)),
+        mask(static_cast<size_t>(n));
+    be.gelu_dropout_forward(x.data(), fused.data(), n, p, seed);
+    be.unary(UnaryOp::gelu, x.data(), parts.data(), n, 0.f);
+    be.dropout_forward(parts.data(), parts.data(), n, p, seed);
+    CHECK(fused == parts);
+    be.gelu_dropout_backward(x.data(), gy.data(), fused.data(), n, p, seed);
+    be.dropout_backward(gy.data(), mask.data(), n, p, seed);
+    be.unary_backward(UnaryOp::gelu, x.data(), mask.data(), parts.data(), n);
+    CHECK(fused == parts);
+  }
+}
