@@ -1,7 +1,8 @@
 // test_cpu_kernels.cpp: the CPU backend's vectorised elementwise kernels against their scalar
 // definitions, at sizes that exercise the 16-element blocks, the parallel range and the short
 // last block: dropout's mask (engine/random.h's counter_uniform, bit for bit), the fused dropouts
-// (equal to their parts), and GELU (engine/gelu_math.h's double path, within an ulp).
+// (equal to their parts), and GELU (engine/gelu_math.h's double path, within an ulp); the
+// batched GEMM, split over threads, against one call per problem and a double-precision loop.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -107,5 +108,55 @@ TEST_CASE("cpu kernels: gelu_dropout equals dropout(gelu(x)) and its backward dr
     be.dropout_backward(gy.data(), mask.data(), n, p, seed);
     be.unary_backward(UnaryOp::gelu, x.data(), mask.data(), parts.data(), n);
     CHECK(fused == parts);
+  }
+}
+
+TEST_CASE("cpu kernels: a batched GEMM equals one GEMM per problem, on odd shapes and batch 1") {
+  CpuBackend& be = cpu_backend();
+  struct Case {
+    bool ta, tb;
+    int m, n, k, batch;
+  };
+  for (const Case& c : {Case{false, false, 5, 7, 3, 1}, Case{false, true, 13, 9, 17, 3},
+                        Case{true, false, 1, 31, 6, 7}, Case{true, true, 65, 65, 64, 96},
+                        Case{false, false, 17, 1, 33, 5}}) {
+    CAPTURE(c.m);
+    CAPTURE(c.n);
+    CAPTURE(c.k);
+    CAPTURE(c.batch);
+    // Row strides one wider than the rows and problems spaced two elements apart: no packing.
+    const int lda = (c.ta ? c.m : c.k) + 1, ldb = (c.tb ? c.k : c.n) + 1, ldc = c.n + 1;
+    const int64_t sa = int64_t(c.ta ? c.k : c.m) * lda + 2,
+                  sb = int64_t(c.tb ? c.n : c.k) * ldb + 2, sc = int64_t(c.m) * ldc + 2;
+    const auto a = values(sa * c.batch, 7, -1.f, 1.f), b = values(sb * c.batch, 8, -1.f, 1.f);
+    const auto c0 = values(sc * c.batch, 9, -1.f, 1.f);
+    const float alpha = 0.75f, beta = 0.5f;
+    std::vector<float> batched = c0, looped = c0;
+    be.gemm(c.ta, c.tb, c.m, c.n, c.k, alpha, a.data(), lda, sa, b.data(), ldb, sb, beta,
+            batched.data(), ldc, sc, c.batch);
+    for (int p = 0; p < c.batch; ++p)
+      be.gemm(c.ta, c.tb, c.m, c.n, c.k, alpha, a.data() + p * sa, lda, 0, b.data() + p * sb, ldb,
+              0, beta, looped.data() + p * sc, ldc, 0, 1);
+    double worst = 0.0, worst_reference = 0.0;
+    for (int p = 0; p < c.batch; ++p)
+      for (int i = 0; i < c.m; ++i)
+        for (int j = 0; j < c.n; ++j) {
+          double sum = 0.0;
+          for (int q = 0; q < c.k; ++q) {
+            const float av = c.ta ? a[p * sa + q * lda + i] : a[p * sa + i * lda + q];
+            const float bv = c.tb ? b[p * sb + j * ldb + q] : b[p * sb + q * ldb + j];
+            sum += double(av) * bv;
+          }
+          const int64_t at = p * sc + int64_t(i) * ldc + j;
+          const double want = alpha * sum + beta * double(c0[at]);
+          worst = std::max(worst, std::fabs(double(batched[at]) - looped[at]));
+          worst_reference = std::max(worst_reference, std::fabs(double(batched[at]) - want));
+        }
+    // Products of values below 1 summed over k <= 64: rounding below 64 u (u = 6e-8) of k.
+    CHECK(worst <= 1e-6 * c.k);
+    CHECK(worst_reference <= 1e-6 * c.k);
+    // The padding between rows and between problems is left as it was.
+    for (int64_t at = 0; at < sc * c.batch; ++at)
+      if (at % sc >= int64_t(c.m) * ldc || at % sc % ldc >= c.n) CHECK(batched[at] == c0[at]);
   }
 }
