@@ -23,12 +23,17 @@ void CpuBackend::fill(float* x, int64_t n, float value) {
 
 void CpuBackend::gather(const float* src, const StridedView& v, float* dst) {
   const int64_t rows = strided_rows(v), cols = strided_cols(v), inner = strided_inner(v);
-#pragma omp parallel for if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* s = src + strided_row_offset(v, r);
-    float* d = dst + r * cols;
-    for (int64_t j = 0; j < cols; ++j) d[j] = s[j * inner];
-  }
+  row_ranges(rows, rows * cols > 32768, [&](int64_t begin, int64_t end) {
+    StridedRows walk(v, begin);
+    for (int64_t r = begin; r < end; ++r, walk.next()) {
+      const float* s = src + walk.offset();
+      float* d = dst + r * cols;
+      if (inner == 1)
+        std::copy(s, s + cols, d);
+      else
+        for (int64_t j = 0; j < cols; ++j) d[j] = s[j * inner];
+    }
+  });
 }
 
 void CpuBackend::scatter(const float* src, float* dst, const StridedView& v, bool accumulate) {
@@ -37,15 +42,21 @@ void CpuBackend::scatter(const float* src, float* dst, const StridedView& v, boo
   bool overlapping = false;
   for (int i = 0; i < v.ndim; ++i)
     overlapping = overlapping || (v.strides[i] == 0 && v.shape[i] > 1);
-#pragma omp parallel for if (rows * cols > 32768 && !overlapping)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* d = dst + strided_row_offset(v, r);
-    const float* s = src + r * cols;
-    if (accumulate)
-      for (int64_t j = 0; j < cols; ++j) d[j * inner] += s[j];
-    else
-      for (int64_t j = 0; j < cols; ++j) d[j * inner] = s[j];
-  }
+  row_ranges(rows, rows * cols > 32768 && !overlapping, [&](int64_t begin, int64_t end) {
+    StridedRows walk(v, begin);
+    for (int64_t r = begin; r < end; ++r, walk.next()) {
+      float* d = dst + walk.offset();
+      const float* s = src + r * cols;
+      if (accumulate && inner == 1)
+        for (int64_t j = 0; j < cols; ++j) d[j] += s[j];
+      else if (accumulate)
+        for (int64_t j = 0; j < cols; ++j) d[j * inner] += s[j];
+      else if (inner == 1)
+        std::copy(s, s + cols, d);
+      else
+        for (int64_t j = 0; j < cols; ++j) d[j * inner] = s[j];
+    }
+  });
 }
 
 template <typename F>
@@ -53,18 +64,20 @@ static void binary_loop(const float* a, const StridedView& av, const float* b,
                         const StridedView& bv, float* out, F f) {
   const int64_t rows = strided_rows(av), cols = strided_cols(av);
   const int64_t ia = strided_inner(av), ib = strided_inner(bv);
-#pragma omp parallel for if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* pa = a + strided_row_offset(av, r);
-    const float* pb = b + strided_row_offset(bv, r);
-    float* o = out + r * cols;
-    if (ia == 1 && ib == 1)
-      for (int64_t j = 0; j < cols; ++j) o[j] = f(pa[j], pb[j]);
-    else if (ia == 1 && ib == 0)
-      for (int64_t j = 0; j < cols; ++j) o[j] = f(pa[j], pb[0]);
-    else
-      for (int64_t j = 0; j < cols; ++j) o[j] = f(pa[j * ia], pb[j * ib]);
-  }
+  row_ranges(rows, rows * cols > 32768, [&](int64_t begin, int64_t end) {
+    StridedRows walk_a(av, begin), walk_b(bv, begin);
+    for (int64_t r = begin; r < end; ++r, walk_a.next(), walk_b.next()) {
+      const float* pa = a + walk_a.offset();
+      const float* pb = b + walk_b.offset();
+      float* o = out + r * cols;
+      if (ia == 1 && ib == 1)
+        for (int64_t j = 0; j < cols; ++j) o[j] = f(pa[j], pb[j]);
+      else if (ia == 1 && ib == 0)
+        for (int64_t j = 0; j < cols; ++j) o[j] = f(pa[j], pb[0]);
+      else
+        for (int64_t j = 0; j < cols; ++j) o[j] = f(pa[j * ia], pb[j * ib]);
+    }
+  });
 }
 
 void CpuBackend::binary(BinaryOp op, const float* a, const StridedView& av, const float* b,
