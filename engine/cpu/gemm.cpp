@@ -41,13 +41,20 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
                              " k=" + std::to_string(k) + " batch=" + std::to_string(batch));
 }
 
-// The bias is written first and the GEMM adds into it (beta = 1): the same sums as a GEMM with a
-// bias epilogue.
+// The GEMM writes x W^T (beta = 0), then one pass adds the bias to every row, as a GEMM epilogue
+// would (and as the GPU's does). Copying the bias into y first for a GEMM adding into it (beta =
+// 1) cost more: 2080 x 192 -> 768, one thread, least CPU time, median of six alternated runs:
+// 8.8 -> 8.1 ms, against 7.3 ms without a bias.
 void CpuBackend::linear_forward(int rows, int in, int out, const float* x, const float* w,
                                 const float* bias, float* y) {
-  if (bias)
-    for (int r = 0; r < rows; ++r) std::copy(bias, bias + out, y + int64_t(r) * out);
-  gemm(false, true, rows, out, in, 1.f, x, in, 0, w, in, 0, bias ? 1.f : 0.f, y, out, 0, 1);
+  gemm(false, true, rows, out, in, 1.f, x, in, 0, w, in, 0, 0.f, y, out, 0, 1);
+  if (!bias) return;
+#pragma omp parallel for if (int64_t(rows) * out > 32768)
+  for (int r = 0; r < rows; ++r) {
+    float* row = y + int64_t(r) * out;
+#pragma omp simd
+    for (int j = 0; j < out; ++j) row[j] += bias[j];
+  }
 }
 
 void CpuBackend::linear_backward_weight(int rows, int in, int out, const float* x, const float* gy,
