@@ -123,8 +123,9 @@ TEST_CASE("trainer: a NaN loss stops the run and never saves the broken weights"
 }
 
 TEST_CASE("trainer: a NaN training loss is found at the next log point and named, nothing saved") {
-  // Five batches an epoch (10 training images): the weights overflow within the first ones, so the training loss turns
-  // NaN before the epoch's end, where it is read back (fewer than step_row_interval steps).
+  // Five batches an epoch (10 training images): the weights overflow within the first ones, so the
+  // training loss turns NaN before the epoch's end, where it is read back (fewer than
+  // step_row_interval steps).
   TempDir dir("train-nan-step");
   make_images(dir.path / "data", 8);
   TrainOptions o = tiny(dir.path / "data", dir.path / "run");
@@ -263,6 +264,39 @@ TEST_CASE(
     const auto history = read_history((run / "metrics.jsonl").string());
     REQUIRE(history.size() == 2);
     CHECK(std::isfinite(history[1].train_loss));
+  }
+}
+
+TEST_CASE("trainer: HRNet with drop path resumes bitwise, and its checkpoints load with it") {
+  // The masks are keyed by seed, epoch and sample (not by the process): a resumed run draws what
+  // the uninterrupted one drew. best.safetensors and last.safetensors rebuild with drop_path.
+  TempDir dir("train-hrnet-drop-path");
+  make_images(dir.path / "data", 10);
+  auto options = [&](const char* run) {
+    TrainOptions o = tiny(dir.path / "data", dir.path / run);
+    o.model = "hrnet-micro";
+    o.epochs = 2;
+    o.drop_path = 0.3f;
+    return o;
+  };
+  REQUIRE(run_training(options("straight")) == 0);
+  TrainOptions first = options("resumed");
+  first.stop_after_epochs = 1;
+  REQUIRE(run_training(first) == 0);
+  TrainOptions second = options("resumed");
+  second.resume = (dir.path / "resumed" / "last.safetensors").string();
+  REQUIRE(run_training(second) == 0);
+  const SafetensorsFile a = load_safetensors((dir.path / "straight" / "last.safetensors").string());
+  const SafetensorsFile b = load_safetensors((dir.path / "resumed" / "last.safetensors").string());
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    CAPTURE(a.tensors[i].first);
+    CHECK(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());
+  }
+  for (const char* file : {"best.safetensors", "last.safetensors"}) {
+    CAPTURE(file);
+    const SavedModel saved = load_saved_model((dir.path / "straight" / file).string(), Device::cpu);
+    CHECK(saved.model->spec().drop_path == 0.3f);
   }
 }
 
