@@ -43,6 +43,14 @@ struct AdamTensor {
   int step;
 };
 
+// One tensor of a multi-tensor weight average (Backend::ema_update): n floats at each of average
+// and model.
+struct EmaTensor {
+  float* average;
+  const float* model;
+  int64_t n;
+};
+
 struct Conv2dDesc {
   int n, c, h, w;   // input
   int k, r, s;      // output channels, kernel height, kernel width
@@ -283,6 +291,10 @@ class Backend {
   // buf : buf)
   virtual void sgd_step(int64_t n, float* p, const float* g, float* buf, float lr, float momentum,
                         float weight_decay, bool nesterov) = 0;
+  // A model's exponential moving average (train/model_ema.h) for `count` tensors at once (one
+  // launch on a GPU): average = decay * average + (1 - decay) * model, each element rounded as
+  // unary(scale, decay) and then axpy(1 - decay) round it (the product decay * average alone).
+  virtual void ema_update(const EmaTensor* tensors, int count, float decay) = 0;
 };
 
 // The backend of a device. cpu is always there; sim and cuda when built in (FORGE_SIM,

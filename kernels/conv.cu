@@ -35,38 +35,72 @@ namespace {
 // Upper bound on the im2col scratch, in floats (64 MiB): a chunk holds as many images as fit.
 constexpr int64_t kMaxColFloats = int64_t(1) << 24;
 
+// Index math (kernels/fast_divmod.cuh): every division by a shape extent is a multiply-high and a
+// shift with a magic number the host precomputes; the kernels never divide. Word is uint32_t where
+// every numerator a kernel divides is below 2^31 (with_index_word on the largest one: the element
+// count, or y + pad and x + pad in col2im), uint64_t otherwise; the grid-stride loops run in Word
+// too (e + stride < 2^31 + 2^20 < 2^32: no wrap), so a 32-bit instantiation has no 64-bit
+// division at all, not even nvcc's trip count. scripts/sass_check.sh checks the PTX for it.
+template <class Word>
+struct Im2colDivisors {
+  FastDivmod<Word> pixels, rows, s, r, ow;  // P = oh*ow, crs, then the digits of a row and a pixel
+};
+template <class Word>
+struct Col2imDivisors {
+  FastDivmod<Word> w, h, c, stride;
+};
+template <class Word>
+struct BiasDivisors {
+  FastDivmod<Word> pixels, k;
+};
+// FastDivmod needs a divisor >= 1; an extent 0 makes an empty tensor that no thread indexes.
+template <class Word>
+FastDivmod<Word> divisor(int64_t extent) {
+  return FastDivmod<Word>(std::max<int64_t>(extent, 1));
+}
+
 // col [images, crs, P] of images [n0, n0 + images); one thread per col element, consecutive threads
 // on consecutive output pixels (reads along an image row).
-__global__ void im2col_kernel(Conv2dDesc d, int images, const float* x, float* col) {
-  const int64_t pixels = int64_t(d.oh) * d.ow, rows = int64_t(d.c) * d.r * d.s;
-  const int64_t total = images * rows * pixels;
-  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
-    const int64_t pixel = e % pixels, row = (e / pixels) % rows, image = e / (pixels * rows);
-    const int b = int(row % d.s), a = int(row / d.s % d.r), ch = int(row / (d.s * d.r));
-    const int iy = int(pixel / d.ow) * d.stride - d.pad + a;
-    const int ix = int(pixel % d.ow) * d.stride - d.pad + b;
+template <class Word>
+__global__ void im2col_kernel(Conv2dDesc d, Im2colDivisors<Word> div, Word total, const float* x,
+                              float* col) {
+  for (Word e = Word(grid_first()); e < total; e += Word(grid_stride())) {
+    Word image_row, pixel, image, row, channel_tap, b, ch, a, i, j;
+    div.pixels.divmod(e, image_row, pixel);  // e = image_row * P + pixel
+    div.rows.divmod(image_row, image, row);  // image_row = image * crs + row
+    div.s.divmod(row, channel_tap, b);       // row = (ch * r + a) * s + b
+    div.r.divmod(channel_tap, ch, a);
+    div.ow.divmod(pixel, i, j);  // pixel = i * ow + j
+    const int iy = int(i) * d.stride - d.pad + int(a);
+    const int ix = int(j) * d.stride - d.pad + int(b);
     const bool inside = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w;
-    col[e] = inside ? x[((image * d.c + ch) * d.h + iy) * d.w + ix] : 0.f;
+    col[e] = inside ? x[((int64_t(image) * d.c + int64_t(ch)) * d.h + iy) * d.w + ix] : 0.f;
   }
 }
 
 // gx [images, c, h, w] from gcol [images, crs, P]: for each tap (a, b) the output pixel (i, j)
 // that read (y, x) through it, if any: i = (y + pad - a) / stride when that divides exactly.
-__global__ void col2im_kernel(Conv2dDesc d, int images, const float* gcol, float* gx) {
+// Those taps are a = (y + pad) % stride + m stride, m = 0, 1, ..., with i = (y + pad) / stride - m:
+// one division per element instead of one per tap, and the same taps summed in the same order
+// (a, then b, ascending) as a loop over every tap skipping the others.
+template <class Word>
+__global__ void col2im_kernel(Conv2dDesc d, Col2imDivisors<Word> div, Word total, const float* gcol,
+                              float* gx) {
   const int64_t pixels = int64_t(d.oh) * d.ow, rows = int64_t(d.c) * d.r * d.s;
-  const int64_t total = int64_t(images) * d.c * d.h * d.w;
-  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
-    const int x = int(e % d.w), y = int(e / d.w % d.h);
-    const int64_t ch = e / (int64_t(d.w) * d.h) % d.c, image = e / (int64_t(d.w) * d.h * d.c);
-    const float* g = gcol + image * rows * pixels;
+  for (Word e = Word(grid_first()); e < total; e += Word(grid_stride())) {
+    Word image_channel_y, x, image_channel, y, image, ch, first_a, last_i, first_b, last_j;
+    div.w.divmod(e, image_channel_y, x);  // e = ((image * c + ch) * h + y) * w + x
+    div.h.divmod(image_channel_y, image_channel, y);
+    div.c.divmod(image_channel, image, ch);
+    div.stride.divmod(y + Word(d.pad), last_i, first_a);  // y + pad = last_i * stride + first_a
+    div.stride.divmod(x + Word(d.pad), last_j, first_b);
+    const float* g = gcol + int64_t(image) * rows * pixels;
     float sum = 0.f;
-    for (int a = 0; a < d.r; ++a) {
-      const int sy = y + d.pad - a;  // i * stride
-      if (sy < 0 || sy % d.stride || sy / d.stride >= d.oh) continue;
-      for (int b = 0; b < d.s; ++b) {
-        const int sx = x + d.pad - b;
-        if (sx < 0 || sx % d.stride || sx / d.stride >= d.ow) continue;
-        sum += g[((ch * d.r + a) * d.s + b) * pixels + (sy / d.stride) * d.ow + sx / d.stride];
+    for (int a = int(first_a), i = int(last_i); a < d.r && i >= 0; a += d.stride, --i) {
+      if (i >= d.oh) continue;
+      for (int b = int(first_b), j = int(last_j); b < d.s && j >= 0; b += d.stride, --j) {
+        if (j >= d.ow) continue;
+        sum += g[((int64_t(ch) * d.r + a) * d.s + b) * pixels + int64_t(i) * d.ow + j];
       }
     }
     gx[e] = sum;
@@ -74,9 +108,14 @@ __global__ void col2im_kernel(Conv2dDesc d, int images, const float* gcol, float
 }
 
 // y [n, k, P] += bias[k].
-__global__ void add_channel_bias_kernel(int64_t total, int64_t pixels, int k, const float* bias,
+template <class Word>
+__global__ void add_channel_bias_kernel(Word total, BiasDivisors<Word> div, const float* bias,
                                         float* y) {
-  for (int64_t e = grid_first(); e < total; e += grid_stride()) y[e] += bias[e / pixels % k];
+  for (Word e = Word(grid_first()); e < total; e += Word(grid_stride())) {
+    Word image, channel;
+    div.k.divmod(div.pixels.div(e), image, channel);  // e = (image * k + channel) * P + pixel
+    y[e] += bias[channel];
+  }
 }
 
 // gbias[k] = sum over n and pixels of gy[n, k, :]: channel sums over many blocks a channel, the
@@ -102,9 +141,31 @@ int images_per_chunk(const Conv2dDesc& d) {
 }
 
 void launch_im2col(const Conv2dDesc& d, int images, const float* x, float* col) {
-  FORGE_LAUNCH(im2col_kernel, dim3(grid_blocks(images * col_floats_per_image(d))),
-               dim3(kBlockThreads), 0, kStream, d, images, x, col);
-  FORGE_CHECK_LAUNCH(im2col_kernel);
+  const int64_t total = images * col_floats_per_image(d);
+  with_index_word(total, [&](auto word) {
+    using Word = decltype(word);
+    const Im2colDivisors<Word> div{divisor<Word>(int64_t(d.oh) * d.ow),
+                                   divisor<Word>(int64_t(d.c) * d.r * d.s), divisor<Word>(d.s),
+                                   divisor<Word>(d.r), divisor<Word>(d.ow)};
+    FORGE_LAUNCH(im2col_kernel<Word>, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, d,
+                 div, Word(total), x, col);
+  });
+  FORGE_CHECK_LAUNCH("im2col_kernel");
+}
+
+// gx [images, c, h, w] = col2im(gcol [images, crs, P]).
+void launch_col2im(const Conv2dDesc& d, int images, const float* gcol, float* gx) {
+  const int64_t total = int64_t(images) * d.c * d.h * d.w;
+  // col2im also divides y + pad and x + pad (y < h, x < w) by the stride.
+  const int64_t largest = std::max({total, int64_t(d.h) + d.pad, int64_t(d.w) + d.pad});
+  with_index_word(largest, [&](auto word) {
+    using Word = decltype(word);
+    const Col2imDivisors<Word> div{divisor<Word>(d.w), divisor<Word>(d.h), divisor<Word>(d.c),
+                                   divisor<Word>(d.stride)};
+    FORGE_LAUNCH(col2im_kernel<Word>, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, d,
+                 div, Word(total), gcol, gx);
+  });
+  FORGE_CHECK_LAUNCH("col2im_kernel");
 }
 
 #if FORGE_CUDNN
@@ -146,9 +207,13 @@ constexpr ConvDtype kF32 = ConvDtype::fp32, kB16 = ConvDtype::bf16;
 void add_conv_bias(const Conv2dDesc& d, const float* bias, float* y) {
   const int64_t total = int64_t(d.n) * d.k * d.oh * d.ow;
   if (!bias || total == 0) return;
-  FORGE_LAUNCH(add_channel_bias_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream,
-               total, int64_t(d.oh) * d.ow, d.k, bias, y);
-  FORGE_CHECK_LAUNCH(add_channel_bias_kernel);
+  with_index_word(total, [&](auto word) {
+    using Word = decltype(word);
+    const BiasDivisors<Word> div{divisor<Word>(int64_t(d.oh) * d.ow), divisor<Word>(d.k)};
+    FORGE_LAUNCH(add_channel_bias_kernel<Word>, dim3(grid_blocks(total)), dim3(kBlockThreads), 0,
+                 kStream, Word(total), div, bias, y);
+  });
+  FORGE_CHECK_LAUNCH("add_channel_bias_kernel");
 }
 
 // gbias[k] = sum of gy over images and pixels (nothing without a bias), over many blocks a channel.
@@ -205,10 +270,7 @@ void GpuBackend::conv2d_backward_data(const Conv2dDesc& d, const float* gy, cons
     // gcol_n [crs, P] = W^T [crs, k] gy_n [k, P].
     gemm(true, false, crs, pixels, d.k, 1.f, w, crs, 0, gy + int64_t(n0) * d.k * pixels, pixels,
          int64_t(d.k) * pixels, 0.f, gcol.data(), pixels, int64_t(crs) * pixels, images);
-    const int64_t total = int64_t(images) * d.c * d.h * d.w;
-    FORGE_LAUNCH(col2im_kernel, dim3(grid_blocks(total)), dim3(kBlockThreads), 0, kStream, d,
-                 images, gcol.data(), gx + int64_t(n0) * d.c * d.h * d.w);
-    FORGE_CHECK_LAUNCH(col2im_kernel);
+    launch_col2im(d, images, gcol.data(), gx + int64_t(n0) * d.c * d.h * d.w);
   }
 }
 

@@ -42,6 +42,28 @@ __global__ void adam_kernel(const AdamEntry* table, int count, int64_t total, fl
   }
 }
 
+// The EMA of a model's weights (train/model_ema.h), every tensor in one launch as Adam:
+//   average = decay * average + (1 - decay) * w
+// with decay * average rounded on its own (__fmul_rn: never contracted into an FMA), so each
+// element rounds as the scale kernel and then axpy's `y += alpha x` did when the update took two
+// launches a tensor. One tensor of the list, as the kernel reads it:
+struct EmaEntry {
+  float* average;
+  const float* model;
+  int64_t n, start;
+};
+
+__global__ void ema_kernel(const EmaEntry* table, int count, int64_t total, float decay,
+                           float weight) {
+  int k = -1;
+  for (int64_t e = grid_first(); e < total; e += grid_stride()) {
+    k = entry_of(table, count, e, k);
+    const EmaEntry& t = table[k];
+    const int64_t i = e - t.start;
+    t.average[i] = __fmul_rn(decay, t.average[i]) + weight * t.model[i];
+  }
+}
+
 __global__ void sgd_kernel(int64_t n, float* p, const float* g, float* buf, float lr,
                            float momentum, float weight_decay, bool nesterov) {
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
@@ -75,6 +97,18 @@ void GpuBackend::sgd_step(int64_t n, float* p, const float* g, float* buf, float
   FORGE_LAUNCH(sgd_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, n, p, g, buf, lr,
                momentum, weight_decay, nesterov);
   FORGE_CHECK_LAUNCH("sgd_kernel");
+}
+
+void GpuBackend::ema_update(const EmaTensor* tensors, int count, float decay) {
+  if (count == 0) return;
+  std::vector<EmaEntry> entries;
+  for (int k = 0; k < count; ++k)
+    entries.push_back({tensors[k].average, tensors[k].model, tensors[k].n, 0});
+  DeviceTable<EmaEntry> table(*this, entries);
+  if (table.total() == 0) return;
+  FORGE_LAUNCH(ema_kernel, dim3(grid_blocks(table.total())), dim3(kBlockThreads), 0, kStream,
+               table.data(), count, table.total(), decay, 1.f - decay);
+  FORGE_CHECK_LAUNCH("ema_kernel");
 }
 
 }  // namespace forge::FORGE_GPU_NS

@@ -17,18 +17,21 @@ static std::shared_ptr<nn::Sequential> conv_bn(int in, int out, int kernel, int 
   return s;
 }
 
-BasicBlock::BasicBlock(int c, Generator& gen, Device device) {
+BasicBlock::BasicBlock(int c, BlockDropPath drop_path, Generator& gen, Device device) {
   body_ = register_module(
       "body",
       std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
           conv_bn(c, c, 3, 1, true, gen, device), conv_bn(c, c, 3, 1, false, gen, device)}));
+  drop_path_ =
+      register_module("drop_path", std::make_shared<nn::DropPath>(drop_path.rate, drop_path.layer));
 }
 
+// drop_path_ is x + F(x) itself where it draws nothing (eval, or rate 0).
 Tensor BasicBlock::forward(const Tensor& x) {
-  return relu(add(x, body_->forward(x)));
+  return relu(drop_path_->forward_add(x, body_->forward(x)));
 }
 
-Bottleneck::Bottleneck(int in, int planes, Generator& gen, Device device) {
+Bottleneck::Bottleneck(int in, int planes, BlockDropPath drop_path, Generator& gen, Device device) {
   const int out = 4 * planes;
   body_ = register_module("body",
                           std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
@@ -37,18 +40,22 @@ Bottleneck::Bottleneck(int in, int planes, Generator& gen, Device device) {
                               conv_bn(planes, out, 1, 1, false, gen, device)}));
   if (in != out)
     shortcut_ = register_module("shortcut", conv_bn(in, out, 1, 1, false, gen, device));
+  drop_path_ =
+      register_module("drop_path", std::make_shared<nn::DropPath>(drop_path.rate, drop_path.layer));
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  return relu(add(shortcut_ ? shortcut_->forward(x) : x, body_->forward(x)));
+  return relu(drop_path_->forward_add(shortcut_ ? shortcut_->forward(x) : x, body_->forward(x)));
 }
 
-HrModule::HrModule(const std::vector<int>& ch, int blocks, Generator& gen, Device device) {
+HrModule::HrModule(const std::vector<int>& ch, int blocks,
+                   const std::function<BlockDropPath(int)>& drop_path, Generator& gen,
+                   Device device) {
   const int n = static_cast<int>(ch.size());
   for (int b = 0; b < n; ++b) {
     auto branch = std::make_shared<nn::Sequential>();
     for (int k = 0; k < blocks; ++k)
-      branch->push_back(std::make_shared<BasicBlock>(ch[b], gen, device));
+      branch->push_back(std::make_shared<BasicBlock>(ch[b], drop_path(k), gen, device));
     branches_.push_back(register_module("branches." + std::to_string(b), branch));
   }
   fuse_.assign(n, std::vector<std::shared_ptr<nn::Sequential>>(n));
@@ -85,13 +92,20 @@ std::vector<Tensor> HrModule::forward(const std::vector<Tensor>& xs) {
 HighResolutionNet::HighResolutionNet(ModelSpec spec, const HrnetConfig& cfg, Generator& gen,
                                      Device device)
     : ImageClassifier(std::move(spec)) {
+  // Residual levels: the bottleneck, then blocks_per_branch a stage for the stages after it.
+  const int levels = 1 + cfg.blocks_per_branch * int(cfg.branch_channels.size() - 1);
+  uint64_t next_layer = 0;  // each block's DropPath number, in construction order
+  const auto drop_path_at = [&](int level) {
+    const float rate = levels > 1 ? cfg.drop_path * float(level) / float(levels - 1) : 0.f;
+    return BlockDropPath{rate, next_layer++};
+  };
   const int stem = cfg.stem_channels;
   stem_ = register_module("stem",
                           std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
                               conv_bn(3, stem, 3, 2, true, gen, device),
                               conv_bn(stem, stem, 3, 2, true, gen, device)}));
-  stage1_ = register_module("stage1",
-                            std::make_shared<Bottleneck>(stem, cfg.bottleneck_planes, gen, device));
+  stage1_ = register_module("stage1", std::make_shared<Bottleneck>(stem, cfg.bottleneck_planes,
+                                                                   drop_path_at(0), gen, device));
   const std::vector<int>& ch = cfg.branch_channels;
   for (size_t s = 2; s <= ch.size(); ++s) {
     std::vector<std::shared_ptr<nn::Sequential>> t(s);
@@ -106,9 +120,12 @@ HighResolutionNet::HighResolutionNet(ModelSpec spec, const HrnetConfig& cfg, Gen
     }
     transitions_.push_back(t);
     const std::vector<int> stage_ch(ch.begin(), ch.begin() + s);
-    stages_.push_back(
-        register_module("stage" + std::to_string(s),
-                        std::make_shared<HrModule>(stage_ch, cfg.blocks_per_branch, gen, device)));
+    const int first_level = 1 + int(s - 2) * cfg.blocks_per_branch;
+    stages_.push_back(register_module(
+        "stage" + std::to_string(s),
+        std::make_shared<HrModule>(
+            stage_ch, cfg.blocks_per_branch,
+            [&](int block) { return drop_path_at(first_level + block); }, gen, device)));
   }
   int concat_channels = 0;
   for (int c : ch) concat_channels += c;

@@ -13,7 +13,15 @@
 // 1x1 conv + BN, then nearest-resampled to branch i's size; a higher resolution (j < i) through
 // i - j stride-2 3x3 conv-BN steps (ReLU between them). The sum and the final ReLU are the fused
 // multi_resolution_fusion op, which also does the resampling.
+//
+// With drop_path > 0 the residual branch F of every block (the bottleneck and each basic block)
+// passes through stochastic depth (nn::DropPath), relu(x + drop_path(F(x))) as timm's ResNet
+// blocks: a block at depth l of the network's L residual levels drops at drop_path * l / (L - 1)
+// (the bottleneck is level 0; stage s's k-th block, in every branch alike, level 1 + (s - 2)
+// blocks_per_branch + k), the rate rising linearly to drop_path at the last level, as the ViT's.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -28,32 +36,44 @@ struct HrnetConfig {
   std::vector<int> branch_channels = {16, 32, 64, 128};
   int blocks_per_branch = 2;
   float dropout = 0.2f;
+  float drop_path = 0.f;  // the last residual level's stochastic-depth rate
+};
+
+// Stochastic depth of one residual block: its rate and its DropPath layer number (distinct for
+// every block, so blocks draw independently).
+struct BlockDropPath {
+  float rate = 0.f;
+  uint64_t layer = 0;
 };
 
 // x + F(x) with F = conv3x3-BN-ReLU-conv3x3-BN, then ReLU.
 class BasicBlock : public nn::Module {
  public:
-  BasicBlock(int channels, Generator& gen, Device device);
+  BasicBlock(int channels, BlockDropPath drop_path, Generator& gen, Device device);
   Tensor forward(const Tensor& x) override;
 
  private:
   std::shared_ptr<nn::Sequential> body_;
+  std::shared_ptr<nn::DropPath> drop_path_;
 };
 
 // Bottleneck: 1x1 reduce, 3x3, 1x1 expand (x4), with a 1x1 conv-BN shortcut when widths differ.
 class Bottleneck : public nn::Module {
  public:
-  Bottleneck(int in, int planes, Generator& gen, Device device);
+  Bottleneck(int in, int planes, BlockDropPath drop_path, Generator& gen, Device device);
   Tensor forward(const Tensor& x) override;
 
  private:
   std::shared_ptr<nn::Sequential> body_, shortcut_;
+  std::shared_ptr<nn::DropPath> drop_path_;
 };
 
 // One multi-resolution module: parallel branches of basic blocks, then the exchange (fusion).
+// Block k of every branch has drop_path(k) (rate by depth; layer numbers it hands out itself).
 class HrModule : public nn::Module {
  public:
-  HrModule(const std::vector<int>& channels, int blocks, Generator& gen, Device device);
+  HrModule(const std::vector<int>& channels, int blocks,
+           const std::function<BlockDropPath(int)>& drop_path, Generator& gen, Device device);
   std::vector<Tensor> forward(const std::vector<Tensor>& xs);
 
  private:

@@ -18,8 +18,9 @@ struct ModelSpec {
   int num_classes = 2;
   int image_size = 120;
   float dropout = -1.f;  // < 0: the preset's own rate
-  // Stochastic depth of the last block (the ViT presets only; earlier blocks' rates rise linearly
-  // from 0 to it, as timm's). It acts in training only, so a saved model need not record it.
+  // Stochastic depth of the last residual block (the ViT's blocks, HRNet's bottleneck and basic
+  // blocks; the CNN has none: drop_path_refusal). Earlier blocks' rates rise linearly from 0 to
+  // it, as timm's. It acts in training only; the architecture records it all the same.
   float drop_path = 0.f;
 };
 
@@ -69,5 +70,8 @@ class ImageClassifier : public nn::Module {
 // and listing the known ones when the name is unknown.
 std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& gen, Device device);
 std::vector<std::string> model_presets();
+// Why `preset` takes no drop path (ModelSpec::drop_path > 0), or "" where it does (the vit and
+// hrnet presets; an unknown name too, which create_model refuses for its own reason).
+std::string drop_path_refusal(const std::string& preset);
 
 }  // namespace forge::models

@@ -15,16 +15,12 @@
 
 namespace forge::models {
 
-// The preset's configuration with the spec's dropout rate, when one is given (and, for the ViT,
-// its drop-path rate).
+// The preset's configuration with the spec's dropout rate, when one is given, and its drop-path
+// rate where the family has residual blocks (a drop_path field).
 template <typename Config>
 static Config with_dropout(Config c, const ModelSpec& spec) {
   if (spec.dropout >= 0.f) c.dropout = spec.dropout;
-  return c;
-}
-static VitConfig with_dropout(VitConfig c, const ModelSpec& spec) {
-  if (spec.dropout >= 0.f) c.dropout = spec.dropout;
-  c.drop_path = spec.drop_path;
+  if constexpr (requires { c.drop_path; }) c.drop_path = spec.drop_path;
   return c;
 }
 
@@ -71,6 +67,7 @@ static nlohmann::ordered_json describe(const HrnetConfig& c, const ModelSpec& s)
   a["branch_channels"] = c.branch_channels;
   a["blocks_per_branch"] = c.blocks_per_branch;
   a["dropout"] = c.dropout;
+  a["drop_path"] = c.drop_path;
   describe_batch_norm(a);
   return a;
 }
@@ -131,6 +128,13 @@ std::vector<std::string> model_presets() {
   return names;
 }
 
+std::string drop_path_refusal(const std::string& preset) {
+  if (preset.rfind("cnn", 0) == 0)
+    return "the cnn presets have no residual blocks, and stochastic depth drops a residual branch "
+           "per sample (the vit and hrnet presets have them)";
+  return "";
+}
+
 std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& gen,
                                               Device device) {
   auto it = factories().find(spec.preset);
@@ -147,9 +151,10 @@ std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& 
   if (!(spec.drop_path >= 0.f && spec.drop_path < 1.f))
     throw std::invalid_argument("drop path " + std::to_string(spec.drop_path) +
                                 " is outside [0, 1)");
-  if (spec.drop_path > 0.f && spec.preset.rfind("vit", 0) != 0)
-    throw std::invalid_argument("drop path applies to the ViT presets only, not '" + spec.preset +
-                                "'");
+  if (const std::string refusal = drop_path_refusal(spec.preset);
+      spec.drop_path > 0.f && !refusal.empty())
+    throw std::invalid_argument("drop path " + std::to_string(spec.drop_path) + " for '" +
+                                spec.preset + "': " + refusal);
   return it->second(spec, gen, device);
 }
 

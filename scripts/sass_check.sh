@@ -2,7 +2,9 @@
 # sass_check.sh: CI's check that the tensor-core kernels really use the tensor cores. For each
 # kernel named below, its sm_90 SASS (scripts/sass.sh) must hold HMMA instructions, and ptxas must
 # report no spills for any kernel of its file. Fails, naming the kernel, otherwise. Also: the
-# im2col convolution kernels (no HMMA: cuda's convolutions are cuDNN's) must not spill.
+# im2col convolution kernels (no HMMA: cuda's convolutions are cuDNN's) must not spill, and the
+# PTX of the files whose index math is fast division (fast_divmod.cuh) must hold no 64-bit integer
+# division or remainder.
 #
 #   scripts/sass_check.sh        (needs nvcc; downloads cuobjdump once, see scripts/sass.sh)
 set -euo pipefail
@@ -54,4 +56,30 @@ else
   echo "ok      kernels/conv.cu: no spills (conv2d: cuDNN on cuda, these im2col kernels on sim and" \
     "as cuda's fallback)"
 fi
+# A 64-bit div/rem is a software routine of dozens of instructions on a GPU. These files index
+# through precomputed fast division (kernels/fast_divmod.cuh) and loop in 32 bits below 2^31
+# elements; their sm_90 PTX must keep no div/rem on 64-bit words (conv.cu had 39 before).
+nvcc="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+ptx_dir="$(mktemp -d)"
+trap 'rm -rf "$ptx_dir"' EXIT
+for file in kernels/conv.cu kernels/reduce.cu; do
+  ptx="$ptx_dir/$(basename "$file" .cu).ptx"
+  if ! "$nvcc" -std=c++20 -arch=sm_90 --ptx -I"$root" -DFORGE_GPU_NS=gpu_cuda -x cu \
+    "$root/$file" -o "$ptx" >"$ptx_dir/log" 2>&1; then
+    echo "FAILED  $file: nvcc --ptx failed"
+    sed 's/^/        /' "$ptx_dir/log"
+    failed=1
+    continue
+  fi
+  # "kernel<TAB>instruction" for each 64-bit div/rem, under the .entry it belongs to.
+  divisions="$(awk '/\.entry/ { name = $NF }
+    match($0, /(div|rem)\.[su]64/) { print name "\t" substr($0, RSTART, RLENGTH) }' "$ptx")"
+  if [ -n "$divisions" ]; then
+    echo "FAILED  $file: $(wc -l <<<"$divisions") 64-bit div/rem in its PTX"
+    sort <<<"$divisions" | uniq -c | c++filt | sed 's/^/        /'
+    failed=1
+  else
+    echo "ok      $file: no 64-bit div/rem in its PTX"
+  fi
+done
 exit $failed

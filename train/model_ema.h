@@ -11,7 +11,9 @@
 // writes it alone as ema.safetensors, which eval and predict read like any other checkpoint.
 #pragma once
 #include <memory>
+#include <vector>
 
+#include "engine/backend.h"
 #include "models/model.h"
 
 namespace forge::train {
@@ -19,10 +21,12 @@ namespace forge::train {
 class ModelEma {
  public:
   // `average`: a model of `model`'s architecture (its weights are overwritten with `model`'s).
+  // The two models' tensors are paired here, once, by name and shape; `model` must outlive this.
   // Throws std::invalid_argument when the two do not have the same tensors or decay is not in
   // [0, 1].
   ModelEma(std::unique_ptr<models::ImageClassifier> average, const nn::Module& model, float decay);
-  // One averaging step, after an optimizer step of `model`.
+  // One averaging step, after an optimizer step of `model` (the model given at construction:
+  // std::logic_error otherwise): one Backend::ema_update over the pairs, a single launch on a GPU.
   void update(const nn::Module& model);
   // The averaged model (evaluate it; its tensors are what a checkpoint stores).
   models::ImageClassifier& model() { return *average_; }
@@ -31,7 +35,13 @@ class ModelEma {
 
  private:
   std::unique_ptr<models::ImageClassifier> average_;
+  const nn::Module* model_;
   float decay_;
+  // The paired tensors (their handles keep the storage the pointers below point into) and the
+  // update's table of (average, model) pointers, resolved at construction.
+  NamedTensors average_tensors_, model_tensors_;
+  std::vector<EmaTensor> pairs_;
+  Device device_ = Device::cpu;
 };
 
 }  // namespace forge::train

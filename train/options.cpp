@@ -158,7 +158,8 @@ std::vector<OptionSpec> make_table() {
       // Regularisers of a timm recipe (timm's flags and meanings), all off by default.
       {"--drop-path",
        "/regularise/drop_path",
-       "stochastic depth rate of the last ViT block, rising linearly from 0 (ViT presets only)",
+       "stochastic depth rate of the last residual block (ViT blocks; HRNet's bottleneck and basic "
+       "blocks), rising linearly from 0; not for the cnn presets, which have no residual blocks",
        defining,
        Field<float>([](O & o) -> auto& { return o.drop_path; }),
        0,
@@ -472,10 +473,11 @@ void validate_options(const TrainOptions& options) {
       throw OptionError(low.name() + " " + option_text(a) + " exceeds " + high.name() + " " +
                         option_text(b) + ": the minimum of a range must not exceed its maximum");
   }
-  if (o.drop_path > 0.f && o.model.rfind("vit", 0) != 0)
-    throw OptionError(
-        "--drop-path " + option_text(option_value(spec_of("/regularise/drop_path"), o)) +
-        ": stochastic depth is implemented for the ViT presets only, not --model " + o.model);
+  if (const std::string refusal = models::drop_path_refusal(o.model);
+      o.drop_path > 0.f && !refusal.empty())
+    throw OptionError("--drop-path " +
+                      option_text(option_value(spec_of("/regularise/drop_path"), o)) +
+                      " with --model " + o.model + ": " + refusal);
 }
 
 nlohmann::json options_json(const TrainOptions& options) {

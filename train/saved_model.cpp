@@ -127,7 +127,11 @@ SavedModel load_saved_model(const std::string& path, Device device) {
       throw std::runtime_error(path + ": malformed checkpoint metadata (architecture: " + e.what() +
                                ")");
     }
-    if (parsed != nlohmann::json::parse(built))
+    const nlohmann::json built_json = nlohmann::json::parse(built);
+    // HRNet's architecture gained drop_path with its stochastic depth: before, it had none (0).
+    if (built_json.contains("drop_path") && parsed.is_object() && !parsed.contains("drop_path"))
+      parsed["drop_path"] = 0;
+    if (parsed != built_json)
       throw std::runtime_error(path + ": the checkpoint's architecture " + parsed.dump() +
                                " differs from what preset '" + spec.preset + "' builds now, " +
                                built + " (written by another version of forge?)");

@@ -355,16 +355,22 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                               ? std::move(*last_test)
                               : evaluate(*model, *data.test, data.class_names, o.device,
                                          o.report_examples, pass_progress("test, final model"));
-  SavedModel best_model = load_saved_model((run_dir / "best.safetensors").string(), o.device);
-  Evaluation best_eval = evaluate(*best_model.model, *data.test, data.class_names, o.device, 0,
-                                  pass_progress("test, best-on-validation model"));
+  // When the best epoch is the last, best.safetensors holds the final model's weights: its test
+  // report is the final model's, not a second pass over the same weights.
+  const ClassificationReport best_report =
+      best.epoch == o.epochs
+          ? final_eval.report
+          : evaluate(*load_saved_model((run_dir / "best.safetensors").string(), o.device).model,
+                     *data.test, data.class_names, o.device, 0,
+                     pass_progress("test, best-on-validation model"))
+                .report;
   char best_label[96];
   std::snprintf(best_label, sizeof best_label,
                 "best-on-validation model (best.safetensors, epoch %d, validation accuracy %.4f)",
                 best.epoch, best.val_accuracy);
   std::vector<LabelledReport> reports{
       {"final model (last.safetensors, epoch " + std::to_string(o.epochs) + ")", final_eval.report},
-      {best_label, best_eval.report}};
+      {best_label, best_report}};
   std::optional<Evaluation> ema_eval;
   if (ema) {
     ema_eval = evaluate(ema->model(), *data.test, data.class_names, o.device, 0,
@@ -384,7 +390,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   json["model"] = "final";
   json["parameters"] = model->parameter_count();
   json["epoch"] = o.epochs;
-  json["best_on_validation"] = report_json(best_eval.report);
+  json["best_on_validation"] = report_json(best_report);
   json["best_on_validation"]["epoch"] = best.epoch;
   json["best_on_validation"]["val_accuracy"] = best.val_accuracy;
   if (ema_eval) {

@@ -72,7 +72,7 @@ struct TrainOptions {
   float label_smoothing = 0.1f;
   float clip_grad = 1.f;  // <= 0: no clipping
   // regularisers of a timm recipe, all off by default
-  float drop_path = 0.f;         // stochastic depth of the ViT's last block (models/vit.h)
+  float drop_path = 0.f;         // stochastic depth of the last residual block (models/model.h)
   data::MixOptions mix;          // mixup and cutmix (data/mixup.h)
   data::ErasingOptions erasing;  // random erasing (data/random_erasing.h)
   bool model_ema = false;        // an average of the weights (train/model_ema.h)

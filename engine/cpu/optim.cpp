@@ -36,4 +36,14 @@ void CpuBackend::sgd_step(int64_t n, float* p, const float* g, float* buf, float
   }
 }
 
+// The two passes the update was before it became one call (unary scale, then axpy), so the
+// average rounds exactly as before whatever FMA contraction the compiler applies to a fused loop.
+void CpuBackend::ema_update(const EmaTensor* tensors, int count, float decay) {
+  for (int t = 0; t < count; ++t) {
+    const EmaTensor& e = tensors[t];
+    unary(UnaryOp::scale, e.average, e.average, e.n, decay);
+    axpy(1.f - decay, e.model, e.average, e.n);
+  }
+}
+
 }  // namespace forge

@@ -864,6 +864,39 @@ TEST_CASE("gpu adam over a list of tensors in one launch, each at its own step")
   });
 }
 
+TEST_CASE("gpu ema_update: every tensor in one launch, bit for bit as scale then axpy") {
+  // The update was unary(scale, decay) and axpy(1 - decay) per tensor; the one-launch kernel
+  // must round each element as those two did (its product alone, __fmul_rn), on every device.
+  const std::vector<int64_t> sizes{1003, 0, 257, 1};
+  const float decay = 0.9f;
+  for_each_gpu([&](Device d) {
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> fused, two_calls, live;
+    std::vector<EmaTensor> table;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      const auto average = random_values(size_t(sizes[k]), 31 + k);
+      fused.push_back(std::make_unique<DeviceBuffer<float>>(d, average));
+      two_calls.push_back(std::make_unique<DeviceBuffer<float>>(d, average));
+      live.push_back(
+          std::make_unique<DeviceBuffer<float>>(d, random_values(size_t(sizes[k]), 41 + k)));
+      table.push_back({fused[k]->ptr, live[k]->ptr, sizes[k]});
+    }
+    Backend& be = backend(d);
+    for (int step = 0; step < 3; ++step) {
+      const uint64_t launches = gpu_launch_count(d);
+      be.ema_update(table.data(), int(table.size()), decay);
+      CHECK(gpu_launch_count(d) - launches == 1);
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        be.unary(UnaryOp::scale, two_calls[k]->ptr, two_calls[k]->ptr, sizes[k], decay);
+        be.axpy(1.f - decay, live[k]->ptr, two_calls[k]->ptr, sizes[k]);
+      }
+    }
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      INFO("tensor " << k);
+      CHECK(fused[k]->host() == two_calls[k]->host());
+    }
+  });
+}
+
 TEST_CASE("gpu sgd (plain and Nesterov) over three steps") {
   for_each_gpu([](Device d) {
     const int64_t n = 1003;

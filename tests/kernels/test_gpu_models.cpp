@@ -3,7 +3,8 @@
 // steps (train_step: AdamW, label smoothing, clipping) on one fixed batch; the losses must agree
 // step by step. This exercises every kernel family together
 // (conv, batch norm, pooling, fusion, patch embedding, attention, layer norm, GELU, cross-entropy,
-// AdamW) and the autograd plumbing between them on the GPU.
+// AdamW) and the autograd plumbing between them on the GPU. Also: a model's weight average
+// (train/model_ema.h) updates every tensor of hrnet-micro in one launch.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -16,6 +17,8 @@
 #include "engine/random.h"
 #include "models/model.h"
 #include "tests/kernels/test_devices.h"
+#include "train/model_ema.h"
+#include "train/saved_model.h"
 #include "train/train_step.h"
 
 using namespace forge;
@@ -68,5 +71,41 @@ TEST_CASE("gpu models: vit-micro and hrnet-micro train with the CPU's losses for
         CHECK(std::fabs(got[step] - want[step]) <= (2e-4f + 1e-4f * step) * std::fabs(want[step]));
       }
     }
+  }
+}
+
+TEST_CASE("gpu model EMA: one launch updates every tensor, as scale then axpy per tensor did") {
+  register_builtin_backends();
+  for (Device device : forge::testing::gpu_test_devices()) {
+    const std::string on = device_name(device);
+    CAPTURE(on);
+    const models::ModelSpec spec{"hrnet-micro", 3, 32};
+    Generator gen(5), other(6), third(7);
+    auto model = models::create_model(spec, gen, device);
+    const float decay = 0.8f;
+    train::ModelEma ema(models::create_model(spec, other, device), *model, decay);
+    // The average starts as the model's weights; the model then moves to other ones.
+    const NamedTensors live = train::model_tensors(*model);
+    std::vector<Tensor> expected;
+    for (const auto& [name, t] : live) expected.push_back(t.clone());
+    auto moved = models::create_model(spec, third, device);
+    const NamedTensors target = train::model_tensors(*moved);
+    for (size_t i = 0; i < live.size(); ++i) live[i].second.copy_from(target[i].second);
+
+    const uint64_t launches = gpu_launch_count(device);
+    ema.update(*model);
+    CHECK(gpu_launch_count(device) - launches == 1);  // 2 a tensor before: 2 * live.size()
+    Backend& be = backend(device);
+    const NamedTensors averaged = ema.tensors();
+    REQUIRE(averaged.size() == live.size());
+    REQUIRE(live.size() > 10);
+    for (size_t i = 0; i < live.size(); ++i) {
+      CAPTURE(live[i].first);
+      const int64_t n = expected[i].numel();
+      be.unary(UnaryOp::scale, expected[i].data(), expected[i].data(), n, decay);
+      be.axpy(1.f - decay, live[i].second.data(), expected[i].data(), n);
+      CHECK(averaged[i].second.to_vector() == expected[i].to_vector());
+    }
+    CHECK_THROWS_AS(ema.update(*moved), std::logic_error);  // paired with `model`, not another
   }
 }

@@ -135,24 +135,34 @@ TEST_CASE("models: every preset takes the spec's dropout rate") {
   }
 }
 
-TEST_CASE("models: the ViT's drop path leaves the weights and eval mode as they were") {
+TEST_CASE("models: drop path (ViT, HRNet) leaves the weights and eval mode as they were") {
   // Same seed with and without drop path: the same initial weights (drop path draws nothing from
-  // the generator) and the same eval-mode logits; in training mode, samples' branches drop.
+  // the generator) and the same eval-mode logits; in training mode, samples' branches drop. The
+  // architecture records the rate (the loader rebuilds with it).
   Generator data(6);
   const Tensor images = Tensor::randn({8, 3, 32, 32}, data);
-  Generator gen_a(3), gen_b(3);
-  auto plain = create_model({"vit-micro", 2, 32, 0.f}, gen_a, Device::cpu);
-  auto dropping = create_model({"vit-micro", 2, 32, 0.f, 0.5f}, gen_b, Device::cpu);
-  NoGradGuard no_grad;
-  plain->eval();
-  dropping->eval();
-  CHECK(dropping->forward(images).to_vector() == plain->forward(images).to_vector());
-  plain->train();
-  dropping->train();
-  plain->set_step(0);
-  dropping->set_step(0);
-  CHECK(dropping->forward(images).to_vector() != plain->forward(images).to_vector());
+  for (const char* preset : {"vit-micro", "hrnet-micro"}) {
+    CAPTURE(std::string(preset));
+    Generator gen_a(3), gen_b(3);
+    auto plain = create_model({preset, 2, 32, 0.f}, gen_a, Device::cpu);
+    auto dropping = create_model({preset, 2, 32, 0.f, 0.5f}, gen_b, Device::cpu);
+    CHECK(dropping->architecture().at("drop_path") == 0.5);
+    CHECK(plain->architecture().at("drop_path") == 0.0);
+    NoGradGuard no_grad;
+    plain->eval();
+    dropping->eval();
+    CHECK(dropping->forward(images).to_vector() == plain->forward(images).to_vector());
+    plain->train();
+    dropping->train();
+    plain->set_step(0);
+    dropping->set_step(0);
+    const std::vector<float> dropped = dropping->forward(images).to_vector();
+    CHECK(dropped != plain->forward(images).to_vector());
+    dropping->set_step(0);  // the same step draws the same masks
+    CHECK(dropping->forward(images).to_vector() == dropped);
+  }
   Generator gen_c(3);
   CHECK_THROWS_WITH_AS(create_model({"cnn-micro", 2, 32, 0.f, 0.1f}, gen_c, Device::cpu),
-                       doctest::Contains("ViT presets only"), std::invalid_argument);
+                       doctest::Contains("'cnn-micro': the cnn presets have no residual blocks"),
+                       std::invalid_argument);
 }

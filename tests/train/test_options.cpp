@@ -70,11 +70,16 @@ TEST_CASE("options: out-of-range values, unknown choices and inverted ranges are
   o.augment.blur_sigma_max = 0.05f;  // below the default minimum 0.1
   CHECK_THROWS_WITH_AS(validate_options(o), doctest::Contains("--blur-sigma 0.05"), OptionError);
   o = TrainOptions{};
-  o.model = "hrnet";
+  o.model = "cnn";
   o.drop_path = 0.1f;
-  CHECK_THROWS_WITH_AS(validate_options(o), doctest::Contains("ViT presets only"), OptionError);
-  o.model = "vit-micro";
-  CHECK_NOTHROW(validate_options(o));
+  CHECK_THROWS_WITH_AS(validate_options(o),
+                       doctest::Contains("--drop-path 0.1 with --model cnn: the cnn presets have "
+                                         "no residual blocks"),
+                       OptionError);
+  for (const char* residual : {"vit-micro", "hrnet"}) {
+    o.model = residual;
+    CHECK_NOTHROW(validate_options(o));
+  }
 }
 
 TEST_CASE("options: config.json holds every option of the table under its key") {

@@ -109,3 +109,30 @@ TEST_CASE("saved model: a checkpoint whose architecture the preset no longer bui
                        doctest::Contains((bad + ": the checkpoint's architecture").c_str()),
                        std::runtime_error);
 }
+
+TEST_CASE("saved model: HRNet's drop path round-trips through a checkpoint; older ones load") {
+  TempDir dir("saved_model_drop_path");
+  Generator gen(4);
+  auto model = models::create_model({"hrnet-micro", 3, 20, 0.f, 0.3f}, gen, Device::cpu);
+  auto metadata = metadata_of(*model);
+  const std::string path = dir.file("best.safetensors");
+  save_checkpoint(path, model_tensors(*model), nullptr, {0, 1, metadata});
+  const SavedModel saved = load_saved_model(path, Device::cpu);
+  CHECK(saved.model->spec().drop_path == 0.3f);
+  CHECK(saved.model->architecture() == model->architecture());
+  Generator data(5);
+  const Tensor images = Tensor::randn({2, 3, 20, 20}, data);
+  model->eval();
+  CHECK(saved.model->forward(images).to_vector() == model->forward(images).to_vector());
+
+  // Written before HRNet had stochastic depth: no drop_path in its architecture, read as 0.
+  Generator gen_plain(4);
+  auto plain = models::create_model({"hrnet-micro", 3, 20, 0.f}, gen_plain, Device::cpu);
+  auto older = metadata_of(*plain);
+  auto architecture = nlohmann::json::parse(older.at("architecture"));
+  architecture.erase("drop_path");
+  older["architecture"] = architecture.dump();
+  const std::string old_path = dir.file("older.safetensors");
+  save_checkpoint(old_path, model_tensors(*plain), nullptr, {0, 1, older});
+  CHECK(load_saved_model(old_path, Device::cpu).model->spec().drop_path == 0.f);
+}

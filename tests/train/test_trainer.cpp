@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 
 #include "engine/io/safetensors.h"
@@ -34,6 +35,31 @@ std::string slurp(const fs::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// What `run` writes to stderr (the progress lines, plain: `log` is no terminal), kept in `log`.
+std::string stderr_of(const fs::path& log, const std::function<void()>& run) {
+  std::fflush(stderr);
+  const int saved_stderr = dup(2);
+  FILE* capture = std::fopen(log.c_str(), "w");
+  REQUIRE(capture);
+  dup2(fileno(capture), 2);
+  run();
+  std::fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  std::fclose(capture);
+  return slurp(log);
+}
+
+// Passes over the test side in a run's plain progress lines: each prints one line labelled
+// "test..." that ends it, "... [####] N/N ...".
+int test_side_passes(const std::string& progress) {
+  const std::regex finished(R"(^test[^\[]* \[#+\] (\d+)/\1 )");
+  std::istringstream lines(progress);
+  int passes = 0;
+  for (std::string line; std::getline(lines, line);) passes += std::regex_search(line, finished);
+  return passes;
 }
 
 }  // namespace
@@ -123,8 +149,9 @@ TEST_CASE("trainer: a NaN loss stops the run and never saves the broken weights"
 }
 
 TEST_CASE("trainer: a NaN training loss is found at the next log point and named, nothing saved") {
-  // Five batches an epoch (10 training images): the weights overflow within the first ones, so the training loss turns
-  // NaN before the epoch's end, where it is read back (fewer than step_row_interval steps).
+  // Five batches an epoch (10 training images): the weights overflow within the first ones, so the
+  // training loss turns NaN before the epoch's end, where it is read back (fewer than
+  // step_row_interval steps).
   TempDir dir("train-nan-step");
   make_images(dir.path / "data", 8);
   TrainOptions o = tiny(dir.path / "data", dir.path / "run");
@@ -132,24 +159,34 @@ TEST_CASE("trainer: a NaN training loss is found at the next log point and named
   o.lr = 1e30f;
   o.clip_grad = 0;
   o.batch_size = 2;
-  const fs::path log = dir.path / "stderr.txt";
-  std::fflush(stderr);
-  const int saved_stderr = dup(2);
-  FILE* capture = std::fopen(log.c_str(), "w");
-  REQUIRE(capture);
-  dup2(fileno(capture), 2);
-  const int code = run_training(o);
-  std::fflush(stderr);
-  dup2(saved_stderr, 2);
-  close(saved_stderr);
-  std::fclose(capture);
+  int code = -1;
+  const std::string text = stderr_of(dir.path / "stderr.txt", [&] { code = run_training(o); });
   CHECK(code == 3);
-  const std::string text = slurp(log);
   INFO(text);
   CHECK(text.find("the training loss became non-finite at step") != std::string::npos);
   CHECK(text.find("(found at step 5: the loss is read back every 10 steps)") != std::string::npos);
   CHECK(text.find("no checkpoint was written") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path / "run"));
+}
+
+TEST_CASE("trainer: when the best epoch is the last, the test side is evaluated once") {
+  // One epoch: best.safetensors holds the final model's weights, so its test report is the
+  // final model's, which is the epoch's own test pass: one pass in all (two before).
+  TempDir dir("train-one-test-pass");
+  make_images(dir.path / "data", 10);
+  TrainOptions o = tiny(dir.path / "data", dir.path / "run");
+  o.epochs = 1;
+  int code = -1;
+  const std::string progress = stderr_of(dir.path / "stderr.txt", [&] { code = run_training(o); });
+  REQUIRE(code == 0);
+  INFO(progress);
+  CHECK(test_side_passes(progress) == 1);
+  const auto report = nlohmann::json::parse(slurp(dir.path / "run" / "report.json"));
+  CHECK(report["best_on_validation"]["epoch"] == 1);
+  for (const char* key : {"accuracy", "macro avg", "weighted avg"}) {
+    CAPTURE(key);
+    CHECK(report["best_on_validation"][key] == report[key]);
+  }
 }
 
 TEST_CASE("trainer: bad options and bad data fail before training") {
@@ -263,6 +300,39 @@ TEST_CASE(
     const auto history = read_history((run / "metrics.jsonl").string());
     REQUIRE(history.size() == 2);
     CHECK(std::isfinite(history[1].train_loss));
+  }
+}
+
+TEST_CASE("trainer: HRNet with drop path resumes bitwise, and its checkpoints load with it") {
+  // The masks are keyed by seed, epoch and sample (not by the process): a resumed run draws what
+  // the uninterrupted one drew. best.safetensors and last.safetensors rebuild with drop_path.
+  TempDir dir("train-hrnet-drop-path");
+  make_images(dir.path / "data", 10);
+  auto options = [&](const char* run) {
+    TrainOptions o = tiny(dir.path / "data", dir.path / run);
+    o.model = "hrnet-micro";
+    o.epochs = 2;
+    o.drop_path = 0.3f;
+    return o;
+  };
+  REQUIRE(run_training(options("straight")) == 0);
+  TrainOptions first = options("resumed");
+  first.stop_after_epochs = 1;
+  REQUIRE(run_training(first) == 0);
+  TrainOptions second = options("resumed");
+  second.resume = (dir.path / "resumed" / "last.safetensors").string();
+  REQUIRE(run_training(second) == 0);
+  const SafetensorsFile a = load_safetensors((dir.path / "straight" / "last.safetensors").string());
+  const SafetensorsFile b = load_safetensors((dir.path / "resumed" / "last.safetensors").string());
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    CAPTURE(a.tensors[i].first);
+    CHECK(a.tensors[i].second.to_vector() == b.tensors[i].second.to_vector());
+  }
+  for (const char* file : {"best.safetensors", "last.safetensors"}) {
+    CAPTURE(file);
+    const SavedModel saved = load_saved_model((dir.path / "straight" / file).string(), Device::cpu);
+    CHECK(saved.model->spec().drop_path == 0.3f);
   }
 }
 
