@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 
@@ -44,6 +45,9 @@ BatchNorm2d::BatchNorm2d(int channels, Device device, float momentum_, float eps
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (dist::Communicator* group = dist::sync_batch_norm_group(); group && training())
+    return dist::sync_batch_norm2d(x, gamma, beta, running_mean, running_var, momentum, eps,
+                                   *group);
   return batch_norm2d(x, gamma, beta, running_mean, running_var, training(), momentum, eps);
 }
 

@@ -28,7 +28,9 @@ class Conv2d : public Module {
   int stride, pad;
 };
 
-// Batch normalisation over [n, c, h, w]; gamma = 1, beta = 0, running mean 0 and variance 1.
+// Batch normalisation over [n, c, h, w]; gamma = 1, beta = 0, running mean 0 and variance 1. In
+// training inside a dist::SyncBatchNormScope, the statistics are those of every rank's batch
+// (engine/dist/sync_batch_norm.h).
 class BatchNorm2d : public Module {
  public:
   BatchNorm2d(int channels, Device device, float momentum = 0.1f, float eps = 1e-5f);
