@@ -44,12 +44,13 @@ size_t GradientReducer::bytes_per_step() const {
 }
 
 void GradientReducer::backward(const Tensor& loss, float weight) {
-  weight_ = weight;
   next_to_start_ = 0;
   for (Bucket& b : buckets_) b.waiting = b.params.size();
   {
     LeafGradientScope hook([this](const Tensor& leaf) { on_final(leaf); });
-    loss.backward();
+    // The seed `weight`, not 1: the backward of weight * loss, so that a collective inside the
+    // graph (sync batch norm's all-reduce) sums the ranks' weighted contributions too.
+    run_backward(loss, Tensor::full(loss.shape(), weight, loss.device()));
   }
   const Clock::time_point backward_done = Clock::now();
   // Parameters the graph never reached: their buckets start now, with zeros for them.
@@ -91,8 +92,6 @@ void GradientReducer::start(Bucket& b) {
       continue;
     }
     backend(g.device()).copy_to_host(dst, g.data(), n * sizeof(float));
-    if (weight_ != 1.f)
-      for (size_t i = 0; i < n; ++i) dst[i] *= weight_;
   }
   b.pending = comm_.start_all_reduce_sum(b.host.data(), b.host.size());
 }

@@ -5,7 +5,7 @@
 // into buckets of about `bucket_bytes` (25 MB, DDP's default). During backward an autograd hook
 // (engine/autograd.h, LeafGradientScope) names each parameter whose gradient is final; when every
 // parameter of the next bucket in order is final, its gradients are copied into the bucket's host
-// buffer, each scaled by this rank's weight, and the bucket's nonblocking sum over the ranks
+// buffer and the bucket's nonblocking sum over the ranks
 // starts (Communicator::start_all_reduce_sum), while backward goes on. Buckets start in the same
 // order on every rank (MPI's rule for collectives), whatever order the hook names them in.
 // After backward: the buckets left are started, all are waited for, and the sums are copied back
@@ -13,7 +13,9 @@
 //
 // The weight is this rank's share of the global batch, n_rank / n_global: each rank's loss is the
 // mean over its own samples, so sum_r (n_r / n) grad_r is the gradient of the mean over the whole
-// global batch, the one a single process would compute, whatever the shares are.
+// global batch, the one a single process would compute, whatever the shares are. Backward starts
+// from the seed n_r / n (the gradient of (n_r / n) loss_r), not 1, so that a collective inside the
+// graph (sync batch norm) sums the ranks' contributions with the same weights.
 // A parameter without a gradient on this rank counts as zero and has the sum as its gradient
 // afterwards (the models here use every parameter in every step).
 //
@@ -75,7 +77,6 @@ class GradientReducer {
   std::vector<Bucket> buckets_;
   std::unordered_map<const TensorImpl*, size_t> bucket_of_;  // parameter -> its bucket
   size_t next_to_start_ = 0;
-  float weight_ = 1.f;
   ReduceTiming timing_;
   std::chrono::steady_clock::time_point first_start_;
 };
