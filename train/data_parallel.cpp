@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "data/loader.h"
 #include "engine/backend.h"
+#include "engine/dist/batch_share.h"
 #include "train/options.h"
 #include "train/saved_model.h"
 #include "train/trainer.h"
@@ -54,6 +56,18 @@ void DataParallel::start(const nn::Module& model, bool sync_bn) {
     t.copy_from(Tensor::from_vector(host, t.shape(), t.device()));
   }
   reducer_ = std::make_unique<dist::GradientReducer>(comm_, model.parameters());
+}
+
+DataParallel::~DataParallel() {
+  dist::set_batch_share(std::nullopt);
+}
+
+float DataParallel::step_share(int local_rows, int64_t global) {
+  if (comm_.size() == 1) return 1.f;
+  const data::RowRange rows = data::shard_range(size_t(global), comm_.rank(), comm_.size());
+  dist::set_batch_share(
+      dist::BatchShare{.offset = int64_t(rows.begin), .rows = local_rows, .global_rows = global});
+  return last_weight_ = float(local_rows) / float(global);
 }
 
 int64_t DataParallel::global_rows(int64_t batch, size_t images, int batch_size) const {

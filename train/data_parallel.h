@@ -9,6 +9,8 @@
 //                weighted by its share of the global batch: after backward every rank holds the
 //                gradient of the whole batch's mean loss, so clipping sees the global norm and
 //                every rank applies the same update.
+//   randomness   keyed by the sample (augmentation, drop path) or, for dropout, by the sample's
+//                row in the global batch (dist::set_batch_share), so the same whatever N is.
 //   metrics      loss sums and correct counts summed over ranks at each read; a non-finite loss
 //                on any rank is found by all at the same read, and all stop.
 //   weights      broadcast from rank 0 at start (and after --resume, which every rank reads).
@@ -41,6 +43,9 @@ class DataParallel {
   // /dev/null; a cuda rank sees only the GPU of its local rank (CUDA_VISIBLE_DEVICES, unless set).
   // Before anything touches a device.
   explicit DataParallel(const TrainOptions& options);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
 
   dist::Communicator& comm() const { return comm_; }
   bool writer() const { return comm_.rank() == 0; }
@@ -60,10 +65,9 @@ class DataParallel {
   // The global batch number `batch` of an epoch of `images` training images, `batch_size` each:
   // its rows over every rank.
   int64_t global_rows(int64_t batch, size_t images, int batch_size) const;
-  // This rank's weight in the gradient sum of a step: its rows / the global rows.
-  float weight(int local_rows, int64_t global) {
-    return last_weight_ = float(local_rows) / float(global);
-  }
+  // A step of `local_rows` of `global` rows: sets this rank's share for dropout
+  // (dist::set_batch_share) and returns its weight in the gradient sum, local_rows / global.
+  float step_share(int local_rows, int64_t global);
   // A snapshot of this rank's running sums as the sums over every rank (a collective).
   MetricsSnapshot reduce(const MetricsSnapshot& local) const;
   // "all-reduce: 1.2 MB a step in 1 bucket, 3.4 ms a step, 56% hidden behind backward" for the

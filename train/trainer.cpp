@@ -262,7 +262,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
                       .mix_labels = batch.mix_labels,
                       .mix_weights = batch.mix_weights,
                       .reducer = dp.reducer(),
-                      .grad_weight = dp.weight(batch.n, rows)});
+                      .grad_weight = dp.step_share(batch.n, rows)});
       metrics.add(r.loss, r.logits, batch.labels, step);
       // A non-finite loss is found at the next read below, and the run stops without saving:
       // the average may take in the broken weights meanwhile, as the model does.

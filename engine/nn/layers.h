@@ -50,6 +50,8 @@ class LayerNorm : public Module {
 
 // Inverted dropout, active in training mode only. Its mask depends on (the layer's own seed, the
 // step given by set_step, the call's number within that step): seeded, and repeatable on resume.
+// As one rank of several, the mask is the global batch's, this rank's rows of it
+// (engine/dist/batch_share.h), so it does not depend on the number of ranks.
 class Dropout : public Module {
  public:
   Dropout(float p, Generator& gen);

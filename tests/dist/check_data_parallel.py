@@ -3,7 +3,8 @@ loopback (docs/DISTRIBUTED.md). Each case is one CTest test:
 
   equal_vit   2 ranks with global batch 16 end 2 epochs of vit-micro (dropout 0) with the weights
               1 rank reaches with batch 16, within TOLERANCE; the last batch of each epoch is odd
-              (15 images: shares of 8 and 7), so the shares' weights in the all-reduce count.
+              (15 images: shares of 8 and 7), so the shares' weights in the all-reduce count. The
+              same with dropout 0.1 (each rank's rows of the global batch's mask).
   equal_cnn   the same for cnn-micro with --sync-bn on both sides; and without --sync-bn the two
               differ by more than TOLERANCE (per-rank batch-norm statistics), which shows the check
               can tell them apart.
@@ -49,9 +50,10 @@ class Runs:
                         OMP_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 
     def args(self, model, output, *extra, epochs=2, batch=16):
+        drop = [] if "--drop" in extra else ["--drop", "0"]
         return [self.train, "--model", model, "--data", self.data, "--img-size", "16", "--epochs",
                 str(epochs), "-b", str(batch), "--opt", "sgd", "--lr", "0.05", "--warmup-epochs",
-                "0.5", "--drop", "0", "-j", "1", "--output", output] + list(extra)
+                "0.5", "-j", "1", "--output", output] + drop + list(extra)
 
     def launcher(self, ranks):
         return [self.mpiexec, "--oversubscribe", "-np", str(ranks)] if ranks > 1 else []
@@ -87,7 +89,8 @@ def epoch_rows(folder):
 
 
 def expect_equal(runs, work, model, *extra):
-    one, two = os.path.join(work, "one"), os.path.join(work, "two")
+    tag = "".join(extra)
+    one, two = os.path.join(work, "one" + tag), os.path.join(work, "two" + tag)
     runs.run(1, model, one, *extra)
     r = runs.run(2, model, two, *extra)
     check("; 31 train /" in r.stdout, "not the 31 training images the shares of 8 and 7 need:\n" +
@@ -100,13 +103,15 @@ def expect_equal(runs, work, model, *extra):
 
 def case_equal_vit(runs, work):
     expect_equal(runs, work, "vit-micro")
+    # With dropout too: each rank draws its rows of the global batch's mask.
+    expect_equal(runs, work, "vit-micro", "--drop", "0.1")
 
 
 def case_equal_cnn(runs, work):
     expect_equal(runs, work, "cnn-micro", "--sync-bn")
     per_rank = os.path.join(work, "per-rank")
     runs.run(2, "cnn-micro", per_rank)
-    d = max_difference(os.path.join(work, "one", "last.safetensors"),
+    d = max_difference(os.path.join(work, "one--sync-bn", "last.safetensors"),
                        os.path.join(per_rank, "last.safetensors"))
     print("cnn-micro, per-rank batch norm: max |w1 - w2| = %.3g" % d)
     check(d > TOLERANCE, "without --sync-bn 2 ranks still match 1 rank (%.3g): the check cannot "
