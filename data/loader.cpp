@@ -133,9 +133,17 @@ void Loader::prepare(size_t index, uint64_t seed, float* chw) const {
     random_erase(chw, 3, cache_->image_size(), cache_->image_size(), options_.erasing, gen);
 }
 
+RowRange shard_range(size_t rows, int shard, int shards) {
+  const size_t base = rows / size_t(shards), extra = rows % size_t(shards), s = size_t(shard);
+  const size_t begin = s * base + std::min(s, extra);
+  return {begin, begin + base + (s < extra ? 1 : 0)};
+}
+
 Batch Loader::build(int64_t k) const {
-  const size_t begin = size_t(k) * options_.batch_size;
-  const size_t end = std::min(order_.size(), begin + options_.batch_size);
+  const size_t global_begin = size_t(k) * options_.batch_size;
+  const size_t global_end = std::min(order_.size(), global_begin + options_.batch_size);
+  const RowRange share = shard_range(global_end - global_begin, options_.shard, options_.shards);
+  const size_t begin = global_begin + share.begin, end = global_begin + share.end;
   const int s = cache_->image_size();
   const bool mixing = options_.augment && options_.mix.enabled();
   Batch b;

@@ -86,7 +86,19 @@ struct LoaderOptions {
   ErasingOptions erasing;  // after normalisation, with augment only
   MixOptions mix;          // with augment only: each image mixed with a partner of `indices`
   Normalization normalization;
+  // Data-parallel training (docs/DISTRIBUTED.md): batch_size is the global batch, and this loader
+  // builds only shard `shard` of `shards`, its contiguous share of every global batch (see
+  // shard_range); every image keeps the randomness it has in the whole batch.
+  int shard = 0, shards = 1;
 };
+
+// The rows [begin, end) of a global batch of `rows` that shard `shard` of `shards` takes: the
+// first rows % shards shards take one row more than the others, so shares differ by one at most
+// (and are empty where rows < shards).
+struct RowRange {
+  size_t begin, end;
+};
+RowRange shard_range(size_t rows, int shard, int shards);
 
 class Loader {
  public:

@@ -11,6 +11,7 @@ namespace forge {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local LeafGradientHook g_leaf_hook;
 
 // g += delta, allocating g on first use. Gradients are contiguous and of the input's shape.
 // On first use, a delta that nothing else can see (its handle and its storage held only by the
@@ -40,6 +41,13 @@ NoGradGuard::~NoGradGuard() {
   g_grad_enabled = previous_;
 }
 
+LeafGradientScope::LeafGradientScope(LeafGradientHook hook) : previous_(std::move(g_leaf_hook)) {
+  g_leaf_hook = std::move(hook);
+}
+LeafGradientScope::~LeafGradientScope() {
+  g_leaf_hook = std::move(previous_);
+}
+
 Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, BackwardFn backward) {
   if (!g_grad_enabled) return output;
   bool any = false;
@@ -62,6 +70,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   if (!root.grad_fn()) {  // a leaf: its gradient is the seed
     std::shared_ptr<TensorImpl>& g = root.impl().grad;
     accumulate(g, seed);
+    if (g_leaf_hook) g_leaf_hook(root);
     return;
   }
   // Topological order by iterative depth-first search (deep graphs must not overflow the stack).
@@ -90,10 +99,25 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   std::vector<std::shared_ptr<Node>> keep_alive;
   std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
   grads[root.grad_fn().get()] = seed.clone().impl_ptr();
+  // With a leaf hook: how many nodes still to run feed each leaf; at 0 its gradient is final.
+  std::unordered_map<const TensorImpl*, int> feeding;
+  if (g_leaf_hook)
+    for (Node* node : order)
+      for (const Tensor& in : node->inputs)
+        if (in.defined() && in.requires_grad() && !in.grad_fn()) ++feeding[&in.impl()];
+  auto release_leaves = [&](Node* node) {
+    if (!g_leaf_hook) return;
+    for (const Tensor& in : node->inputs)
+      if (in.defined() && in.requires_grad() && !in.grad_fn() && --feeding[&in.impl()] == 0)
+        g_leaf_hook(in);
+  };
   for (size_t i = order.size(); i-- > 0;) {
     Node* node = order[i];
     auto it = grads.find(node);
-    if (it == grads.end()) continue;  // no gradient flows here
+    if (it == grads.end()) {  // no gradient flows here
+      release_leaves(node);
+      continue;
+    }
     Tensor gout(it->second);
     grads.erase(it);
     if (!node->backward)
@@ -138,6 +162,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
         accumulate(in.impl().grad, g);
       }
     }
+    release_leaves(node);
     // Free the graph as we go: saved tensors and edges go with the backward function.
     node->backward = nullptr;
     node->backward_into = nullptr;

@@ -55,4 +55,21 @@ Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, Backw
 // Runs backward from `root` with the given seed gradient (same shape as root).
 void run_backward(const Tensor& root, const Tensor& seed);
 
+// Called by backward, while a LeafGradientScope is alive on the thread, with each leaf once its
+// gradient of this backward is final (every node that feeds it has run), while the rest of
+// backward is still to come: engine/dist/gradient_reducer.h starts a bucket's all-reduce from it.
+// A leaf no node of the graph reaches is never named.
+using LeafGradientHook = std::function<void(const Tensor& leaf)>;
+
+class LeafGradientScope {
+ public:
+  explicit LeafGradientScope(LeafGradientHook hook);
+  ~LeafGradientScope();
+  LeafGradientScope(const LeafGradientScope&) = delete;
+  LeafGradientScope& operator=(const LeafGradientScope&) = delete;
+
+ private:
+  LeafGradientHook previous_;
+};
+
 }  // namespace forge

@@ -22,6 +22,7 @@ DEBIAN_PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer for the image-decoding fuzz test
   debootstrap          # scripts/fresh_machine_check.sh builds its bare Debian root with it
   chromium             # headless, checks report.html (tests/train/check_report_page.py)
+  libopenmpi-dev openmpi-bin  # Open MPI: mpirun -np N train (docs/DISTRIBUTED.md, tests/dist)
 )
 
 missing=()

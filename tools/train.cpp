@@ -10,6 +10,7 @@
 
 #include "engine/cuda/builtin.h"
 #include "tools/program.h"
+#include "train/data_parallel.h"
 #include "train/options.h"
 #include "train/trainer.h"
 
@@ -81,7 +82,8 @@ std::string command_line(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return program::run(
+  // With several ranks, one that fails ends them all (train/data_parallel.h).
+  return finish_ranks(program::run(
       "train",
       "Train a ViT, HRNet or CNN image classifier on an image folder (one sub-folder per class).",
       [&](CLI::App& app) {
@@ -100,5 +102,5 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "train: error: %s\n", e.what());
           return int(program::usage);
         }
-      });
+      }));
 }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "data/split.h"
+#include "engine/dist/communicator.h"
 #include "train/progress.h"
 #include "train/resume.h"
 #include "train/trainer.h"
@@ -96,6 +97,8 @@ RunData prepare_run_data(const TrainOptions& o, const std::filesystem::path& run
   lo.augment_options = o.augment;
   lo.erasing = o.erasing;
   lo.mix = o.mix;
+  lo.shard = dist::communicator().rank();  // this rank's share of each global batch
+  lo.shards = dist::communicator().size();
   out.train =
       std::make_unique<LoaderSource>(std::make_unique<data::Loader>(cache, split.train, lo));
   out.val = make_eval_source(cache, split.val, o.batch_size, o.workers, lo.normalization);

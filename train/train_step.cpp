@@ -16,7 +16,10 @@ StepResult train_step(nn::Module& model, Optimizer& optimizer, const Tensor& ima
                                 : mixed_cross_entropy(r.logits, labels, s.mix_labels, s.mix_weights,
                                                       s.label_smoothing);
   optimizer.zero_grad();
-  r.loss.backward();
+  if (s.reducer)
+    s.reducer->backward(r.loss, s.grad_weight);
+  else
+    r.loss.backward();
   if (s.clip_grad > 0) clip_grad_norm(optimizer.params(), s.clip_grad);
   optimizer.step();
   return r;

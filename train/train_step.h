@@ -4,8 +4,8 @@
 //
 //   set the step (dropout masks are a function of it) and the samples' keys (drop path draws
 //   from them), set the learning rate, forward, cross-entropy with label smoothing (against the
-//   mixed targets with mixup/cutmix), zero the gradients, backward, clip to a global norm, one
-//   optimizer step.
+//   mixed targets with mixup/cutmix), zero the gradients, backward (with the all-reduce of
+//   data-parallel training), clip to a global norm, one optimizer step.
 //
 // Nothing is read back to the host (on a GPU the host never waits for the device here): the loss
 // stays on the device, and the caller reads it when it shows it (train/step_metrics.h: once a log
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/dist/gradient_reducer.h"
 #include "engine/nn/module.h"
 #include "engine/optim/optimizer.h"
 
@@ -33,6 +34,10 @@ struct StepSettings {
   // empty: the plain labels. The loss is then mixed_cross_entropy (engine/ops.h).
   std::vector<int32_t> mix_labels = {};
   std::vector<float> mix_weights = {};
+  // Data-parallel training (train/data_parallel.h): backward through the reducer, which leaves the
+  // sum over ranks of grad_weight * gradient (before clipping); null: a plain backward.
+  dist::GradientReducer* reducer = nullptr;
+  float grad_weight = 1.f;
 };
 
 struct StepResult {

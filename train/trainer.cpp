@@ -23,6 +23,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "models/model.h"
+#include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/exit_code.h"
 #include "train/history.h"
@@ -134,8 +135,9 @@ const EpochRecord& best_on_validation(const std::vector<EpochRecord>& history,
   });
 }
 
-int train_in_folder(const TrainOptions& o, RunFolder& folder) {
-  const fs::path& run_dir = folder.path();
+// `folder`: the run folder on the rank that writes it (rank 0), null on the others.
+int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& run_dir,
+                    DataParallel& dp) {
   // Refused before anything in the run folder changes (RunFolder restores its lock file).
   if (!o.resume.empty())
     check_resume(read_checkpoint_info(o.resume).metadata, o, run_dir / "split.csv");
@@ -146,6 +148,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   for (const auto& c : data.class_names) std::printf(" %s", c.c_str());
   std::printf("; %zu train / %zu validation / %zu test images\n", data.train->size(),
               data.val->size(), data.test->size());
+  dp.check_shares(data.train->size(), o.batch_size, o.drop_last);
 
   // ---- model and optimizer -------------------------------------------------------------------
   Generator gen(o.seed);
@@ -185,6 +188,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     std::printf("resumed from %s after epoch %d (step %lld)\n", o.resume.c_str(), start_epoch,
                 static_cast<long long>(info.step));
   }
+  dp.start(*model, o.sync_bn);
   // report.html: this run's history with the test-side reports of `reports`' models.
   auto write_report = [&](const std::string& status, std::vector<LabelledReport> reports,
                           std::vector<ExamplePrediction> examples) {
@@ -238,7 +242,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     MetricsSnapshot shown;
     // The host's one wait for the device in a log interval: false when a loss was not finite.
     auto read_metrics = [&] {
-      shown = metrics.read();
+      shown = dp.reduce(metrics.read());
       if (shown.first_non_finite_step >= 0) return false;
       progress.update(batch_index, shown.loss_sum / seen, double(shown.correct) / seen, seen);
       return true;
@@ -247,6 +251,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     while (data.train->next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
       const float lr = schedule.lr(step);
+      const int64_t rows = dp.global_rows(batch_index, data.train->size(), o.batch_size);
       const StepResult r =
           train_step(*model, *optimizer, batch_tensor(batch, o.device), batch.labels,
                      {.step = static_cast<uint64_t>(step),
@@ -255,23 +260,28 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
                       .clip_grad = o.clip_grad,
                       .sample_keys = batch.seeds,
                       .mix_labels = batch.mix_labels,
-                      .mix_weights = batch.mix_weights});
+                      .mix_weights = batch.mix_weights,
+                      .reducer = dp.reducer(),
+                      .grad_weight = dp.step_share(batch.n, rows)});
       metrics.add(r.loss, r.logits, batch.labels, step);
       // A non-finite loss is found at the next read below, and the run stops without saving:
       // the average may take in the broken weights meanwhile, as the model does.
       if (ema) ema->update(*model);
-      seen += static_cast<long>(batch.labels.size());
+      seen += static_cast<long>(rows);
       ++batch_index;
       if ((step + 1) % step_row_interval == 0 && !read_metrics())
         return stop_on_non_finite_training(shown, step, epoch, run_dir, progress);
       // A step row (every step_row_interval-th step) shows its loss: read just above.
-      steps.after_step(step + 1, epoch + 1, shown.last_loss, lr, long(batch.labels.size()));
+      steps.after_step(step + 1, epoch + 1, shown.last_loss, lr, long(rows));
     }
     if (!read_metrics())
       return stop_on_non_finite_training(shown, int64_t(epoch) * steps_per_epoch + batch_index - 1,
                                          epoch, run_dir, progress);
     progress.finish();
     const double train_seconds = progress.seconds();
+    if (!dp.writer()) continue;  // rank 0 alone evaluates and writes (train/data_parallel.h)
+    if (const std::string line = dp.reduce_summary(); !line.empty())
+      std::printf("%s\n", line.c_str());
 
     Evaluation val =
         evaluate(*model, *data.val, data.class_names, o.device, 0, pass_progress("validation"));
@@ -327,7 +337,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     if (ema) save_checkpoint((run_dir / "ema.safetensors").string(), ema_tensors, nullptr, info);
     save_checkpoint((run_dir / "last.safetensors").string(), model_tensors(*model), optimizer.get(),
                     info, ema_tensors);
-    folder.keep();
+    folder->keep();
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
     write_report(
         "epoch " + std::to_string(rec.epoch) + " of " + std::to_string(o.epochs) +
@@ -337,6 +347,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
     last_test = std::move(test);
   }
 
+  if (!dp.writer()) return 0;
   if (end_epoch < o.epochs) {
     std::printf("stopped after epoch %d of %d as asked; continue with --resume %s\n", end_epoch,
                 o.epochs, (run_dir / "last.safetensors").c_str());
@@ -346,7 +357,7 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
   // ---- final report: the test side, on the final model and on the best-on-validation one -----
   if (!committed) {  // a resumed run that had no epoch left: its folder, repaired
     commit_run_files();
-    folder.keep();
+    folder->keep();
     write_file_atomically(metrics_file.string(), history_jsonl(history, steps.rows()));
   }
   const EpochRecord& best = best_on_validation(history, run_dir);
@@ -408,13 +419,19 @@ int train_in_folder(const TrainOptions& o, RunFolder& folder) {
 }  // namespace
 
 int run_training(const TrainOptions& o) {
+  DataParallel dp(o);  // first: it picks a cuda rank's GPU
   const ScopedPrecision precision(o.device, o.precision, o.tf32);  // refused before the folder
-  RunFolder folder(o);
-  std::printf("run folder: %s\n", folder.path().c_str());
+  std::optional<RunFolder> folder;
+  if (dp.writer()) folder.emplace(o);
+  const fs::path run_dir = dp.shared_path(folder ? folder->path().string() : "");
+  std::printf("run folder: %s\n", run_dir.c_str());
+  if (dp.ranks() > 1)
+    std::printf("data parallel: %d ranks (%s), global batch %d\n", dp.ranks(),
+                dp.comm().name().c_str(), o.batch_size);
   try {
-    return train_in_folder(o, folder);
+    return train_in_folder(o, folder ? &*folder : nullptr, run_dir, dp);
   } catch (const WriteError& e) {  // a full disk: say what is still safe
-    throw WriteError(std::string(e.what()) + "; " + last_good_checkpoint(folder.path()));
+    throw WriteError(std::string(e.what()) + "; " + last_good_checkpoint(run_dir));
   }
 }
 

@@ -90,6 +90,8 @@ struct TrainOptions {
   // precision (docs/MIXED_PRECISION.md)
   std::string precision = "fp32";  // fp32 | bf16: the inputs of the GPU matmuls
   bool tf32 = false;               // fp32 GEMMs with tf32 inputs (sim and cuda)
+  // data-parallel training (mpirun -np N; train/data_parallel.h)
+  bool sync_bn = false;  // batch-norm statistics over every rank's share, not per rank
 };
 
 // Runs training; returns the process exit code (0 on success). Errors that stop a run (a NaN

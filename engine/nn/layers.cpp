@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/dist/batch_share.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 
@@ -44,6 +46,9 @@ BatchNorm2d::BatchNorm2d(int channels, Device device, float momentum_, float eps
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (dist::Communicator* group = dist::sync_batch_norm_group(); group && training())
+    return dist::sync_batch_norm2d(x, gamma, beta, running_mean, running_var, momentum, eps,
+                                   *group);
   return batch_norm2d(x, gamma, beta, running_mean, running_var, training(), momentum, eps);
 }
 
@@ -70,19 +75,43 @@ uint64_t Dropout::next_seed() {
   return splitmix64(seed_ ^ splitmix64(step_ * 0x100000001B3ull + calls_++));
 }
 
+namespace {
+// As one rank of several (engine/dist/batch_share.h): this rank's rows of the global batch's mask,
+// 0 or 1 / (1 - p) for each element; undefined with no share set.
+Tensor global_batch_mask(const Tensor& x, float p, uint64_t seed) {
+  const dist::BatchShare* share = dist::batch_share();
+  if (!share || share->rows == share->global_rows) return Tensor();
+  if (x.ndim() == 0 || share->rows == 0 || x.size(0) % share->rows != 0)
+    throw std::logic_error("Dropout: input " + shape_str(x.shape()) + " does not start with the " +
+                           std::to_string(share->rows) + " rows of this rank's batch");
+  const int64_t k = x.size(0) / share->rows;
+  Shape global = x.shape();
+  global[0] = share->global_rows * k;
+  const Tensor mask = dropout(Tensor::ones(global, x.device()), p, true, seed);
+  return slice(mask, 0, share->offset * k, (share->offset + share->rows) * k).contiguous();
+}
+}  // namespace
+
 Tensor Dropout::forward(const Tensor& x) {
   if (!training() || p == 0.f) return x;
-  return dropout(x, p, true, next_seed());
+  const uint64_t seed = next_seed();
+  if (const Tensor mask = global_batch_mask(x, p, seed); mask.defined()) return mul(x, mask);
+  return dropout(x, p, true, seed);
 }
 
 Tensor Dropout::forward_add(const Tensor& residual, const Tensor& x) {
   if (!training() || p == 0.f) return add(residual, x);
-  return dropout_add(residual, x, p, true, next_seed());
+  const uint64_t seed = next_seed();
+  if (const Tensor mask = global_batch_mask(x, p, seed); mask.defined())
+    return add(residual, mul(x, mask));
+  return dropout_add(residual, x, p, true, seed);
 }
 
 Tensor Dropout::forward_gelu(const Tensor& x) {
   if (!training() || p == 0.f) return gelu(x);
-  return gelu_dropout(x, p, true, next_seed());
+  const uint64_t seed = next_seed();
+  if (const Tensor mask = global_batch_mask(x, p, seed); mask.defined()) return mul(gelu(x), mask);
+  return gelu_dropout(x, p, true, seed);
 }
 
 DropPath::DropPath(float p_, uint64_t layer) : p(p_), layer_(layer) {

@@ -28,7 +28,9 @@ class Conv2d : public Module {
   int stride, pad;
 };
 
-// Batch normalisation over [n, c, h, w]; gamma = 1, beta = 0, running mean 0 and variance 1.
+// Batch normalisation over [n, c, h, w]; gamma = 1, beta = 0, running mean 0 and variance 1. In
+// training inside a dist::SyncBatchNormScope, the statistics are those of every rank's batch
+// (engine/dist/sync_batch_norm.h).
 class BatchNorm2d : public Module {
  public:
   BatchNorm2d(int channels, Device device, float momentum = 0.1f, float eps = 1e-5f);
@@ -48,6 +50,8 @@ class LayerNorm : public Module {
 
 // Inverted dropout, active in training mode only. Its mask depends on (the layer's own seed, the
 // step given by set_step, the call's number within that step): seeded, and repeatable on resume.
+// As one rank of several, the mask is the global batch's, this rank's rows of it
+// (engine/dist/batch_share.h), so it does not depend on the number of ranks.
 class Dropout : public Module {
  public:
   Dropout(float p, Generator& gen);

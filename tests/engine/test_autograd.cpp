@@ -68,3 +68,30 @@ TEST_CASE("autograd: backward needs a scalar") {
   CHECK_THROWS_WITH_AS(mul(x, x).backward(), doctest::Contains("needs a scalar"),
                        std::invalid_argument);
 }
+
+TEST_CASE("autograd: the leaf hook names each leaf once, when its gradient is final") {
+  // y = sum(w * (w * x) + b): w feeds two nodes, so its gradient is final only after both ran.
+  Tensor x = Tensor::from_vector({1, 2}, {2});
+  Tensor w = Tensor::from_vector({3, -1}, {2});
+  Tensor b = Tensor::from_vector({0.5f, 0.5f}, {2});
+  w.requires_grad_();
+  b.requires_grad_();
+  std::vector<std::pair<const TensorImpl*, std::vector<float>>> named;
+  {
+    LeafGradientScope hook(
+        [&](const Tensor& leaf) { named.emplace_back(&leaf.impl(), leaf.grad().to_vector()); });
+    sum(add(mul(w, mul(w, x)), b)).backward();
+  }
+  REQUIRE(named.size() == 2);
+  CHECK(named[0].first != named[1].first);
+  for (const auto& [leaf, grad_then] : named) {
+    const Tensor& t = leaf == &w.impl() ? w : b;
+    CHECK((leaf == &w.impl() || leaf == &b.impl()));
+    CHECK(grad_then == t.grad().to_vector());  // what the hook saw is the final gradient
+  }
+  CHECK(w.grad().to_vector() == std::vector<float>{6, -4});  // d/dw w^2 x = 2 w x
+  // Outside the scope nothing is called.
+  named.clear();
+  sum(mul(w, x)).backward();
+  CHECK(named.empty());
+}
