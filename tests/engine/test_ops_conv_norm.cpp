@@ -240,6 +240,28 @@ TEST_CASE("batch_norm2d: eval mode normalises with the running statistics, leave
                   {x, gamma, beta});
 }
 
+TEST_CASE("batch_norm2d: the fused eval backward equals the one composed from elementwise ops") {
+  // The composition the fused primitive replaced: s = 1 / sqrt(rv + eps),
+  //   gx = gy gamma s,  ggamma = sum_{n,h,w} gy (x - rm) s,  gbeta = sum_{n,h,w} gy
+  Generator gen(27);
+  Tensor x = leaf({3, 4, 7, 5}, gen, -1.f, 2.f), gamma = leaf({4}, gen, 0.5f, 1.5f),
+         beta = leaf({4}, gen), gy = Tensor::randn({3, 4, 7, 5}, gen, 0.f, 1.f);
+  Tensor rm = Tensor::from_vector({0.5f, -0.25f, 1.f, 0.f}, {4}),
+         rv = Tensor::from_vector({2.f, 0.5f, 1.f, 0.01f}, {4});
+  const float eps = 1e-5f;
+  run_backward(batch_norm2d(x, gamma, beta, rm, rv, false, 0.1f, eps), gy);
+  std::vector<float> s(4);
+  for (int ch = 0; ch < 4; ++ch) s[ch] = 1.f / std::sqrt(rv.to_vector()[ch] + eps);
+  Tensor s4 = Tensor::from_vector(s, {1, 4, 1, 1});
+  Tensor xhat = mul(sub(x.detach(), reshape(rm, {1, 4, 1, 1})), s4);
+  const auto composed_gx = mul(gy, mul(reshape(gamma.detach(), {1, 4, 1, 1}), s4)).to_vector();
+  const auto composed_ggamma = sum(mul(gy, xhat), {0, 2, 3}).to_vector();
+  const auto composed_gbeta = sum(gy, {0, 2, 3}).to_vector();
+  CHECK(max_abs_diff(x.grad().to_vector(), composed_gx) < 1e-6f);
+  CHECK(max_abs_diff(gamma.grad().to_vector(), composed_ggamma) < 1e-4f);
+  CHECK(max_abs_diff(beta.grad().to_vector(), composed_gbeta) < 1e-4f);
+}
+
 TEST_CASE("layer_norm: forward per row, gradients of x, gamma and beta") {
   Generator gen(16);
   const float eps = 1e-5f;
