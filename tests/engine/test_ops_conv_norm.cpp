@@ -188,6 +188,23 @@ TEST_CASE("max_pool2d: forward matches a loop with -inf padding, gradients route
     CHECK(y.to_vector() == naive_max_pool2d(x, cs.kernel, cs.stride, cs.pad));  // exact: a copy
     check_gradients([=](auto& t) { return max_pool2d(t[0], cs.kernel, cs.stride, cs.pad); }, {x});
   }
+  {
+    INFO("ties keep the first maximum in row-major order, a NaN never wins (2x2 stride 2 and 3x3)");
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    // window (0,0): all equal; (0,1): the later row wins by being larger; (1,0): a NaN first;
+    // (1,1): equal pair in the second row.
+    Tensor t = Tensor::from_vector({1, 1, 0, 0,    //
+                                    1, 1, 0, 5,    //
+                                    nan, 2, 3, 4,  //
+                                    2, 1, 7, 7},
+                                   {1, 1, 4, 4})
+                   .requires_grad_();
+    Tensor y = max_pool2d(t, 2, 2, 0);
+    CHECK(y.to_vector() == std::vector<float>{1, 5, 2, 7});
+    run_backward(y, Tensor::ones({1, 1, 2, 2}));
+    CHECK(t.grad().to_vector() ==
+          std::vector<float>{1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0});
+  }
   CHECK_THROWS_AS(max_pool2d(x, 3, 1, 2), std::invalid_argument);  // pad > kernel / 2
   CHECK_THROWS_AS(max_pool2d(x, 8, 1, 0), std::invalid_argument);  // kernel > w = 5
 }
