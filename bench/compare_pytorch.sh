@@ -3,7 +3,7 @@
 #
 #   bash bench/compare_pytorch.sh [--steps N] [--warmup W] [--threads T] [--batch B]
 #                                 [--models "vit hrnet cnn"] [--out FILE] [--json-dir DIR]
-#                                 [--forge-bench PATH]
+#                                 [--forge-bench PATH] [--no-inference]
 #
 # For each model, forge's `build/bin/bench model --model M --device cpu ...` and then
 # bench/pytorch_bench.py for the same model, threads (OMP_NUM_THREADS=T for both) and batch,
@@ -11,6 +11,9 @@
 # of a shared machine. Each run is its own process, so peak RSS is one model's. Then
 # bench/make_table.py merges the JSONs into a Markdown table (img/s, ratio, peak RSS, forge's
 # GFLOP/s) with the machine, the torch version and the date, printed and written to --out.
+# Inference too, unless --no-inference: after each model's training runs, `bench model --inference`
+# and `pytorch_bench.py --inference` (eval-mode forward passes without autograd, under
+# torch.inference_mode() on PyTorch's side) at batch 1 and at --batch, a second table.
 # Installs PyTorch first when needed (bench/setup_pytorch.sh). Defaults: 20 steps after 3 warm-up
 # steps, 2 threads, batch 32. The JSONs stay in --json-dir (default: a temporary folder, removed).
 # The environment reaches both programs alike: OMP_WAIT_POLICY=PASSIVE bash bench/compare_pytorch.sh
@@ -20,8 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 STEPS=20 WARMUP=3 THREADS=2 BATCH=32 MODELS="vit hrnet cnn" OUT="" JSON_DIR=""
-FORGE_BENCH="$ROOT/build/bin/bench"
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+FORGE_BENCH="$ROOT/build/bin/bench" INFERENCE=1
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) STEPS="$2"; shift 2 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --json-dir) JSON_DIR="$2"; shift 2 ;;
     --forge-bench) FORGE_BENCH="$2"; shift 2 ;;
+    --no-inference) INFERENCE=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare_pytorch: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -67,6 +71,19 @@ for m in $MODELS; do
   if ! "$PY" "$ROOT/bench/pytorch_bench.py" --model "$m" --threads "$THREADS" --batch "$BATCH" \
       --steps "$STEPS" --warmup "$WARMUP" --json "$JSON_DIR/pytorch-$m.json" >/dev/null; then
     echo "compare_pytorch: pytorch bench failed for $m" >&2; failed=1
+  fi
+  [ "$INFERENCE" = 1 ] || continue
+  echo "compare_pytorch: forge $m inference (batch 1 and $BATCH)" >&2
+  rm -f "$JSON_DIR/forge-inference-$m.json" "$JSON_DIR/pytorch-inference-$m.json"
+  if ! "$FORGE_BENCH" model --inference --model "$m" --device cpu --batch "$BATCH" \
+      --steps "$STEPS" --warmup "$WARMUP" --json "$JSON_DIR/forge-inference-$m.json" >&2; then
+    echo "compare_pytorch: forge inference bench failed for $m" >&2; failed=1
+  fi
+  echo "compare_pytorch: pytorch $m inference" >&2
+  if ! "$PY" "$ROOT/bench/pytorch_bench.py" --inference --model "$m" --threads "$THREADS" \
+      --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP" \
+      --json "$JSON_DIR/pytorch-inference-$m.json" >/dev/null; then
+    echo "compare_pytorch: pytorch inference bench failed for $m" >&2; failed=1
   fi
 done
 

@@ -4,6 +4,8 @@
 
 reads DIR/forge-<model>.json (build/bin/bench model --json) and DIR/pytorch-<model>.json
 (bench/pytorch_bench.py --json) and prints Markdown: the machine, the settings, one row per model.
+When DIR holds forge-inference-<model>.json and pytorch-inference-<model>.json (the --inference
+runs), a second table gives forward-pass images per second at each batch size and their ratio.
 A missing or unreadable JSON leaves its cells as "failed". Standard library only.
 """
 import argparse
@@ -54,6 +56,41 @@ def num(d, key, fmt="{:.1f}"):
     return fmt.format(d[key])
 
 
+def inference_rate(d, batch):
+    """images_per_second of the pass at `batch` in an --inference JSON, or None."""
+    for p in (d or {}).get("inference", []):
+        if p.get("batch") == batch:
+            return p.get("images_per_second")
+    return None
+
+
+def inference_table(directory, models):
+    """The Markdown lines of the inference table, or [] when no inference JSON is there."""
+    runs = {m: (load(os.path.join(directory, f"forge-inference-{m}.json")),
+                load(os.path.join(directory, f"pytorch-inference-{m}.json"))) for m in models}
+    if not any(f or p for f, p in runs.values()):
+        return []
+    batches = sorted({run["batch"] for pair in runs.values() for d in pair if d
+                      for run in d.get("inference", []) if "batch" in run})
+    header, rule = "| model |", "| --- |"
+    for b in batches:
+        header += f" forge img/s b{b} | PyTorch img/s b{b} | ratio b{b} |"
+        rule += " ---: | ---: | ---: |"
+    lines = ["", "Inference: eval-mode forward passes, no autograd (forge `bench model --inference`; "
+             "PyTorch under torch.inference_mode()), images per second (median pass) at batch b", "",
+             header, rule]
+    for m in models:
+        f, p = runs[m]
+        row = f"| {m} |"
+        for b in batches:
+            fr, pr = inference_rate(f, b), inference_rate(p, b)
+            ratio = f"{fr / pr:.2f}" if fr and pr else "-"
+            row += (f" {'failed' if fr is None else f'{fr:.1f}'} |"
+                    f" {'failed' if pr is None else f'{pr:.1f}'} | {ratio} |")
+        lines.append(row)
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", required=True)
@@ -92,6 +129,8 @@ def main():
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(r)
+    for line in inference_table(args.dir, args.models):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -189,6 +189,14 @@ class Backend {
                                   const float* gamma, const float* save_mean,
                                   const float* save_invstd, float* gx, float* ggamma,
                                   float* gbeta) = 0;
+  // Backward of the eval forward, whose statistics are constants: with s = 1 / sqrt(running_var
+  // + eps) per channel (in double, as the forward folds it) and xhat = (x - running_mean) s,
+  //   gx = gy gamma s,   ggamma = sum_{n,hw} gy xhat,   gbeta = sum_{n,hw} gy
+  // (one pass; fine-tuning with frozen statistics runs it).
+  virtual void batchnorm_backward_eval(int n, int c, int hw, const float* x, const float* gy,
+                                       const float* gamma, const float* running_mean,
+                                       const float* running_var, float eps, float* gx,
+                                       float* ggamma, float* gbeta) = 0;
   // Layer norm over the last dimension d of x [rows, d]; saves mean and reciprocal std per row.
   virtual void layernorm_forward(int rows, int d, const float* x, const float* gamma,
                                  const float* beta, float eps, float* y, float* mean,

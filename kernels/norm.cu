@@ -12,6 +12,8 @@
 // the statistics into y = x scale[ch] + shift[ch], scale = gamma invstd, shift = beta - mean scale.
 //   backward:  gbeta = sum gy,  ggamma = sum gy xhat,
 //              gx = gamma invstd (gy - gbeta / N - xhat ggamma / N)
+//   eval backward (the running statistics are constants, invstd = 1 / sqrt(running_var + eps)):
+//              gbeta = sum gy,  ggamma = sum gy xhat,  gx = gamma invstd gy
 // Softmax over the last dimension of [rows, d]: y = exp(x - max) / sum exp(x - max) (the maximum
 // keeps exp <= 1); backward gx = y (gy - sum_j gy_j y_j).
 //
@@ -248,6 +250,28 @@ __global__ void batchnorm_input_grad_kernel(int64_t total, int64_t count,
                             gbeta, gx);
 }
 
+// The eval backward in one launch: gx needs no channel sum, so each block writes its slab's gx
+// as it sums gbeta and ggamma over the same values (channel slabs, as the training backward).
+__global__ void batchnorm_backward_eval_kernel(ChannelSlabs s, const float* x, const float* gy,
+                                               const float* gamma, const float* running_mean,
+                                               const float* running_var, float eps, float* ggamma,
+                                               float* gbeta, float* gx, float* partials,
+                                               unsigned* tickets) {
+  const int64_t ch = blockIdx.x / unsigned(s.slabs);
+  const float invstd = float(1.0 / sqrt(double(running_var[ch]) + eps));
+  const float mean = running_mean[ch], a = gamma[ch] * invstd;
+  float* const outs[2] = {gbeta, ggamma};
+  channel_slab_sums<2>(
+      s, blockIdx.x,
+      [&](int64_t at, float(&acc)[2]) {
+        const float g = gy[at];
+        acc[0] += g;
+        acc[1] += g * ((x[at] - mean) * invstd);
+        gx[at] = g * a;
+      },
+      partials, tickets, outs);
+}
+
 // ---- softmax --------------------------------------------------------------------------------
 
 __global__ void softmax_forward_kernel(int rows, int d, const float* x, float* y) {
@@ -369,6 +393,20 @@ void GpuBackend::batchnorm_backward(int n, int c, int hw, const float* x, const 
                  ggamma, gbeta, gx);
   });
   FORGE_CHECK_LAUNCH("batchnorm_input_grad_kernel");
+}
+
+void GpuBackend::batchnorm_backward_eval(int n, int c, int hw, const float* x, const float* gy,
+                                         const float* gamma, const float* running_mean,
+                                         const float* running_var, float eps, float* gx,
+                                         float* ggamma, float* gbeta) {
+  if (c == 0) return;
+  const ChannelSlabs s = channel_slabs(n, c, hw);
+  DeviceScratch partials(*this, s.slabs > 1 ? 2 * int64_t(c) * s.slabs : 0);
+  unsigned* tickets = impl_->tickets.get(*this, size_t(c));
+  FORGE_LAUNCH(batchnorm_backward_eval_kernel, dim3(s.blocks()), dim3(kBlockThreads), 0, kStream, s,
+               x, gy, gamma, running_mean, running_var, eps, ggamma, gbeta, gx, partials.data(),
+               tickets);
+  FORGE_CHECK_LAUNCH("batchnorm_backward_eval_kernel");
 }
 
 void GpuBackend::softmax_forward(int rows, int d, const float* x, float* y) {

@@ -2,8 +2,9 @@
 //
 //   build/bin/bench ops   --device cpu|sim|cuda [--filter NAME] [--reps N] [--warmup N] [--json F]
 //   build/bin/bench model --model vit|hrnet|cnn|... --device ... [--batch 32] [--steps N] [--json
-//   F] build/bin/bench gemm  [--json F] build/bin/bench all   --device cpu [--json F]        (also:
-//   no subcommand)
+//   F] [--inference]
+//   build/bin/bench gemm  [--json F]
+//   build/bin/bench all   --device cpu [--json F]        (also: no subcommand)
 //
 // ops, model and all also take --precision fp32|bf16 and --tf32 (docs/MIXED_PRECISION.md).
 // On sim every default shrinks (batch 2, fewer reps): the emulator runs ~1000x slower than a GPU
@@ -24,6 +25,7 @@
 #include "engine/cuda/builtin.h"
 #include "models/model.h"
 #include "tools/bench/gemm_bench.h"
+#include "tools/bench/inference_bench.h"
 #include "tools/bench/model_bench.h"
 #include "tools/bench/op_bench.h"
 #include "tools/bench/report.h"
@@ -45,6 +47,7 @@ struct Flags {
   std::string device = "cpu", json, filter, model = "vit";
   std::optional<int> batch, reps, warmup, steps;
   int image_size = 120;
+  bool inference = false;  // model: time eval-mode forward passes instead of training steps
   program::PrecisionFlags precision;
 };
 
@@ -75,7 +78,15 @@ int run_ops(const Flags& f) {
   return 0;
 }
 
+int run_inference(const Flags& f) {
+  const InferenceResult r = run_inference_bench(model_options(f));
+  print_inference_result(r);
+  if (!f.json.empty()) write_json(f.json, inference_result_json(r));
+  return 0;
+}
+
 int run_model(const Flags& f) {
+  if (f.inference) return run_inference(f);
   const ModelResult r = run_model_bench(model_options(f));
   print_model_result(r);
   if (!f.json.empty()) write_json(f.json, model_result_json(r));
@@ -211,6 +222,9 @@ int bench_main(CLI::App& app, int argc, char** argv) {
       ->capture_default_str();
   steps_option(model);
   warmup_option(model, "untimed steps first (default 2; 1 on sim)");
+  model->add_flag("--inference", f.inference,
+                  "time forward passes in eval mode without autograd, at batch 1 and --batch "
+                  "(--steps passes each), instead of training steps");
   json_option(model);
 
   CLI::App* gemm = app.add_subcommand("gemm", "peak single-precision GEMM of the CPU backend");

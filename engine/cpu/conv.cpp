@@ -239,33 +239,99 @@ void CpuBackend::conv2d_backward_weight(const Conv2dDesc& d, const float* x, con
 // Max pooling, one (sample, channel) plane per iteration; padding reads as -infinity, so a
 // window's maximum always comes from the input (the op checks pad <= kernel / 2, hence every
 // window holds at least one real pixel). argmax is the flat index y * w + x within the plane; ties
-// keep the first maximum in row-major order.
+// keep the first maximum in row-major order (and a NaN never wins: `>` is false for it).
+//
+// The 2x2 stride-2 unpadded pool (the CNN's, on maps up to 120x120) has a loop of its own: the
+// four candidates of a window compared in the same row-major order with selects instead of
+// branches, so the compiler vectorises across windows; the general loop serves every other shape.
+namespace {
+
+void maxpool_plane_2x2(const Pool2dDesc& d, const float* xp, float* yp, int32_t* ap) {
+  for (int oy = 0; oy < d.oh; ++oy) {
+    const float* r0 = xp + int64_t(2 * oy) * d.w;
+    const float* r1 = r0 + d.w;
+    const int32_t row0 = 2 * oy * d.w, row1 = row0 + d.w;
+    float* yr = yp + int64_t(oy) * d.ow;
+    int32_t* ar = ap + int64_t(oy) * d.ow;
+#pragma omp simd
+    for (int ox = 0; ox < d.ow; ++ox) {
+      const float v00 = r0[2 * ox], v01 = r0[2 * ox + 1], v10 = r1[2 * ox], v11 = r1[2 * ox + 1];
+      float best = -std::numeric_limits<float>::infinity();
+      int32_t at = row0 + 2 * ox;
+      at = v00 > best ? row0 + 2 * ox : at;
+      best = v00 > best ? v00 : best;
+      at = v01 > best ? row0 + 2 * ox + 1 : at;
+      best = v01 > best ? v01 : best;
+      at = v10 > best ? row1 + 2 * ox : at;
+      best = v10 > best ? v10 : best;
+      at = v11 > best ? row1 + 2 * ox + 1 : at;
+      best = v11 > best ? v11 : best;
+      yr[ox] = best;
+      ar[ox] = at;
+    }
+  }
+}
+
+void maxpool_plane(const Pool2dDesc& d, const float* xp, float* yp, int32_t* ap) {
+  for (int oy = 0; oy < d.oh; ++oy) {
+    const int y0 = std::max(oy * d.stride - d.pad, 0);
+    const int y1 = std::min(oy * d.stride - d.pad + d.kernel, d.h);
+    for (int ox = 0; ox < d.ow; ++ox) {
+      const int x0 = std::max(ox * d.stride - d.pad, 0);
+      const int x1 = std::min(ox * d.stride - d.pad + d.kernel, d.w);
+      float best = -std::numeric_limits<float>::infinity();
+      int32_t best_at = y0 * d.w + x0;
+      for (int iy = y0; iy < y1; ++iy)
+        for (int ix = x0; ix < x1; ++ix)
+          if (xp[iy * d.w + ix] > best) {
+            best = xp[iy * d.w + ix];
+            best_at = iy * d.w + ix;
+          }
+      yp[oy * d.ow + ox] = best;
+      ap[oy * d.ow + ox] = best_at;
+    }
+  }
+}
+
+bool is_2x2_stride_2(const Pool2dDesc& d) {
+  return d.kernel == 2 && d.stride == 2 && d.pad == 0;
+}
+
+// The backward of the 2x2 stride-2 pool: windows do not overlap, so each input pixel receives
+// the gradient of at most one output, and gx is written once, in order, without the zero fill and
+// the scattered adds: gx = gy of its window where the pixel is that window's argmax, else 0. Odd
+// last rows and columns, in no window, are zero.
+void maxpool_plane_2x2_backward(const Pool2dDesc& d, const float* gyp, const int32_t* ap,
+                                float* gxp) {
+  for (int iy = 0; iy < 2 * d.oh; ++iy) {
+    const int64_t o_row = int64_t(iy / 2) * d.ow;
+    const int32_t row = iy * d.w;
+    const int32_t* ar = ap + o_row;
+    const float* gr_y = gyp + o_row;
+    float* gr = gxp + row;
+    for (int ox = 0; ox < d.ow; ++ox) {
+      const int32_t at = ar[ox] - row - 2 * ox;  // 0 or 1 when the maximum is in this row
+      const float g = gr_y[ox];
+      gr[2 * ox] = at == 0 ? g : 0.f;
+      gr[2 * ox + 1] = at == 1 ? g : 0.f;
+    }
+    std::fill(gr + 2 * d.ow, gr + d.w, 0.f);
+  }
+  std::fill(gxp + int64_t(2 * d.oh) * d.w, gxp + int64_t(d.h) * d.w, 0.f);
+}
+
+}  // namespace
+
 void CpuBackend::maxpool2d_forward(const Pool2dDesc& d, const float* x, float* y, int32_t* argmax) {
   const int64_t planes = int64_t(d.n) * d.c, in_plane = int64_t(d.h) * d.w,
                 out_plane = int64_t(d.oh) * d.ow;
+  const bool fast = is_2x2_stride_2(d);
 #pragma omp parallel for if (planes * out_plane > 4096)
   for (int64_t p = 0; p < planes; ++p) {
-    const float* xp = x + p * in_plane;
-    float* yp = y + p * out_plane;
-    int32_t* ap = argmax + p * out_plane;
-    for (int oy = 0; oy < d.oh; ++oy) {
-      const int y0 = std::max(oy * d.stride - d.pad, 0);
-      const int y1 = std::min(oy * d.stride - d.pad + d.kernel, d.h);
-      for (int ox = 0; ox < d.ow; ++ox) {
-        const int x0 = std::max(ox * d.stride - d.pad, 0);
-        const int x1 = std::min(ox * d.stride - d.pad + d.kernel, d.w);
-        float best = -std::numeric_limits<float>::infinity();
-        int32_t best_at = y0 * d.w + x0;
-        for (int iy = y0; iy < y1; ++iy)
-          for (int ix = x0; ix < x1; ++ix)
-            if (xp[iy * d.w + ix] > best) {
-              best = xp[iy * d.w + ix];
-              best_at = iy * d.w + ix;
-            }
-        yp[oy * d.ow + ox] = best;
-        ap[oy * d.ow + ox] = best_at;
-      }
-    }
+    if (fast)
+      maxpool_plane_2x2(d, x + p * in_plane, y + p * out_plane, argmax + p * out_plane);
+    else
+      maxpool_plane(d, x + p * in_plane, y + p * out_plane, argmax + p * out_plane);
   }
 }
 
@@ -276,11 +342,16 @@ void CpuBackend::maxpool2d_backward(const Pool2dDesc& d, const float* gy, const 
                                     float* gx) {
   const int64_t planes = int64_t(d.n) * d.c, in_plane = int64_t(d.h) * d.w,
                 out_plane = int64_t(d.oh) * d.ow;
+  const bool fast = is_2x2_stride_2(d);
 #pragma omp parallel for if (planes * in_plane > 4096)
   for (int64_t p = 0; p < planes; ++p) {
     float* gxp = gx + p * in_plane;
     const float* gyp = gy + p * out_plane;
     const int32_t* ap = argmax + p * out_plane;
+    if (fast) {
+      maxpool_plane_2x2_backward(d, gyp, ap, gxp);
+      continue;
+    }
     std::fill(gxp, gxp + in_plane, 0.f);
     for (int64_t o = 0; o < out_plane; ++o) gxp[ap[o]] += gyp[o];
   }

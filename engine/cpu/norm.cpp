@@ -146,6 +146,32 @@ void CpuBackend::batchnorm_backward(int n, int c, int hw, const float* x, const 
   }
 }
 
+// Backward of the eval forward (engine/backend.h): the statistics are constants, so gx is the
+// forward's per-channel scale applied to gy, and the parameter sums take the same single pass.
+void CpuBackend::batchnorm_backward_eval(int n, int c, int hw, const float* x, const float* gy,
+                                         const float* gamma, const float* running_mean,
+                                         const float* running_var, float eps, float* gx,
+                                         float* ggamma, float* gbeta) {
+#pragma omp parallel for if (int64_t(n) * hw * c > 32768)
+  for (int ch = 0; ch < c; ++ch) {
+    const float invstd = float(1.0 / std::sqrt(double(running_var[ch]) + eps));
+    const float mean = running_mean[ch], a = gamma[ch] * invstd;
+    double sum_gy = 0.0, sum_gy_xhat = 0.0;
+    for (int i = 0; i < n; ++i) {
+      const int64_t at = (int64_t(i) * c + ch) * hw;
+#pragma omp simd reduction(+ : sum_gy, sum_gy_xhat)
+      for (int j = 0; j < hw; ++j) {
+        const float g = gy[at + j];
+        sum_gy += g;
+        sum_gy_xhat += double(g) * ((x[at + j] - mean) * invstd);
+        gx[at + j] = g * a;
+      }
+    }
+    gbeta[ch] = float(sum_gy);
+    ggamma[ch] = float(sum_gy_xhat);
+  }
+}
+
 // y = gamma (x - mean) rstd + beta per row of d, rstd = 1 / sqrt(var + eps), var biased.
 void CpuBackend::layernorm_forward(int rows, int d, const float* x, const float* gamma,
                                    const float* beta, float eps, float* y, float* mean,

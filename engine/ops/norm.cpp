@@ -2,10 +2,8 @@
 // and backward primitives (engine/backend.h; the derivations sit beside the CPU primitives in
 // engine/cpu/norm.cpp).
 //
-// Batch norm in eval mode normalises with the running statistics, which are constants, so its
-// backward is plain elementwise math, composed here from ops rather than given a primitive:
-//   y = gamma (x - rm) s + beta, s = 1 / sqrt(rv + eps):
-//   gx = gy gamma s,   ggamma = sum_{n,h,w} gy (x - rm) s,   gbeta = sum_{n,h,w} gy
+// Batch norm in eval mode normalises with the running statistics, constants to its backward
+// (Backend::batchnorm_backward_eval: gx = gy gamma s, s = 1 / sqrt(running_var + eps)).
 #include <string>
 
 #include "engine/ops.h"
@@ -13,22 +11,6 @@
 
 namespace forge {
 using namespace detail;
-
-// A [c] vector viewed as [1, c, 1, 1], to broadcast against NCHW.
-static Tensor per_channel(const Tensor& v) {
-  return reshape(v, {1, v.size(0), 1, 1});
-}
-
-// 1 / sqrt(running_var + eps), computed with the backend's elementwise primitives.
-static Tensor inverse_std(const Tensor& running_var, float eps) {
-  Tensor var = plain(running_var);
-  Tensor shifted = Tensor::empty(var.shape(), var.device());
-  Tensor std = Tensor::empty(var.shape(), var.device());
-  Backend& be = backend_of(var);
-  be.unary(UnaryOp::add_scalar, var.data(), shifted.data(), var.numel(), eps);
-  be.unary(UnaryOp::sqrt, shifted.data(), std.data(), var.numel(), 0.f);
-  return div(Tensor::ones(var.shape(), var.device()), std);
-}
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
@@ -48,14 +30,17 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     be.batchnorm_forward_eval(n, c, hw, xin.data(), g.data(), b.data(), plain(running_mean).data(),
                               plain(running_var).data(), eps, y.data());
     // Copies: the running statistics may change in place before this backward runs.
-    return record(
-        y, "batch_norm2d(eval)", {x, gamma, beta},
-        [xin, g, mean = running_mean.clone(), var = running_var.clone(), eps](const Tensor& gy) {
-          Tensor s = per_channel(inverse_std(var, eps));
-          Tensor xhat = mul(sub(xin, per_channel(mean)), s);
-          return std::vector<Tensor>{mul(gy, mul(per_channel(g), s)), sum(mul(gy, xhat), {0, 2, 3}),
-                                     sum(gy, {0, 2, 3})};
-        });
+    return record(y, "batch_norm2d(eval)", {x, gamma, beta},
+                  [xin, g, mean = running_mean.clone(), var = running_var.clone(), eps, n, c,
+                   hw](const Tensor& gy) {
+                    Tensor gx = Tensor::empty(xin.shape(), gy.device());
+                    Tensor ggamma = Tensor::empty({c}, gy.device());
+                    Tensor gbeta = Tensor::empty({c}, gy.device());
+                    backend_of(gy).batchnorm_backward_eval(
+                        n, c, hw, xin.data(), gy.data(), g.data(), plain(mean).data(),
+                        plain(var).data(), eps, gx.data(), ggamma.data(), gbeta.data());
+                    return std::vector<Tensor>{gx, ggamma, gbeta};
+                  });
   }
 
   if (int64_t(n) * hw < 2)

@@ -126,4 +126,25 @@ void batchnorm_backward(int n, int c, int hw, const float* x, const float* gy, c
   }
 }
 
+void batchnorm_backward_eval(int n, int c, int hw, const float* x, const float* gy,
+                             const float* gamma, const float* running_mean,
+                             const float* running_var, float eps, float* gx, float* ggamma,
+                             float* gbeta) {
+  const int64_t count = int64_t(n) * hw;
+  for (int ch = 0; ch < c; ++ch) {
+    auto at = [&](int64_t i) { return bn_index(c, hw, ch, i); };
+    // y_i = gamma (x_i - rm) r + beta with r = 1 / sqrt(rv + eps) fixed, so
+    //   gx_i = gamma r gy_i,  ggamma = sum_i gy_i (x_i - rm) r,  gbeta = sum_i gy_i
+    const double r = 1.0 / std::sqrt(double(running_var[ch]) + eps);
+    double sum_gy = 0, sum_gy_xhat = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      sum_gy += gy[at(i)];
+      sum_gy_xhat += gy[at(i)] * ((x[at(i)] - double(running_mean[ch])) * r);
+      gx[at(i)] = float(double(gamma[ch]) * r * gy[at(i)]);
+    }
+    ggamma[ch] = float(sum_gy_xhat);
+    gbeta[ch] = float(sum_gy);
+  }
+}
+
 }  // namespace forge::reference

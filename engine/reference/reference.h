@@ -37,6 +37,11 @@ void batchnorm_forward_train(int n, int c, int hw, const float* x, const float* 
                              float* running_mean, float* running_var);
 void batchnorm_backward(int n, int c, int hw, const float* x, const float* gy, const float* gamma,
                         float eps, float* gx, float* ggamma, float* gbeta);
+// Batch norm in eval mode: the running statistics normalise, and are constants to the backward.
+void batchnorm_backward_eval(int n, int c, int hw, const float* x, const float* gy,
+                             const float* gamma, const float* running_mean,
+                             const float* running_var, float eps, float* gx, float* ggamma,
+                             float* gbeta);
 
 // ---- convolution and vision ops (vision.cpp) -------------------------------------------------
 void conv2d_forward(const Conv2dDesc& d, const float* x, const float* w,

@@ -188,6 +188,23 @@ TEST_CASE("max_pool2d: forward matches a loop with -inf padding, gradients route
     CHECK(y.to_vector() == naive_max_pool2d(x, cs.kernel, cs.stride, cs.pad));  // exact: a copy
     check_gradients([=](auto& t) { return max_pool2d(t[0], cs.kernel, cs.stride, cs.pad); }, {x});
   }
+  {
+    INFO("ties keep the first maximum in row-major order, a NaN never wins (2x2 stride 2 and 3x3)");
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    // window (0,0): all equal; (0,1): the later row wins by being larger; (1,0): a NaN first;
+    // (1,1): equal pair in the second row.
+    Tensor t = Tensor::from_vector({1, 1, 0, 0,    //
+                                    1, 1, 0, 5,    //
+                                    nan, 2, 3, 4,  //
+                                    2, 1, 7, 7},
+                                   {1, 1, 4, 4})
+                   .requires_grad_();
+    Tensor y = max_pool2d(t, 2, 2, 0);
+    CHECK(y.to_vector() == std::vector<float>{1, 5, 2, 7});
+    run_backward(y, Tensor::ones({1, 1, 2, 2}));
+    CHECK(t.grad().to_vector() ==
+          std::vector<float>{1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0});
+  }
   CHECK_THROWS_AS(max_pool2d(x, 3, 1, 2), std::invalid_argument);  // pad > kernel / 2
   CHECK_THROWS_AS(max_pool2d(x, 8, 1, 0), std::invalid_argument);  // kernel > w = 5
 }
@@ -238,6 +255,28 @@ TEST_CASE("batch_norm2d: eval mode normalises with the running statistics, leave
   CHECK(rv.to_vector() == rv0);
   check_gradients([&](auto& t) { return batch_norm2d(t[0], t[1], t[2], rm, rv, false, 0.1f, eps); },
                   {x, gamma, beta});
+}
+
+TEST_CASE("batch_norm2d: the fused eval backward equals the one composed from elementwise ops") {
+  // The composition the fused primitive replaced: s = 1 / sqrt(rv + eps),
+  //   gx = gy gamma s,  ggamma = sum_{n,h,w} gy (x - rm) s,  gbeta = sum_{n,h,w} gy
+  Generator gen(27);
+  Tensor x = leaf({3, 4, 7, 5}, gen, -1.f, 2.f), gamma = leaf({4}, gen, 0.5f, 1.5f),
+         beta = leaf({4}, gen), gy = Tensor::randn({3, 4, 7, 5}, gen, 0.f, 1.f);
+  Tensor rm = Tensor::from_vector({0.5f, -0.25f, 1.f, 0.f}, {4}),
+         rv = Tensor::from_vector({2.f, 0.5f, 1.f, 0.01f}, {4});
+  const float eps = 1e-5f;
+  run_backward(batch_norm2d(x, gamma, beta, rm, rv, false, 0.1f, eps), gy);
+  std::vector<float> s(4);
+  for (int ch = 0; ch < 4; ++ch) s[ch] = 1.f / std::sqrt(rv.to_vector()[ch] + eps);
+  Tensor s4 = Tensor::from_vector(s, {1, 4, 1, 1});
+  Tensor xhat = mul(sub(x.detach(), reshape(rm, {1, 4, 1, 1})), s4);
+  const auto composed_gx = mul(gy, mul(reshape(gamma.detach(), {1, 4, 1, 1}), s4)).to_vector();
+  const auto composed_ggamma = sum(mul(gy, xhat), {0, 2, 3}).to_vector();
+  const auto composed_gbeta = sum(gy, {0, 2, 3}).to_vector();
+  CHECK(max_abs_diff(x.grad().to_vector(), composed_gx) < 1e-6f);
+  CHECK(max_abs_diff(gamma.grad().to_vector(), composed_ggamma) < 1e-4f);
+  CHECK(max_abs_diff(beta.grad().to_vector(), composed_gbeta) < 1e-4f);
 }
 
 TEST_CASE("layer_norm: forward per row, gradients of x, gamma and beta") {

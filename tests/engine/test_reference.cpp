@@ -176,6 +176,30 @@ TEST_CASE("reference: batch norm (training) forward, running statistics and back
   }
 }
 
+TEST_CASE("reference: batch norm (eval) backward with the running statistics") {
+  const int n = 3, c = 4, hw = 5 * 7;
+  const float eps = 1e-5f;
+  const size_t size = size_t(n) * c * hw;
+  const auto x = random_values(size, 19, -2, 3), gy = random_values(size, 20),
+             gamma = random_values(c, 21, 0.5, 1.5), rmean = random_values(c, 22),
+             rvar = random_values(c, 23, 0.05, 2);
+  std::vector<float> gx(size), gg(c), gb(c);
+  reference::batchnorm_backward_eval(n, c, hw, x.data(), gy.data(), gamma.data(), rmean.data(),
+                                     rvar.data(), eps, gx.data(), gg.data(), gb.data());
+  for (Device d : devices()) {
+    const std::string on = device_name(d);
+    CAPTURE(on);
+    Backend& be = backend(d);
+    Buffer bx(x, d), bgy(gy, d), bgam(gamma, d), brm(rmean, d), brv(rvar, d), bgx(size, d),
+        bgg(c, d), bgb(c, d);
+    be.batchnorm_backward_eval(n, c, hw, bx.ptr(), bgy.ptr(), bgam.ptr(), brm.ptr(), brv.ptr(), eps,
+                               bgx.ptr(), bgg.ptr(), bgb.ptr());
+    check("gx", bgx, gx, {n, c, hw}, kSum);
+    check("ggamma", bgg, gg, {c}, kSum);
+    check("gbeta", bgb, gb, {c}, kSum);
+  }
+}
+
 TEST_CASE("reference: convolution forward and both backwards") {
   struct Case {
     int k, r, stride, pad;

@@ -1256,6 +1256,24 @@ TEST_CASE("gpu batch norm over many blocks a channel: statistics, backward, n hw
       check_near(dgb.host(), gb, tol, "gbeta");
       check_near(dgg.host(), gg, 16.f * tol, "ggamma");
       check_near(dgx.host(), gx, 64.f * tol, "gx");
+      {
+        INFO("eval backward (running statistics): one launch whatever the slabs");
+        std::vector<float> egx(size), egg(c), egb(c);
+        cpu().batchnorm_backward_eval(n, c, hw, x.data(), gy.data(), gamma.data(), rm.data(),
+                                      rv.data(), 1e-5f, egx.data(), egg.data(), egb.data());
+        launches = gpu_launch_count(d);
+        be.batchnorm_backward_eval(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, drm.ptr, drv.ptr, 1e-5f,
+                                   dgx.ptr, dgg.ptr, dgb.ptr);
+        CHECK(gpu_launch_count(d) - launches == 1);
+        check_near(dgb.host(), egb, tol, "eval gbeta");
+        check_near(dgg.host(), egg, 16.f * tol, "eval ggamma");
+        check_near(dgx.host(), egx, 4.f * kEps, "eval gx");  // one product, no sum
+        check_reproducible(d, [&] {
+          be.batchnorm_backward_eval(n, c, hw, dx.ptr, dgy.ptr, dgamma.ptr, drm.ptr, drv.ptr,
+                                     1e-5f, dgx.ptr, dgg.ptr, dgb.ptr);
+          return std::vector<std::vector<float>>{dgx.host(), dgg.host(), dgb.host()};
+        });
+      }
       check_reproducible(d, [&] {
         be.batchnorm_forward_train(n, c, hw, dx.ptr, dgamma.ptr, dbeta.ptr, 1e-5f, 0.1f, dy.ptr,
                                    dmean.ptr, dinv.ptr, drm.ptr, drv.ptr);
