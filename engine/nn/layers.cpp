@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/backend.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 
@@ -66,23 +67,23 @@ void Dropout::on_step(uint64_t step) {
   calls_ = 0;
 }
 
-uint64_t Dropout::next_seed() {
-  return splitmix64(seed_ ^ splitmix64(step_ * 0x100000001B3ull + calls_++));
+uint64_t Dropout::next_seed(Device device) {
+  return backend(device).dropout_seed(seed_, step_, calls_++);
 }
 
 Tensor Dropout::forward(const Tensor& x) {
   if (!training() || p == 0.f) return x;
-  return dropout(x, p, true, next_seed());
+  return dropout(x, p, true, next_seed(x.device()));
 }
 
 Tensor Dropout::forward_add(const Tensor& residual, const Tensor& x) {
   if (!training() || p == 0.f) return add(residual, x);
-  return dropout_add(residual, x, p, true, next_seed());
+  return dropout_add(residual, x, p, true, next_seed(x.device()));
 }
 
 Tensor Dropout::forward_gelu(const Tensor& x) {
   if (!training() || p == 0.f) return gelu(x);
-  return gelu_dropout(x, p, true, next_seed());
+  return gelu_dropout(x, p, true, next_seed(x.device()));
 }
 
 DropPath::DropPath(float p_, uint64_t layer) : p(p_), layer_(layer) {
