@@ -99,6 +99,13 @@ struct FusionDesc {
 enum class MatmulPrecision { fp32, tf32, bf16 };
 const char* matmul_precision_name(MatmulPrecision precision);
 
+// What changes from one training step to the next besides its data (Backend::set_step_values).
+struct StepValues {
+  uint64_t step = 0;            // the global step (dropout seeds, accumulate_step_metrics)
+  float lr = 0.f;               // the learning rate of this step's optimizer update
+  int64_t optimizer_steps = 0;  // the optimizer's updates before this step (Adam's t - 1)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -110,6 +117,23 @@ class Backend {
   // the precision otherwise: the CPU backend computes in fp32 only.
   virtual void set_matmul_precision(MatmulPrecision precision);
   virtual MatmulPrecision matmul_precision() const { return MatmulPrecision::fp32; }
+
+  // ---- per-step values ------------------------------------------------------------------------
+  // train/train_step.cpp sets them before each step. The cpu backend needs none of this (its
+  // primitives take every value as an argument, and the default does nothing). A GPU backend keeps
+  // them in device memory, and its kernels read there every argument that is one of them or
+  // derived from them: a learning rate equal to `lr` (adam_step, sgd_step), the step of
+  // accumulate_step_metrics when equal to `step`, Adam's bias corrections 1 - b^t (t taken as
+  // optimizer_steps plus the tensor's t - optimizer_steps of the call), and a dropout seed made
+  // by dropout_seed. The results are those of the arguments; but a step captured as a CUDA graph
+  // (engine/cuda/builtin.h GpuGraph), which repeats its kernels' arguments, replays with the
+  // values of the step it replays once set_step_values has written them.
+  virtual void set_step_values(const StepValues& values);
+  // Dropout's seed for call `call` of the layer keyed `key` at `step`: step_seed(key, step, call)
+  // (engine/random.h). A GPU backend also remembers how it was made, until the next
+  // set_step_values, so that its dropout kernels given this seed derive it on the device (from the
+  // step values' step plus step - values.step).
+  virtual uint64_t dropout_seed(uint64_t key, uint64_t step, uint64_t call);
 
   // ---- memory ------------------------------------------------------------------------------
   virtual void* allocate(size_t bytes) = 0;

@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/random.h"
 
 namespace forge {
 
@@ -65,6 +66,12 @@ void Backend::set_matmul_precision(MatmulPrecision precision) {
     throw std::invalid_argument(std::string("device ") + device_name(device()) +
                                 " computes in fp32 only; " + matmul_precision_name(precision) +
                                 " matmuls run on sim and cuda");
+}
+
+void Backend::set_step_values(const StepValues&) {}
+
+uint64_t Backend::dropout_seed(uint64_t key, uint64_t step, uint64_t call) {
+  return step_seed(key, step, call);
 }
 
 Backend& backend(Device device) {

@@ -15,6 +15,7 @@
 //   ops/loss.cpp         cross_entropy, mixed_cross_entropy
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -135,6 +136,10 @@ Tensor pad2d(const Tensor& x, int top, int bottom, int left, int right);
 // label smoothing s (target = (1-s) onehot + s/classes). Returns shape [1].
 Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
                      float smoothing = 0.f);
+// The same against labels already on the logits' device: `labels` holds at least rows int32
+// values, each in [0, classes) (the caller checks them: they are not read back). Nothing is
+// uploaded, as a step captured as a CUDA graph needs (train/graph_step.h).
+Tensor cross_entropy(const Tensor& logits, std::shared_ptr<Storage> labels, float smoothing);
 // Cross-entropy against a per-row mixture of two labels (mixup, cutmix: data/mixup.h):
 //   mean_r [ w_r CE_s(z_r, a_r) + (1 - w_r) CE_s(z_r, b_r) ],  w_r in [0, 1].
 // CE is linear in its target, so this is exactly the soft-target cross-entropy against

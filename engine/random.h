@@ -29,6 +29,13 @@ FORGE_HOST_DEVICE inline float counter_uniform(uint64_t seed, uint64_t index) {
   return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
 }
 
+// The seed of call `call` of a dropout layer keyed `key` at training step `step` (engine/nn
+// Dropout): a function of the step, so that a GPU kernel can derive it from the step in device
+// memory (engine/backend.h set_step_values) as the host does.
+FORGE_HOST_DEVICE inline uint64_t step_seed(uint64_t key, uint64_t step, uint64_t call) {
+  return splitmix64(key ^ splitmix64(step * 0x100000001B3ull + call));
+}
+
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) { reseed(seed); }

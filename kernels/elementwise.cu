@@ -14,7 +14,9 @@
 //   (gelu in double and rounded once, as on the CPU, or where fp64 is slow in float: gelu_math.h)
 //   axpy:     y += alpha x
 //   dropout:  y = x / (1 - p) where counter_uniform(seed, i) >= p, else 0 (engine/random.h: the
-//             same hash on every device, so masks equal the CPU's bit for bit)
+//             same hash on every device, so masks equal the CPU's bit for bit); a seed made by
+//             dropout_seed is derived in the kernel from the step in device memory
+//             (engine/cuda/step_values.h), so a replayed CUDA graph draws its own step's masks
 //   dropout_add:  y = residual + dropout(x)
 //   gelu_dropout: y = dropout(gelu(x));  backward gx = dropout(gy) gelu'(x)
 //             (each product is rounded before the sum, as the unfused kernels round it)
@@ -139,13 +141,15 @@ __global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
 }
 
 __global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, float keep_scale,
-                               uint64_t seed) {
+                               SeedArg seed_arg) {
+  const uint64_t seed = seed_arg.get();
   for (int64_t i = grid_first(); i < n; i += grid_stride())
     y[i] = counter_uniform(seed, uint64_t(i)) >= p ? x[i] * keep_scale : 0.f;
 }
 
 __global__ void dropout_add_kernel(const float* residual, const float* x, float* y, int64_t n,
-                                   float p, float keep_scale, uint64_t seed) {
+                                   float p, float keep_scale, SeedArg seed_arg) {
+  const uint64_t seed = seed_arg.get();
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     // __fmul_rn: rounded before the sum, as the unfused dropout kernel stores it (an FMA would not)
     const float kept = counter_uniform(seed, uint64_t(i)) >= p ? __fmul_rn(x[i], keep_scale) : 0.f;
@@ -154,7 +158,8 @@ __global__ void dropout_add_kernel(const float* residual, const float* x, float*
 }
 
 __global__ void gelu_dropout_kernel(const float* x, float* y, int64_t n, float p, float keep_scale,
-                                    uint64_t seed, bool float_gelu) {
+                                    SeedArg seed_arg, bool float_gelu) {
+  const uint64_t seed = seed_arg.get();
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     const float a = float_gelu ? gelu_forward_float(v) : gelu_forward_value(v);
@@ -163,8 +168,9 @@ __global__ void gelu_dropout_kernel(const float* x, float* y, int64_t n, float p
 }
 
 __global__ void gelu_dropout_backward_kernel(const float* x, const float* gy, float* gx, int64_t n,
-                                             float p, float keep_scale, uint64_t seed,
+                                             float p, float keep_scale, SeedArg seed_arg,
                                              bool float_gelu) {
+  const uint64_t seed = seed_arg.get();
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float v = x[i];
     const float g = counter_uniform(seed, uint64_t(i)) >= p ? gy[i] * keep_scale : 0.f;
@@ -244,7 +250,7 @@ void GpuBackend::axpy(float alpha, const float* x, float* y, int64_t n) {
 void GpuBackend::dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) {
   const float keep_scale = 1.f / (1.f - p);  // computed as the CPU does, so outputs match exactly
   FORGE_LAUNCH(dropout_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, y, n, p,
-               keep_scale, seed);
+               keep_scale, impl_->step_values.seed(*this, seed));
   FORGE_CHECK_LAUNCH("dropout_kernel");
 }
 
@@ -256,14 +262,14 @@ void GpuBackend::dropout_add_forward(const float* residual, const float* x, floa
                                      float p, uint64_t seed) {
   const float keep_scale = 1.f / (1.f - p);
   FORGE_LAUNCH(dropout_add_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, residual,
-               x, y, n, p, keep_scale, seed);
+               x, y, n, p, keep_scale, impl_->step_values.seed(*this, seed));
   FORGE_CHECK_LAUNCH("dropout_add_kernel");
 }
 
 void GpuBackend::gelu_dropout_forward(const float* x, float* y, int64_t n, float p, uint64_t seed) {
   const float keep_scale = 1.f / (1.f - p);
   FORGE_LAUNCH(gelu_dropout_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, x, y, n,
-               p, keep_scale, seed, impl_->float_gelu);
+               p, keep_scale, impl_->step_values.seed(*this, seed), impl_->float_gelu);
   FORGE_CHECK_LAUNCH("gelu_dropout_kernel");
 }
 
@@ -271,7 +277,8 @@ void GpuBackend::gelu_dropout_backward(const float* x, const float* gy, float* g
                                        float p, uint64_t seed) {
   const float keep_scale = 1.f / (1.f - p);
   FORGE_LAUNCH(gelu_dropout_backward_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream,
-               x, gy, gx, n, p, keep_scale, seed, impl_->float_gelu);
+               x, gy, gx, n, p, keep_scale, impl_->step_values.seed(*this, seed),
+               impl_->float_gelu);
   FORGE_CHECK_LAUNCH("gelu_dropout_backward_kernel");
 }
 

@@ -7,15 +7,18 @@
 #include <cstdint>
 
 #include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_runtime.h"
 #include "kernels/bf16.h"
 #include "kernels/launch_utils.cuh"
 #include "kernels/reduce_utils.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
-// The stream every kernel is launched on: the default stream, which orders our launches after
-// each other and after the backend's copies and GEMMs.
-constexpr cudaStream_t kStream = 0;
+// The stream every kernel is launched on: the runtime's compute stream (gpu_runtime.h), which
+// orders our launches after each other and after the backend's copies and GEMMs, and which a CUDA
+// graph can capture (the legacy default stream cannot be captured). A call, spelled as the
+// constant it was when it named stream 0: the stream is made on first use.
+#define kStream (static_cast<cudaStream_t>(::forge::FORGE_GPU_NS::compute_stream_handle()))
 
 constexpr int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;

@@ -7,12 +7,16 @@
 //     v = b2 v + (1 - b2) g'^2,  p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //   AdamW (decoupled = true): g' = g and p is first shrunk: p = (1 - lr wd) p
 //   SGD: g' = g + wd p,  buf = momentum buf + g',  p -= lr (nesterov ? g' + momentum buf : buf)
-// The bias corrections 1 - b^t are computed once on the host, as the CPU backend does, so both
-// backends evaluate the same float expression per element.
+// The learning rate and the bias corrections are read from the step values in device memory
+// (engine/cuda/step_values.h), so that a replayed CUDA graph uses the replayed step's: t is the
+// entry's t - optimizer_steps plus the block's optimizer_steps, and 1 - b^t is computed once per
+// entry a thread enters, with powf as the CPU backend's std::pow(float, float), and 1 - lr wd
+// likewise, so both backends evaluate the same float expressions.
 #include <cmath>
 #include <vector>
 
 #include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_impl.h"
 #include "kernels/multi_tensor.cuh"
 
 namespace forge::FORGE_GPU_NS {
@@ -23,22 +27,32 @@ struct AdamEntry {
   const float* g;
   float *m, *v;
   int64_t n, start;
-  float bc1, bc2;  // 1 - beta1^t, 1 - beta2^t for this tensor's step t
+  int64_t t_offset;  // this tensor's step t minus the step values' optimizer_steps
 };
 
-__global__ void adam_kernel(const AdamEntry* table, int count, int64_t total, float lr, float beta1,
-                            float beta2, float eps, float l2, float shrink) {
+__global__ void adam_kernel(const AdamEntry* table, int count, int64_t total, LrArg lr_arg,
+                            const DeviceStepValues* values, float beta1, float beta2, float eps,
+                            float l2, float weight_decay, bool decoupled) {
+  const float lr = lr_arg.get();
+  const float shrink = decoupled ? 1.f - lr * weight_decay : 1.f;  // AdamW: decay of p itself
   int k = -1;
+  float bc1 = 1.f, bc2 = 1.f;  // 1 - beta1^t, 1 - beta2^t for entry k's step t
   for (int64_t e = grid_first(); e < total; e += grid_stride()) {
-    k = entry_of(table, count, e, k);
-    const AdamEntry& a = table[k];
+    const int entered = entry_of(table, count, e, k);
+    const AdamEntry& a = table[entered];
+    if (entered != k) {
+      const float t = float(a.t_offset + values->optimizer_steps);
+      bc1 = 1.f - powf(beta1, t);
+      bc2 = 1.f - powf(beta2, t);
+      k = entered;
+    }
     const int64_t i = e - a.start;
     const float gi = a.g[i] + l2 * a.p[i];
     const float mi = beta1 * a.m[i] + (1.f - beta1) * gi;
     const float vi = beta2 * a.v[i] + (1.f - beta2) * gi * gi;
     a.m[i] = mi;
     a.v[i] = vi;
-    a.p[i] = shrink * a.p[i] - lr * (mi / a.bc1) / (sqrtf(vi / a.bc2) + eps);
+    a.p[i] = shrink * a.p[i] - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
   }
 }
 
@@ -64,8 +78,9 @@ __global__ void ema_kernel(const EmaEntry* table, int count, int64_t total, floa
   }
 }
 
-__global__ void sgd_kernel(int64_t n, float* p, const float* g, float* buf, float lr,
+__global__ void sgd_kernel(int64_t n, float* p, const float* g, float* buf, LrArg lr_arg,
                            float momentum, float weight_decay, bool nesterov) {
+  const float lr = lr_arg.get();
   for (int64_t i = grid_first(); i < n; i += grid_stride()) {
     const float gi = g[i] + weight_decay * p[i];
     const float bi = momentum * buf[i] + gi;
@@ -77,25 +92,26 @@ __global__ void sgd_kernel(int64_t n, float* p, const float* g, float* buf, floa
 void GpuBackend::adam_step(const AdamTensor* tensors, int count, float lr, float beta1, float beta2,
                            float eps, float weight_decay, bool decoupled) {
   if (count == 0) return;
+  StepValuesBlock& step_values = impl_->step_values;
+  const int64_t optimizer_steps = step_values.host().optimizer_steps;
   std::vector<AdamEntry> entries;
   for (int k = 0; k < count; ++k) {
     const AdamTensor& t = tensors[k];
-    entries.push_back({t.p, t.g, t.m, t.v, t.n, 0, 1.f - std::pow(beta1, float(t.step)),
-                       1.f - std::pow(beta2, float(t.step))});
+    entries.push_back({t.p, t.g, t.m, t.v, t.n, 0, t.step - optimizer_steps});
   }
   DeviceTable<AdamEntry> table(*this, entries);
   if (table.total() == 0) return;
   const float l2 = decoupled ? 0.f : weight_decay;  // Adam: decay through the gradient
-  const float shrink = decoupled ? 1.f - lr * weight_decay : 1.f;  // AdamW: decay of p itself
   FORGE_LAUNCH(adam_kernel, dim3(grid_blocks(table.total())), dim3(kBlockThreads), 0, kStream,
-               table.data(), count, table.total(), lr, beta1, beta2, eps, l2, shrink);
+               table.data(), count, table.total(), step_values.lr(*this, lr),
+               step_values.device(*this), beta1, beta2, eps, l2, weight_decay, decoupled);
   FORGE_CHECK_LAUNCH("adam_kernel");
 }
 
 void GpuBackend::sgd_step(int64_t n, float* p, const float* g, float* buf, float lr, float momentum,
                           float weight_decay, bool nesterov) {
-  FORGE_LAUNCH(sgd_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, n, p, g, buf, lr,
-               momentum, weight_decay, nesterov);
+  FORGE_LAUNCH(sgd_kernel, dim3(grid_blocks(n)), dim3(kBlockThreads), 0, kStream, n, p, g, buf,
+               impl_->step_values.lr(*this, lr), momentum, weight_decay, nesterov);
   FORGE_CHECK_LAUNCH("sgd_kernel");
 }
 

@@ -5,16 +5,19 @@
 //   sums[3] = step if loss is not finite and no earlier step's was (sums[3] < 0).
 // One block of 256 threads: a thread per row in a block-stride loop (a batch has at most a few
 // hundred rows), the count by block_sum (exact: integers below 2^24), thread 0 updates the sums.
-// One launch a step; the sums are doubles, so an epoch's loss adds up as it did on the host.
+// The step comes from the step values in device memory when it is theirs (engine/cuda/
+// step_values.h: a replayed CUDA graph names its own step). One launch a step; the sums are
+// doubles, so an epoch's loss adds up as it did on the host.
 #include <cmath>
 
 #include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_impl.h"
 #include "kernels/kernel_util.cuh"
 
 namespace forge::FORGE_GPU_NS {
 
 __global__ void step_metrics_kernel(int rows, int classes, const float* logits,
-                                    const int32_t* labels, const float* loss, int64_t step,
+                                    const int32_t* labels, const float* loss, StepArg step,
                                     double* sums) {
   float correct = 0.f;
   for (int r = threadIdx.x; r < rows; r += blockDim.x) {
@@ -30,7 +33,7 @@ __global__ void step_metrics_kernel(int rows, int classes, const float* logits,
     sums[0] += double(rows) * l;
     sums[1] += double(correct);
     sums[2] = l;
-    if (!isfinite(l) && sums[3] < 0) sums[3] = double(step);
+    if (!isfinite(l) && sums[3] < 0) sums[3] = double(step.get());
   }
 }
 
@@ -38,7 +41,7 @@ void GpuBackend::accumulate_step_metrics(int rows, int classes, const float* log
                                          const int32_t* labels, const float* loss, int64_t step,
                                          double* sums) {
   FORGE_LAUNCH(step_metrics_kernel, dim3(1), dim3(kBlockThreads), 0, kStream, rows, classes, logits,
-               labels, loss, step, sums);
+               labels, loss, impl_->step_values.step(*this, step), sums);
   FORGE_CHECK_LAUNCH("step_metrics_kernel");
 }
 

@@ -38,7 +38,8 @@ def main():
                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for path in models:
             j = json.loads(path.read_text())
-            md.append(f"| {j['model']} | {j.get('precision', 'fp32')} | {j['batch']} "
+            graph = " + CUDA graph" if j.get("cuda_graph") else ""
+            md.append(f"| {j['model']} | {j.get('precision', 'fp32')}{graph} | {j['batch']} "
                       f"| {j['image_size']} "
                       f"| {j['step_ms_median']:.2f} | {j['images_per_second']:.0f} "
                       f"| {j['achieved_gflops']:.0f} | {j.get('launches_per_step', 0):.0f} |")

@@ -48,6 +48,7 @@ struct Flags {
   std::optional<int> batch, reps, warmup, steps;
   int image_size = 120;
   bool inference = false;  // model: time eval-mode forward passes instead of training steps
+  bool cuda_graph = false;
   program::PrecisionFlags precision;
 };
 
@@ -67,7 +68,8 @@ ModelBenchOptions model_options(const Flags& f) {
           .batch = or_default(f.batch, d, 32, 2),
           .image_size = f.image_size,
           .steps = or_default(f.steps, d, 10, 2),
-          .warmup = or_default(f.warmup, d, 2, 1)};
+          .warmup = or_default(f.warmup, d, 2, 1),
+          .cuda_graph = f.cuda_graph};
 }
 
 int run_ops(const Flags& f) {
@@ -222,9 +224,15 @@ int bench_main(CLI::App& app, int argc, char** argv) {
       ->capture_default_str();
   steps_option(model);
   warmup_option(model, "untimed steps first (default 2; 1 on sim)");
-  model->add_flag("--inference", f.inference,
-                  "time forward passes in eval mode without autograd, at batch 1 and --batch "
-                  "(--steps passes each), instead of training steps");
+  CLI::Option* inference =
+      model->add_flag("--inference", f.inference,
+                      "time forward passes in eval mode without autograd, at batch 1 and --batch "
+                      "(--steps passes each), instead of training steps");
+  model
+      ->add_flag("--cuda-graph", f.cuda_graph,
+                 "replay the step as a CUDA graph (cuda; sim emulates it): at least 3 untimed "
+                 "steps (2 warm-up, 1 captured)")
+      ->excludes(inference);  // the captured step is a training step
   json_option(model);
 
   CLI::App* gemm = app.add_subcommand("gemm", "peak single-precision GEMM of the CPU backend");

@@ -124,6 +124,10 @@ std::vector<OptionSpec> make_table() {
       {"--tf32", "/tf32",
        "fp32 GEMMs with tf32 inputs on the tensor cores (cuda; the same rounding emulated on sim)",
        defining, Field<bool>([](O & o) -> auto& { return o.tf32; })},
+      {"--cuda-graph", "/cuda_graph",
+       "capture the training step as a CUDA graph after two warm-up steps and replay it (cuda; sim "
+       "emulates it, for testing; not with --drop-path, --mixup, --cutmix, --model-ema)",
+       defining, Field<bool>([](O & o) -> auto& { return o.cuda_graph; })},
       {"-j,--workers", "/workers", "data loading threads", mutable_,
        Field<int>([](O & o) -> auto& { return o.workers; }), 1, 64},
       {"--output",

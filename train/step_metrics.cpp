@@ -21,13 +21,16 @@ void StepMetrics::reset() {
 
 void StepMetrics::add(const Tensor& loss, const Tensor& logits, const std::vector<int32_t>& labels,
                       int64_t step) {
-  Backend& be = backend(device_);
   Storage label_buf(device_, labels.size() * sizeof(int32_t));
-  be.copy_from_host(label_buf.data, labels.data(), label_buf.bytes);
+  backend(device_).copy_from_host(label_buf.data, labels.data(), label_buf.bytes);
+  add(loss, logits, static_cast<const int32_t*>(label_buf.data), step);
+}
+
+void StepMetrics::add(const Tensor& loss, const Tensor& logits, const int32_t* device_labels,
+                      int64_t step) {
   const Tensor z = logits.contiguous(), l = loss.contiguous();
-  be.accumulate_step_metrics(int(z.size(0)), int(z.size(1)), z.data(),
-                             static_cast<const int32_t*>(label_buf.data), l.data(), step,
-                             static_cast<double*>(sums_->data));
+  backend(device_).accumulate_step_metrics(int(z.size(0)), int(z.size(1)), z.data(), device_labels,
+                                           l.data(), step, static_cast<double*>(sums_->data));
 }
 
 MetricsSnapshot StepMetrics::read() const {

@@ -29,6 +29,9 @@ class StepMetrics {
   // A step's loss [1] and logits [rows, classes] against its labels; no transfer to the host.
   void add(const Tensor& loss, const Tensor& logits, const std::vector<int32_t>& labels,
            int64_t step);
+  // The same with the labels in device memory (int32, one per row of logits): nothing uploaded,
+  // as a step captured as a CUDA graph needs (train/graph_step.h).
+  void add(const Tensor& loss, const Tensor& logits, const int32_t* device_labels, int64_t step);
   MetricsSnapshot read() const;  // one transfer: waits for the steps added so far
   void reset();                  // back to zero (an epoch's start)
 

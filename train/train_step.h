@@ -3,9 +3,10 @@
 // checked against PyTorch (tests/models/test_pytorch_fixtures.cpp) is what training does:
 //
 //   set the step (dropout masks are a function of it) and the samples' keys (drop path draws
-//   from them), set the learning rate, forward, cross-entropy with label smoothing (against the
-//   mixed targets with mixup/cutmix), zero the gradients, backward (with the all-reduce of
-//   data-parallel training), clip to a global norm, one optimizer step.
+//   from them), set the learning rate, hand the step's values to the backend (engine/backend.h
+//   set_step_values: on a GPU they live in device memory), forward, cross-entropy with label
+//   smoothing (against the mixed targets with mixup/cutmix), zero the gradients, backward (with the
+//   all-reduce of data-parallel training), clip to a global norm, one optimizer step.
 //
 // Nothing is read back to the host (on a GPU the host never waits for the device here): the loss
 // stays on the device, and the caller reads it when it shows it (train/step_metrics.h: once a log
@@ -14,6 +15,7 @@
 // must stop without saving the weights (the trainer does).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/dist/gradient_reducer.h"
@@ -38,6 +40,9 @@ struct StepSettings {
   // sum over ranks of grad_weight * gradient (before clipping); null: a plain backward.
   dist::GradientReducer* reducer = nullptr;
   float grad_weight = 1.f;
+  // The labels already on the model's device (int32, the same values as `labels`, checked by the
+  // caller), as a captured step needs them (train/graph_step.h): null: uploaded from `labels`.
+  std::shared_ptr<Storage> device_labels = nullptr;
 };
 
 struct StepResult {
@@ -47,5 +52,13 @@ struct StepResult {
 
 StepResult train_step(nn::Module& model, Optimizer& optimizer, const Tensor& images,
                       const std::vector<int32_t>& labels, const StepSettings& settings);
+
+// train_step in its two halves, for a step captured as a CUDA graph (train/graph_step.h):
+// set_up_step does the host's part (step, keys, learning rate, the backend's step values: an
+// upload, never captured), run_step all that runs on the device (forward to optimizer step).
+void set_up_step(nn::Module& model, Optimizer& optimizer, Device device,
+                 const StepSettings& settings);
+StepResult run_step(nn::Module& model, Optimizer& optimizer, const Tensor& images,
+                    const std::vector<int32_t>& labels, const StepSettings& settings);
 
 }  // namespace forge::train

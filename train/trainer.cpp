@@ -26,6 +26,7 @@
 #include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/exit_code.h"
+#include "train/graph_step.h"
 #include "train/history.h"
 #include "train/model_ema.h"
 #include "train/options.h"
@@ -225,7 +226,12 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
   // ---- epochs --------------------------------------------------------------------------------
   const int end_epoch =
       o.stop_after_epochs > 0 ? std::min(o.epochs, start_epoch + o.stop_after_epochs) : o.epochs;
-  std::optional<Evaluation> last_test;  // the test side on the latest epoch's model
+  std::optional<Evaluation> last_test;    // the test side on the latest epoch's model
+  StepMetrics metrics(o.device);          // summed on the device, read once a log interval
+  std::unique_ptr<GraphStep> graph_step;  // --cuda-graph: adds to `metrics` (graph_step.h)
+  if (o.cuda_graph)
+    graph_step = std::make_unique<GraphStep>(*model, *optimizer, metrics, o.device, o.batch_size,
+                                             int(data.class_names.size()));
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
     model->train();
     char label[64];
@@ -238,7 +244,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
     int batch_index = 0;
     data.train->start_epoch(epoch);
     steps.start_epoch();
-    StepMetrics metrics(o.device);  // summed on the device, read once a log interval
+    metrics.reset();
     MetricsSnapshot shown;
     // The host's one wait for the device in a log interval: false when a loss was not finite.
     auto read_metrics = [&] {
@@ -252,18 +258,22 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
       const float lr = schedule.lr(step);
       const int64_t rows = dp.global_rows(batch_index, data.train->size(), o.batch_size);
-      const StepResult r =
-          train_step(*model, *optimizer, batch_tensor(batch, o.device), batch.labels,
-                     {.step = static_cast<uint64_t>(step),
-                      .lr = lr,
-                      .label_smoothing = o.label_smoothing,
-                      .clip_grad = o.clip_grad,
-                      .sample_keys = batch.seeds,
-                      .mix_labels = batch.mix_labels,
-                      .mix_weights = batch.mix_weights,
-                      .reducer = dp.reducer(),
-                      .grad_weight = dp.step_share(batch.n, rows)});
-      metrics.add(r.loss, r.logits, batch.labels, step);
+      const StepSettings settings{.step = static_cast<uint64_t>(step),
+                                  .lr = lr,
+                                  .label_smoothing = o.label_smoothing,
+                                  .clip_grad = o.clip_grad,
+                                  .sample_keys = batch.seeds,
+                                  .mix_labels = batch.mix_labels,
+                                  .mix_weights = batch.mix_weights,
+                                  .reducer = dp.reducer(),
+                                  .grad_weight = dp.step_share(batch.n, rows)};
+      if (graph_step && graph_step->takes(batch)) {
+        graph_step->run(batch, settings);
+      } else {  // the last, partial batch of an epoch with --cuda-graph runs uncaptured
+        const StepResult r =
+            train_step(*model, *optimizer, batch_tensor(batch, o.device), batch.labels, settings);
+        metrics.add(r.loss, r.logits, batch.labels, step);
+      }
       // A non-finite loss is found at the next read below, and the run stops without saving:
       // the average may take in the broken weights meanwhile, as the model does.
       if (ema) ema->update(*model);
@@ -421,6 +431,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
 int run_training(const TrainOptions& o) {
   DataParallel dp(o);  // first: it picks a cuda rank's GPU
   const ScopedPrecision precision(o.device, o.precision, o.tf32);  // refused before the folder
+  check_cuda_graph_options(o, dp.ranks());
   std::optional<RunFolder> folder;
   if (dp.writer()) folder.emplace(o);
   const fs::path run_dir = dp.shared_path(folder ? folder->path().string() : "");

@@ -91,7 +91,8 @@ struct TrainOptions {
   std::string precision = "fp32";  // fp32 | bf16: the inputs of the GPU matmuls
   bool tf32 = false;               // fp32 GEMMs with tf32 inputs (sim and cuda)
   // data-parallel training (mpirun -np N; train/data_parallel.h)
-  bool sync_bn = false;  // batch-norm statistics over every rank's share, not per rank
+  bool sync_bn = false;     // batch-norm statistics over every rank's share, not per rank
+  bool cuda_graph = false;  // the step captured as a CUDA graph (cuda; sim emulates): graph_step.h
 };
 
 // Runs training; returns the process exit code (0 on success). Errors that stop a run (a NaN

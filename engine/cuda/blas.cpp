@@ -11,11 +11,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/cuda/gpu_impl.h"
+#if FORGE_SIM_BUILD
+#include "kernels/sim/runtime.h"
+#endif
 
 namespace forge::FORGE_GPU_NS {
 
@@ -32,17 +37,40 @@ static float round_to_tf32(float x) {
   return x;
 }
 
+// cuBLAS's argument checks: stored rows of each operand must fit in its leading dimension.
+static bool sgemm_arguments_valid(cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                                  int k, int lda, int ldb, int ldc, int batchCount) {
+  const int a_rows = transa == CUBLAS_OP_N ? m : k, b_rows = transb == CUBLAS_OP_N ? k : n;
+  return m >= 0 && n >= 0 && k >= 0 && batchCount >= 0 && lda >= std::max(1, a_rows) &&
+         ldb >= std::max(1, b_rows) && ldc >= std::max(1, m);
+}
+
+// While a graph is captured (gpu_runtime.h), the stand-ins below do not compute but append
+// themselves to the emulated graph, as cuBLAS's kernels are captured on cuda: with the handle's
+// settings and the host scalars alpha and beta as they are now (host pointer mode reads them at
+// the call), everything else by value.
+static bool record_call(std::function<void()> call) {
+  if (!sim::recording()) return false;
+  sim::record(std::move(call));
+  return true;
+}
+
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa,
                                          cublasOperation_t transb, int m, int n, int k,
                                          const float* alpha, const float* A, int lda,
                                          long long strideA, const float* B, int ldb,
                                          long long strideB, const float* beta, float* C, int ldc,
                                          long long strideC, int batchCount) {
-  // cuBLAS's argument checks: stored rows of each operand must fit in its leading dimension.
-  const int a_rows = transa == CUBLAS_OP_N ? m : k, b_rows = transb == CUBLAS_OP_N ? k : n;
-  if (m < 0 || n < 0 || k < 0 || batchCount < 0 || lda < std::max(1, a_rows) ||
-      ldb < std::max(1, b_rows) || ldc < std::max(1, m))
+  if (!sgemm_arguments_valid(transa, transb, m, n, k, lda, ldb, ldc, batchCount))
     return CUBLAS_STATUS_INVALID_VALUE;
+  if (record_call([context = handle ? std::optional<SimBlasContext>(*handle) : std::nullopt, transa,
+                   transb, m, n, k, alpha = *alpha, A, lda, strideA, B, ldb, strideB, beta = *beta,
+                   C, ldc, strideC, batchCount]() mutable {
+        cublasSgemmStridedBatched(context ? &*context : nullptr, transa, transb, m, n, k, &alpha, A,
+                                  lda, strideA, B, ldb, strideB, &beta, C, ldc, strideC,
+                                  batchCount);
+      }))
+    return CUBLAS_STATUS_SUCCESS;
   // op(A) row i and op(B) column j are packed contiguously so the inner product is a unit-stride
   // loop the compiler vectorises; accumulation is in float, as cuBLAS's SGEMM does. In tf32 math
   // mode the packed inputs are rounded to tf32 (the products of two tf32 are exact in fp32).
@@ -85,6 +113,13 @@ cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogu
                                   int k, const void* A_in, int lda, const void* B_in, int ldb,
                                   float* D, int ldd, float* bias, bool bf16_inputs) {
   if (bf16_inputs) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (!sgemm_arguments_valid(transa, transb, m, n, k, lda, ldb, ldd, 1))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (record_call([&handle, epilogue, transa, transb, m, n, k, A_in, lda, B_in, ldb, D, ldd, bias] {
+        gemm_with_epilogue(handle, epilogue, transa, transb, m, n, k, A_in, lda, B_in, ldb, D, ldd,
+                           bias, false);
+      }))
+    return CUBLAS_STATUS_SUCCESS;
   const float* A = static_cast<const float*>(A_in);
   const float* B = static_cast<const float*>(B_in);
   const float one = 1.f, zero = 0.f;
@@ -127,12 +162,16 @@ BlasHandle::BlasHandle() {
                              ")");
   // No tensor-core TF32 rounding: fp32 GEMMs stay fp32, matching the CPU within k * eps.
   cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH);
+  // Every call on the runtime's compute stream (gpu_runtime.h), so that a graph captures it, and
+  // with a fixed workspace: cuBLAS must not allocate one while a graph is captured.
+  cublasSetStream(handle_, static_cast<cudaStream_t>(compute_stream_handle()));
   const cublasStatus_t lt_status = cublasLtCreate(&lt_);
   if (lt_status != CUBLAS_STATUS_SUCCESS)
     throw std::runtime_error(std::string("cuda: cublasLtCreate failed (") +
                              blas_status_text(lt_status) + ")");
   if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess)
     throw std::runtime_error("cuda: cudaMalloc of cuBLASLt's 32 MiB workspace failed");
+  cublasSetWorkspace(handle_, workspace_, kWorkspaceBytes);
 }
 void BlasHandle::set_tf32(bool tf32) {
   tf32_ = tf32;
@@ -193,7 +232,7 @@ cublasStatus_t gemm_with_epilogue(const BlasHandle& handle, GemmEpilogue epilogu
   const float one = 1.f, zero = 0.f;
   return cublasLtMatmul(handle.lt(), desc.op, &one, A, desc.a, B, desc.b, &zero, D, desc.d, D,
                         desc.d, nullptr, handle.workspace(), BlasHandle::kWorkspaceBytes,
-                        cudaStream_t{});
+                        static_cast<cudaStream_t>(compute_stream_handle()));
 }
 
 #endif

@@ -13,6 +13,10 @@ uint64_t launch_count();
 GpuSyncCount sync_count();
 void set_capture_check(bool on);
 void fail_next_allocation();
+enum class GraphCall { begin_capture, end_capture, replay, destroy };
+void graph_call(GraphCall call);
+size_t graph_block_count();
+void* compute_stream_handle();
 }  // namespace gpu_sim
 #endif
 #if FORGE_HAVE_CUDA
@@ -22,6 +26,10 @@ uint64_t launch_count();
 GpuSyncCount sync_count();
 void set_capture_check(bool on);
 void fail_next_allocation();
+enum class GraphCall { begin_capture, end_capture, replay, destroy };
+void graph_call(GraphCall call);
+size_t graph_block_count();
+void* compute_stream_handle();
 }  // namespace gpu_cuda
 #endif
 
@@ -78,6 +86,66 @@ GpuCaptureCheck::GpuCaptureCheck(Device device) : device_(device) {
 }
 GpuCaptureCheck::~GpuCaptureCheck() {
   set_gpu_capture_check(device_, false);
+}
+
+namespace {
+// GraphCall's values are the same in both builds' namespaces.
+void gpu_graph_call(Device device, int call) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::graph_call(gpu_sim::GraphCall(call));
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::graph_call(gpu_cuda::GraphCall(call));
+#endif
+  no_gpu_backend(device, "GpuGraph");
+}
+enum { call_begin_capture, call_end_capture, call_replay, call_destroy };
+}  // namespace
+
+GpuGraph::GpuGraph(Device device) : device_(device) {
+  if (device != Device::sim && device != Device::cuda) no_gpu_backend(device, "GpuGraph");
+}
+GpuGraph::~GpuGraph() {
+  if (!capturing_ && !captured_) return;
+  try {
+    gpu_graph_call(device_, call_destroy);
+  } catch (...) {
+    // At process exit the CUDA context may be gone; the graph goes with it.
+  }
+}
+void GpuGraph::begin_capture() {
+  if (capturing_ || captured_) throw std::logic_error("GpuGraph: captured once only");
+  gpu_graph_call(device_, call_begin_capture);
+  capturing_ = true;
+}
+void GpuGraph::end_capture() {
+  if (!capturing_) throw std::logic_error("GpuGraph: end_capture without begin_capture");
+  capturing_ = false;
+  gpu_graph_call(device_, call_end_capture);
+  captured_ = true;
+}
+void GpuGraph::replay() {
+  if (!captured_) throw std::logic_error("GpuGraph: replay before a capture");
+  gpu_graph_call(device_, call_replay);
+}
+size_t GpuGraph::pool_blocks() const {
+#if FORGE_HAVE_SIM
+  if (device_ == Device::sim) return gpu_sim::graph_block_count();
+#endif
+#if FORGE_HAVE_CUDA
+  if (device_ == Device::cuda) return gpu_cuda::graph_block_count();
+#endif
+  no_gpu_backend(device_, "GpuGraph");
+}
+
+void* gpu_compute_stream(Device device) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::compute_stream_handle();
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::compute_stream_handle();
+#endif
+  no_gpu_backend(device, "gpu_compute_stream");
 }
 
 void fail_next_gpu_allocation(Device device) {

@@ -38,6 +38,39 @@ class GpuCaptureCheck {
   Device device_;
 };
 
+// A CUDA graph on the GPU backend of `device` (sim or cuda; one at a time): what is issued between
+// begin_capture and end_capture does not run then but is recorded, kernels with their arguments
+// as they were at capture; replay() runs the record, all of it, as one launch. On cuda stream
+// capture and cudaGraphLaunch on the compute stream; on sim an emulation that keeps each kernel's
+// arguments by value, so a kernel given a per-step value as an argument replays the captured one
+// there as it would on a GPU (engine/backend.h set_step_values is how a step avoids that).
+// While capturing, the capture check's rules hold (GpuCaptureCheck). Every device block allocated
+// or freed during the capture is the graph's until it is destroyed (its memory pool,
+// engine/cuda/caching_allocator.h): the same addresses at every replay, nobody else's meanwhile.
+// Uploads during the capture are replayed with the bytes they had then. The destructor waits for
+// the last replay and destroys the graph (also after a capture that failed half way).
+class GpuGraph {
+ public:
+  explicit GpuGraph(Device device);
+  ~GpuGraph();
+  GpuGraph(const GpuGraph&) = delete;
+  GpuGraph& operator=(const GpuGraph&) = delete;
+
+  void begin_capture();
+  void end_capture();
+  void replay();
+  bool captured() const { return captured_; }
+  size_t pool_blocks() const;  // device blocks the graph's pool holds
+
+ private:
+  Device device_;
+  bool capturing_ = false, captured_ = false;
+};
+
+// The GPU backend's compute stream, where all its work is issued (a cudaStream_t on cuda; null
+// on sim): events that time its work must be recorded there (tools/bench/timing.cpp).
+void* gpu_compute_stream(Device device);
+
 // Test hook: the next allocation the GPU backend of `device` makes on the device (one the caching
 // allocator cannot serve from its cache) fails as an out-of-memory does.
 void fail_next_gpu_allocation(Device device);

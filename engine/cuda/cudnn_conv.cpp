@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/cuda/gpu_backend.h"
+#include "engine/cuda/gpu_runtime.h"
 
 namespace forge::FORGE_GPU_NS {
 namespace {
@@ -391,7 +392,12 @@ struct CudnnConv::State {
     auto it = plans.find(key);
     if (it == plans.end()) {
       const std::string context = describe(direction, d, types);
-      if (!handle) check(cudnnCreate(&handle), "cudnnCreate", context);
+      if (!handle) {
+        check(cudnnCreate(&handle), "cudnnCreate", context);
+        // On the runtime's compute stream (gpu_runtime.h), so that a CUDA graph captures it.
+        check(cudnnSetStream(handle, static_cast<cudaStream_t>(compute_stream_handle())),
+              "cudnnSetStream", context);
+      }
       std::unique_ptr<Plan> plan = build_plan(handle, direction, d, types, alignments, context);
       if (!plan)
         std::fprintf(stderr, "cuda: cuDNN has no engine meeting forge's rules for %s: im2col\n",

@@ -24,7 +24,16 @@ class GpuBackend final : public Backend {
   Device device() const override;
   void set_matmul_precision(MatmulPrecision precision) override;
   MatmulPrecision matmul_precision() const override;
+  void set_step_values(const StepValues& values) override;  // gpu_step_values.cpp
+  uint64_t dropout_seed(uint64_t key, uint64_t step, uint64_t call) override;
 #include "engine/backend_overrides.inc"
+
+  // The CUDA graph (gpu_graph.cpp; engine/cuda/builtin.h GpuGraph says what it is for).
+  void begin_graph_capture();
+  void end_graph_capture();
+  void replay_graph();
+  void destroy_graph();        // also ends a capture that failed half way
+  size_t graph_block_count();  // device blocks the graph's memory pool holds
 
  private:
   // The bf16 paths of gemm and the linear GEMMs (kernels/gemm_bf16.cu): the same arguments, the
@@ -37,7 +46,7 @@ class GpuBackend final : public Backend {
   void linear_backward_weight_bf16(int rows, int in, int out, const float* x, const float* gy,
                                    float* gw, float* gbias);
 
-  struct Impl;  // allocator cache, cuBLAS handle, stream, matmul precision
+  struct Impl;  // allocator cache, cuBLAS handle, matmul precision, step values (gpu_impl.h)
   Impl* impl_;
 };
 
@@ -51,6 +60,10 @@ uint64_t launch_count();
 // The host waits and blocking uploads so far (gpu_runtime.h), for engine/cuda/builtin.h.
 GpuSyncCount sync_count();
 void set_capture_check(bool on);  // gpu_runtime.h begin_capture_check / end_capture_check
+// This build's backend's graph (GpuBackend::begin_graph_capture ...), for engine/cuda/builtin.h.
+enum class GraphCall { begin_capture, end_capture, replay, destroy };
+void graph_call(GraphCall call);
+size_t graph_block_count();
 // Test hook: the next allocation that reaches the device fails as an out-of-memory does.
 void fail_next_allocation();
 

@@ -1,7 +1,8 @@
 // gpu_impl.h: what a GpuBackend owns (its private Impl), shared by the sources that need it: the
 // caching allocator (gpu_memory.cpp), the cuBLAS handle and the matmul precision (blas.cpp), GELU's
 // path (elementwise.cu), the convolution path and cuDNN's plans (kernels/conv.cu), the reductions'
-// tickets (reduce.cu, norm.cu, conv.cu).
+// tickets (reduce.cu, norm.cu, conv.cu), the per-step values (optim.cu, elementwise.cu,
+// step_metrics.cu).
 #pragma once
 #include "engine/cuda/blas.h"
 #include "engine/cuda/caching_allocator.h"
@@ -12,6 +13,7 @@
 #include "engine/cuda/gpu_backend.h"
 #include "engine/cuda/gpu_runtime.h"
 #include "engine/cuda/reduction_tickets.h"
+#include "engine/cuda/step_values.h"
 
 namespace forge::FORGE_GPU_NS {
 
@@ -24,7 +26,8 @@ struct GpuBackend::Impl {
   CudnnConv cudnn;
 #endif
   MatmulPrecision precision = MatmulPrecision::fp32;  // set_matmul_precision (blas.cpp)
-  ReductionTickets tickets{allocator};  // declared after the allocator: returned to it first
+  ReductionTickets tickets{allocator};     // declared after the allocator: returned to it first
+  StepValuesBlock step_values{allocator};  // set_step_values (gpu_step_values.cpp)
 };
 
 }  // namespace forge::FORGE_GPU_NS

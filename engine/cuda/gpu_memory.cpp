@@ -18,14 +18,28 @@ size_t CachingAllocator::bin_bytes(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+namespace {
+// The last block of `bins`' bin `bin`, taken out; null when it has none.
+void* take(std::unordered_map<size_t, std::vector<void*>>& bins, size_t bin) {
+  auto it = bins.find(bin);
+  if (it == bins.end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  return p;
+}
+}  // namespace
+
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t bin = bin_bytes(bytes);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_blocks_.find(bin);
-    if (it != free_blocks_.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
+    if (graph_pool_open_) {
+      if (void* p = take(graph_free_blocks_, bin)) return p;
+      if (void* p = take(free_blocks_, bin)) {
+        graph_blocks_.insert(p);
+        return p;
+      }
+    } else if (void* p = take(free_blocks_, bin)) {
       return p;
     }
   }
@@ -46,7 +60,35 @@ void* CachingAllocator::allocate(size_t bytes) {
 void CachingAllocator::deallocate(void* ptr, size_t bytes) {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  free_blocks_[bin_bytes(bytes)].push_back(ptr);
+  if (graph_pool_open_) graph_blocks_.insert(ptr);  // the graph may reuse it from now on
+  if (graph_blocks_.count(ptr))
+    graph_free_blocks_[bin_bytes(bytes)].push_back(ptr);
+  else
+    free_blocks_[bin_bytes(bytes)].push_back(ptr);
+}
+
+void CachingAllocator::open_graph_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  graph_pool_open_ = true;
+}
+
+void CachingAllocator::close_graph_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  graph_pool_open_ = false;
+}
+
+void CachingAllocator::release_graph_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  graph_pool_open_ = false;
+  for (auto& [bin, blocks] : graph_free_blocks_)
+    free_blocks_[bin].insert(free_blocks_[bin].end(), blocks.begin(), blocks.end());
+  graph_free_blocks_.clear();
+  graph_blocks_.clear();
+}
+
+size_t CachingAllocator::graph_block_count() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return graph_blocks_.size();
 }
 
 void CachingAllocator::release_cached() {

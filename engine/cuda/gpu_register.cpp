@@ -2,7 +2,7 @@
 // the sim build, Device::cuda for the nvcc build. The factory runs on first use of the device, so
 // a program that never asks for cuda never touches the driver. Also what engine/cuda/builtin.h
 // offers per device beyond the Backend interface: the launch count (kernels, cuBLAS and cuDNN
-// calls), the sync counts and the allocation test hook.
+// calls; a graph replay is one), the sync counts, the graph and the allocation test hook.
 #include "engine/cuda/blas.h"
 #include "engine/cuda/builtin.h"
 #if FORGE_CUDNN
@@ -31,9 +31,9 @@ void register_gpu_backend() {
 
 uint64_t launch_count() {
 #if FORGE_CUDNN
-  return kernel_launch_total() + blas_call_count() + cudnn_call_count();
+  return kernel_launch_total() + blas_call_count() + cudnn_call_count() + graph_replay_count();
 #else
-  return kernel_launch_total() + blas_call_count();
+  return kernel_launch_total() + blas_call_count() + graph_replay_count();
 #endif
 }
 
@@ -46,6 +46,30 @@ void set_capture_check(bool on) {
     begin_capture_check();
   else
     end_capture_check();
+}
+
+namespace {
+GpuBackend& gpu_backend() {
+  return static_cast<GpuBackend&>(backend(kDevice));
+}
+}  // namespace
+
+void graph_call(GraphCall call) {
+  GpuBackend& b = gpu_backend();
+  switch (call) {
+    case GraphCall::begin_capture:
+      return b.begin_graph_capture();
+    case GraphCall::end_capture:
+      return b.end_graph_capture();
+    case GraphCall::replay:
+      return b.replay_graph();
+    case GraphCall::destroy:
+      return b.destroy_graph();
+  }
+}
+
+size_t graph_block_count() {
+  return gpu_backend().graph_block_count();
 }
 
 void fail_next_allocation() {

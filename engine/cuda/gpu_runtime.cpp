@@ -1,18 +1,21 @@
 // gpu_runtime.cpp: device memory and synchronisation (see gpu_runtime.h). Two implementations, one
 // per build: the CUDA runtime under nvcc, host memory under the sim.
 //
-// All work goes to the legacy default stream (0): kernels, copies and cuBLAS calls run in the order
-// they were issued, which is what lets the caching allocator hand a freed block to the next
-// allocation without waiting (its last user was issued earlier, so it finishes earlier).
+// All work goes to one compute stream (a non-blocking stream on cuda, as graph capture needs):
+// kernels, copies and cuBLAS calls run in the order they were issued, which is what lets the
+// caching allocator hand a freed block to the next allocation without waiting (its last user was
+// issued earlier, so it finishes earlier). Transfers to the host wait for that stream.
 #include "engine/cuda/gpu_runtime.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #if FORGE_SIM_BUILD
 #include "kernels/sim/runtime.h"
@@ -35,11 +38,13 @@ void fail_next_device_malloc() {
 }
 
 namespace {
-std::atomic<uint64_t> host_waits{0}, blocking_uploads{0};
-std::atomic<bool> capturing{false};
+std::atomic<uint64_t> host_waits{0}, blocking_uploads{0}, graph_replays{0};
+std::atomic<bool> capture_checked{false};  // begin_capture_check
+std::atomic<bool> graph_capture{false};    // begin_graph_capture
+bool graph_made = false;                   // end_graph_capture until destroy_graph
 // Throws when a capture check is on: `what` is a call stream capture forbids.
 void refuse_during_capture(const char* what) {
-  if (capturing)
+  if (capture_checked || graph_capture)
     throw std::logic_error(std::string(what) +
                            " during capture: a captured step must not allocate, free, read back, "
                            "upload blocking or synchronize (gpu_runtime.h begin_capture_check)");
@@ -50,11 +55,29 @@ bool blocking_size(size_t bytes) {
 }
 }  // namespace
 void begin_capture_check() {
-  capturing = true;
+  capture_checked = true;
 }
 void end_capture_check() {
-  capturing = false;
+  capture_checked = false;
 }
+bool graph_capturing() {
+  return graph_capture;
+}
+bool graph_exists() {
+  return graph_made || graph_capture;
+}
+uint64_t graph_replay_count() {
+  return graph_replays;
+}
+namespace {
+void require_no_graph(const char* what) {
+  if (graph_exists())
+    throw std::logic_error(std::string(what) + ": a graph exists already (one at a time)");
+}
+void require_graph(const char* what) {
+  if (!graph_made) throw std::logic_error(std::string(what) + ": no graph has been captured");
+}
+}  // namespace
 uint64_t host_wait_count() {
   return host_waits;
 }
@@ -65,6 +88,42 @@ uint64_t blocking_upload_count() {
 #if FORGE_SIM_BUILD
 
 void require_usable_device(const char*) {}  // the sim runs wherever the program does
+
+void* compute_stream_handle() {
+  return nullptr;
+}
+
+namespace {
+// Runs a copy now, or, while a graph is captured, appends it to the record.
+void run_or_record(sim::Operation operation) {
+  if (graph_capture)
+    sim::record(std::move(operation));
+  else
+    operation();
+}
+std::vector<sim::Operation> graph_record;
+}  // namespace
+
+void begin_graph_capture() {
+  require_no_graph("begin_graph_capture");
+  sim::begin_recording();
+  graph_capture = true;
+}
+void end_graph_capture() {
+  if (!graph_capture) throw std::logic_error("end_graph_capture without begin_graph_capture");
+  graph_record = sim::end_recording();
+  graph_capture = false;
+  graph_made = true;
+}
+void replay_graph() {
+  require_graph("replay_graph");
+  ++graph_replays;
+  sim::replay_record(graph_record);
+}
+void destroy_graph() {
+  graph_record.clear();
+  graph_made = false;
+}
 
 void* device_malloc(size_t bytes) {
   refuse_during_capture("cudaMalloc");
@@ -89,7 +148,14 @@ void copy_h2d(void* dst, const void* src, size_t bytes) {
 }
 void copy_h2d_async(void* dst, const void* src, size_t bytes) {
   if (blocking_size(bytes)) return copy_h2d(dst, src, bytes);
-  std::memcpy(dst, src, bytes);
+  if (!graph_capture) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  // As on cuda: the graph keeps a copy of the source and uploads it at every replay.
+  auto kept = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
+                                                  static_cast<const char*>(src) + bytes);
+  sim::record([dst, kept] { std::memcpy(dst, kept->data(), kept->size()); });
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
   refuse_during_capture("a transfer to the host (cudaMemcpy device to host)");
@@ -97,10 +163,10 @@ void copy_d2h(void* dst, const void* src, size_t bytes) {
   std::memcpy(dst, src, bytes);
 }
 void copy_d2d(void* dst, const void* src, size_t bytes) {
-  std::memmove(dst, src, bytes);
+  run_or_record([=] { std::memmove(dst, src, bytes); });
 }
 void device_memset(void* dst, int byte, size_t bytes) {
-  std::memset(dst, byte, bytes);
+  run_or_record([=] { std::memset(dst, byte, bytes); });
 }
 void device_synchronize() {  // sim launches are synchronous: nothing is in flight, only counted
   refuse_during_capture("cudaDeviceSynchronize");
@@ -122,7 +188,19 @@ void check(cudaError_t status, const std::string& what) {
 std::string bytes_text(size_t bytes) {
   return std::to_string(bytes) + " bytes";
 }
+cudaStream_t stream() {
+  return static_cast<cudaStream_t>(compute_stream_handle());
+}
 }  // namespace
+
+void* compute_stream_handle() {
+  static const cudaStream_t compute = [] {
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (compute)");
+    return s;
+  }();
+  return compute;
+}
 
 void require_usable_device(const char* device_label) {
   int count = 0;
@@ -156,8 +234,11 @@ void device_free(void* ptr) {
 void copy_h2d(void* dst, const void* src, size_t bytes) {
   refuse_during_capture("a blocking upload (cudaMemcpy host to device)");
   ++blocking_uploads;
-  check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice),
+  // From pageable memory the copy is staged by the driver and returns when the source is read;
+  // the synchronize makes it finish before the host goes on, as cudaMemcpy did.
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()),
         "copy of " + bytes_text(bytes) + " host to device");
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
 
 namespace {
@@ -178,11 +259,11 @@ class StagingRing {
     make_free(head_, head_ + size);
     char* stage = static_cast<char*>(base_) + head_;
     std::memcpy(stage, src, bytes);
-    check(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, 0),
+    check(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, stream()),
           "asynchronous copy of " + bytes_text(bytes) + " host to device");
     cudaEvent_t copied;
     check(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaEventRecord(copied, 0), "cudaEventRecord");
+    check(cudaEventRecord(copied, stream()), "cudaEventRecord");
     queued_.push_back({head_, head_ + size, copied});
     head_ += size;
   }
@@ -217,25 +298,70 @@ class StagingRing {
   std::deque<Stretch> queued_;
 };
 StagingRing staging_ring;
+
+// The captured graph, with the pinned copies of what was uploaded during its capture.
+struct CapturedGraph {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  std::vector<void*> uploads;
+};
+CapturedGraph captured;
 }  // namespace
+
+void begin_graph_capture() {
+  require_no_graph("begin_graph_capture");
+  // Relaxed: the host may still query events and allocate pinned memory while capturing.
+  check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  graph_capture = true;
+}
+void end_graph_capture() {
+  if (!graph_capture) throw std::logic_error("end_graph_capture without begin_graph_capture");
+  graph_capture = false;
+  check(cudaStreamEndCapture(stream(), &captured.graph), "cudaStreamEndCapture");
+  check(cudaGraphInstantiate(&captured.exec, captured.graph, 0), "cudaGraphInstantiate");
+  graph_made = true;
+}
+void replay_graph() {
+  require_graph("replay_graph");
+  ++graph_replays;
+  check(cudaGraphLaunch(captured.exec, stream()), "cudaGraphLaunch");
+}
+void destroy_graph() {
+  if (!graph_made) return;
+  ++host_waits;  // its pinned uploads may be read by a replay still running
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  check(cudaGraphExecDestroy(captured.exec), "cudaGraphExecDestroy");
+  check(cudaGraphDestroy(captured.graph), "cudaGraphDestroy");
+  for (void* p : captured.uploads) cudaFreeHost(p);
+  captured = CapturedGraph{};
+  graph_made = false;
+}
 
 void copy_h2d_async(void* dst, const void* src, size_t bytes) {
   if (blocking_size(bytes)) return copy_h2d(dst, src, bytes);
-  staging_ring.upload(dst, src, bytes);
+  if (!graph_capture) return staging_ring.upload(dst, src, bytes);
+  // A captured copy reads its pinned source at every replay: one the graph owns, never rewritten.
+  void* kept = nullptr;
+  check(cudaHostAlloc(&kept, bytes, cudaHostAllocDefault), "cudaHostAlloc (graph upload)");
+  captured.uploads.push_back(kept);
+  std::memcpy(kept, src, bytes);
+  check(cudaMemcpyAsync(dst, kept, bytes, cudaMemcpyHostToDevice, stream()),
+        "captured copy of " + bytes_text(bytes) + " host to device");
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
-  // cudaMemcpy on the default stream waits for the kernels issued before it.
+  // In stream order: waits for the kernels issued before it.
   refuse_during_capture("a transfer to the host (cudaMemcpy device to host)");
   ++host_waits;
-  check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost),
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()),
         "copy of " + bytes_text(bytes) + " device to host");
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
 void copy_d2d(void* dst, const void* src, size_t bytes) {
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0),
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()),
         "copy of " + bytes_text(bytes) + " device to device");
 }
 void device_memset(void* dst, int byte, size_t bytes) {
-  check(cudaMemsetAsync(dst, byte, bytes, 0), "memset of " + bytes_text(bytes));
+  check(cudaMemsetAsync(dst, byte, bytes, stream()), "memset of " + bytes_text(bytes));
 }
 void device_synchronize() {
   refuse_during_capture("cudaDeviceSynchronize");

@@ -4,7 +4,8 @@
 // Under nvcc (Device::cuda) these wrap the CUDA runtime and turn every error into a
 // std::runtime_error naming what was asked and cudaGetErrorString's answer. Under the sim build
 // (FORGE_SIM_BUILD, Device::sim) "device" memory is host memory: the emulator runs kernels on the
-// CPU, so a kernel reads and writes plain pointers, and every launch has finished when it returns.
+// CPU, so a kernel reads and writes plain pointers, and every launch has finished when it returns
+// (or, while a graph is captured, is recorded to run at each replay).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -36,7 +37,7 @@ void copy_h2d(void* dst, const void* src, size_t bytes);  // on cuda, from pagea
 constexpr size_t kStagingBytes = size_t(128) << 20;  // 128 MiB: a batch of 64 3x224x224 images
 void copy_h2d_async(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first
-void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the default stream
+void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the compute stream
 void device_memset(void* dst, int byte, size_t bytes);
 void device_synchronize();
 
@@ -54,6 +55,28 @@ uint64_t blocking_upload_count();
 // launches are allowed. Host-side bookkeeping, the same on both builds: nothing is captured.
 void begin_capture_check();
 void end_capture_check();
+
+// The stream all work is issued on: kernels (kernels/kernel_util.cuh kStream), copies, cuBLAS,
+// cuBLASLt and cuDNN. On cuda a non-blocking stream, made on first use (capture is impossible on
+// the legacy default stream); a cudaStream_t, as void* so this header needs no CUDA. Null on sim.
+void* compute_stream_handle();
+
+// ---- CUDA graphs (one at a time) ----------------------------------------------------------
+// begin_graph_capture: from now on work is recorded, not run: on cuda cudaStreamBeginCapture on
+// the compute stream (relaxed mode), on sim kernels/sim's record (kernels with their arguments by
+// value, copies); the capture check is on meanwhile (no allocation, free, read-back, blocking
+// upload or synchronize). An upload while capturing copies its source into host memory the graph
+// keeps: every replay uploads those same bytes (right for tables, wrong for per-step data).
+// end_graph_capture instantiates the graph; replay_graph runs all of it in stream order as one
+// launch (cudaGraphLaunch); destroy_graph waits for the last replay and frees it. The memory the
+// graph's kernels use is the caller's business (GpuBackend's graph pool, caching_allocator.h).
+bool graph_capturing();
+bool graph_exists();
+void begin_graph_capture();
+void end_graph_capture();
+void replay_graph();
+void destroy_graph();
+uint64_t graph_replay_count();  // replays so far: each is one launch
 
 // Whether GELU runs its float path (engine/gelu_math.h). FORGE_GPU_GELU=float or double chooses;
 // unset or auto: float where the device's fp64 runs under a quarter of its fp32 rate

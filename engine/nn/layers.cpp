@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/backend.h"
 #include "engine/dist/batch_share.h"
 #include "engine/dist/sync_batch_norm.h"
 #include "engine/nn/init.h"
@@ -71,8 +72,8 @@ void Dropout::on_step(uint64_t step) {
   calls_ = 0;
 }
 
-uint64_t Dropout::next_seed() {
-  return splitmix64(seed_ ^ splitmix64(step_ * 0x100000001B3ull + calls_++));
+uint64_t Dropout::next_seed(Device device) {
+  return backend(device).dropout_seed(seed_, step_, calls_++);
 }
 
 namespace {
@@ -94,14 +95,14 @@ Tensor global_batch_mask(const Tensor& x, float p, uint64_t seed) {
 
 Tensor Dropout::forward(const Tensor& x) {
   if (!training() || p == 0.f) return x;
-  const uint64_t seed = next_seed();
+  const uint64_t seed = next_seed(x.device());
   if (const Tensor mask = global_batch_mask(x, p, seed); mask.defined()) return mul(x, mask);
   return dropout(x, p, true, seed);
 }
 
 Tensor Dropout::forward_add(const Tensor& residual, const Tensor& x) {
   if (!training() || p == 0.f) return add(residual, x);
-  const uint64_t seed = next_seed();
+  const uint64_t seed = next_seed(x.device());
   if (const Tensor mask = global_batch_mask(x, p, seed); mask.defined())
     return add(residual, mul(x, mask));
   return dropout_add(residual, x, p, true, seed);
@@ -109,7 +110,7 @@ Tensor Dropout::forward_add(const Tensor& residual, const Tensor& x) {
 
 Tensor Dropout::forward_gelu(const Tensor& x) {
   if (!training() || p == 0.f) return gelu(x);
-  const uint64_t seed = next_seed();
+  const uint64_t seed = next_seed(x.device());
   if (const Tensor mask = global_batch_mask(x, p, seed); mask.defined()) return mul(gelu(x), mask);
   return gelu_dropout(x, p, true, seed);
 }

@@ -66,7 +66,9 @@ class Dropout : public Module {
   void on_step(uint64_t step) override;
 
  private:
-  uint64_t next_seed();  // this call's mask
+  // This call's mask: step_seed(seed_, step_, calls_) (engine/random.h), through the backend,
+  // which on a GPU derives it on the device (engine/backend.h dropout_seed).
+  uint64_t next_seed(Device device);
   uint64_t seed_, step_ = 0, calls_ = 0;
 };
 

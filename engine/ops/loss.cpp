@@ -15,14 +15,26 @@ using namespace detail;
 
 namespace {
 
-// The per-row losses [rows], one autograd node.
-Tensor row_cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
-                         float smoothing) {
+// The shape and smoothing checks both forms make.
+void check_cross_entropy(const Tensor& logits, float smoothing) {
   check_ndim("cross_entropy", "logits", logits, 2);
-  const int rows = int(logits.size(0)), classes = int(logits.size(1));
-  if (rows == 0 || classes == 0)
+  if (logits.size(0) == 0 || logits.size(1) == 0)
     throw std::invalid_argument("cross_entropy: logits " + shape_str(logits.shape()) +
                                 " has no rows or no classes");
+  if (!(smoothing >= 0.f && smoothing <= 1.f))
+    throw std::invalid_argument("cross_entropy: smoothing " + std::to_string(smoothing) +
+                                " is outside [0, 1]");
+}
+
+// The per-row losses [rows], one autograd node, against `rows` int32 labels in device memory
+// (kept alive by the node for its backward).
+Tensor row_cross_entropy(const Tensor& logits, std::shared_ptr<Storage> label_buf, float smoothing);
+
+// The same against host labels, checked and uploaded.
+Tensor row_cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
+                         float smoothing) {
+  check_cross_entropy(logits, smoothing);
+  const int rows = int(logits.size(0)), classes = int(logits.size(1));
   if (labels.size() != size_t(rows))
     throw std::invalid_argument("cross_entropy: " + std::to_string(labels.size()) +
                                 " labels for logits " + shape_str(logits.shape()));
@@ -31,14 +43,16 @@ Tensor row_cross_entropy(const Tensor& logits, const std::vector<int32_t>& label
       throw std::invalid_argument("cross_entropy: label " + std::to_string(labels[r]) + " of row " +
                                   std::to_string(r) + " is outside [0, " + std::to_string(classes) +
                                   ")");
-  if (!(smoothing >= 0.f && smoothing <= 1.f))
-    throw std::invalid_argument("cross_entropy: smoothing " + std::to_string(smoothing) +
-                                " is outside [0, 1]");
-  Backend& be = backend_of(logits);
   auto label_buf = std::make_shared<Storage>(logits.device(), labels.size() * sizeof(int32_t));
-  be.copy_from_host(label_buf->data, labels.data(), label_buf->bytes);
-  const auto* label_ptr = static_cast<const int32_t*>(label_buf->data);
+  backend_of(logits).copy_from_host(label_buf->data, labels.data(), label_buf->bytes);
+  return row_cross_entropy(logits, label_buf, smoothing);
+}
 
+Tensor row_cross_entropy(const Tensor& logits, std::shared_ptr<Storage> label_buf,
+                         float smoothing) {
+  const int rows = int(logits.size(0)), classes = int(logits.size(1));
+  Backend& be = backend_of(logits);
+  const auto* label_ptr = static_cast<const int32_t*>(label_buf->data);
   Tensor z = plain(logits);
   Tensor loss = Tensor::empty({rows}, logits.device()),
          lse = Tensor::empty({rows}, logits.device());
@@ -57,6 +71,17 @@ Tensor row_cross_entropy(const Tensor& logits, const std::vector<int32_t>& label
 
 Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, float smoothing) {
   return mean(row_cross_entropy(logits, labels, smoothing));
+}
+
+Tensor cross_entropy(const Tensor& logits, std::shared_ptr<Storage> labels, float smoothing) {
+  check_cross_entropy(logits, smoothing);
+  if (!labels || labels->device != logits.device() ||
+      labels->bytes < size_t(logits.size(0)) * sizeof(int32_t))
+    throw std::invalid_argument(
+        "cross_entropy: device labels missing, too short or on another "
+        "device than logits " +
+        shape_str(logits.shape()));
+  return mean(row_cross_entropy(logits, std::move(labels), smoothing));
 }
 
 Tensor mixed_cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,

@@ -57,6 +57,12 @@ void Optimizer::step() {
   if (!updates.empty()) update(updates);
 }
 
+void Optimizer::count_step() {
+  ++step_count_;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].grad().defined()) ++param_steps_[i];
+}
+
 void Optimizer::zero_grad() {
   for (const Tensor& p : params_) p.zero_grad();
 }

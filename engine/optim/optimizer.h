@@ -36,6 +36,10 @@ class Optimizer {
 
   // One update of every parameter that has a gradient, at the current learning rate.
   void step();
+  // step()'s counts without its update, for an update that ran on the device without a call to
+  // step() (a replayed CUDA graph, train/graph_step.h): the step count and the update count of
+  // every parameter that has a gradient advance as step() would advance them.
+  void count_step();
   // Drops every parameter's accumulated gradient (the next backward() starts from nothing).
   void zero_grad();
 

@@ -156,20 +156,72 @@ Order order() {
   return order_setting();
 }
 
-void launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
-            const std::function<void()>& thread_body) {
-  const Kernel kernel{kernel_name, grid, block, dynamic_smem_bytes, &thread_body};
+namespace {
+// Checks a launch as CUDA does when it is issued (on a graph: when it is captured).
+void check_launch(const Kernel& kernel) {
   check_configuration(kernel);
   if (on_worker)
-    throw std::logic_error("kernel " + std::string(kernel_name) +
+    throw std::logic_error("kernel " + std::string(kernel.name) +
                            ": launched from inside a kernel (no dynamic parallelism on the sim)");
-  launches.fetch_add(1, std::memory_order_relaxed);
+}
+void run(const Kernel& kernel) {
   static WorkerPool& pool = *new WorkerPool;
   pool.run(kernel);
 }
 
+std::mutex record_mutex;
+bool is_recording = false;
+std::vector<Operation> active_record;
+}  // namespace
+
+void launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
+            const std::function<void()>& thread_body) {
+  const Kernel kernel{kernel_name, grid, block, dynamic_smem_bytes, &thread_body};
+  check_launch(kernel);
+  launches.fetch_add(1, std::memory_order_relaxed);
+  run(kernel);
+}
+
 uint64_t launch_count() {
   return launches.load(std::memory_order_relaxed);
+}
+
+void begin_recording() {
+  std::lock_guard lock(record_mutex);
+  if (is_recording) throw std::logic_error("sim: begin_recording while a record is being made");
+  is_recording = true;
+  active_record.clear();
+}
+
+bool recording() {
+  std::lock_guard lock(record_mutex);
+  return is_recording;
+}
+
+void record(Operation operation) {
+  std::lock_guard lock(record_mutex);
+  if (!is_recording) throw std::logic_error("sim: record() outside begin/end_recording");
+  active_record.push_back(std::move(operation));
+}
+
+std::vector<Operation> end_recording() {
+  std::lock_guard lock(record_mutex);
+  if (!is_recording) throw std::logic_error("sim: end_recording without begin_recording");
+  is_recording = false;
+  return std::move(active_record);
+}
+
+void record_launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
+                   Operation thread_body) {
+  check_launch({kernel_name, grid, block, dynamic_smem_bytes, &thread_body});
+  launches.fetch_add(1, std::memory_order_relaxed);  // as FORGE_LAUNCH counts a captured launch
+  record([kernel_name, grid, block, dynamic_smem_bytes, body = std::move(thread_body)] {
+    run({kernel_name, grid, block, dynamic_smem_bytes, &body});
+  });
+}
+
+void replay_record(const std::vector<Operation>& operations) {
+  for (const Operation& operation : operations) operation();
 }
 
 void sync_threads() {

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace forge::sim {
 
@@ -77,8 +78,25 @@ cudaError_t take_last_error();
 // cudaGetErrorString for the errors the sim produces ("out of memory", "no error").
 const char* error_string(cudaError_t error);
 
-// Kernel launches so far in this program (every launch() that passed its configuration check).
+// Kernel launches so far in this program: every launch() and record_launch() that passed its
+// configuration check (a replayed record's launches are not counted again).
 uint64_t launch_count();
+
+// ---- CUDA graphs, emulated (engine/cuda/gpu_runtime.h begin_graph_capture)
+// Between begin_recording and end_recording nothing runs: each kernel launch is checked and
+// appended to the record with its arguments BY VALUE, as a CUDA graph keeps a captured launch's
+// parameters, and the runtime appends its copies (record()). replay_record runs the operations in
+// order, so a kernel that took a per-step value as an argument sees the captured value again, as
+// on a GPU. One record at a time, program-wide.
+using Operation = std::function<void()>;
+void begin_recording();
+bool recording();
+void record(Operation operation);  // only while recording
+std::vector<Operation> end_recording();
+void replay_record(const std::vector<Operation>& operations);
+// launch() for a record: checks the configuration now and appends the launch.
+void record_launch(const char* kernel_name, dim3 grid, dim3 block, size_t dynamic_smem_bytes,
+                   Operation thread_body);
 
 // FORGE_LAUNCH on the sim: CUDA copies the arguments into parameter space once per launch, with the
 // kernel's parameter types; every thread then receives its own by-value copies.
@@ -87,6 +105,9 @@ void launch_kernel(const char* kernel_name, dim3 grid, dim3 block, size_t dynami
                    void (*kernel)(Params...), Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "FORGE_LAUNCH: wrong number of arguments");
   std::tuple<std::decay_t<Params>...> parameters(std::forward<Args>(args)...);
+  if (recording())
+    return record_launch(kernel_name, grid, block, dynamic_smem_bytes,
+                         [parameters, kernel] { std::apply(kernel, parameters); });
   launch(kernel_name, grid, block, dynamic_smem_bytes,
          [&parameters, kernel] { std::apply(kernel, parameters); });
 }

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -127,5 +128,79 @@ TEST_CASE("gpu training step: capturable after two warm-up steps") {
                            doctest::Contains("cudaMalloc during capture"), std::logic_error);
     }
     CHECK(metrics.read().first_non_finite_step == -1);
+  }
+}
+
+// A captured graph (engine/cuda/builtin.h GpuGraph) repeats its kernels' arguments: an Adam step
+// whose learning rate is the step values' (engine/backend.h set_step_values) follows each new
+// value at replay, one given another learning rate by value replays the captured one, on sim as on
+// a GPU. Each replay agrees with the CPU's step with the values it should have used (to 1e-6;
+// the learning rates differ by 0.1, moving each weight by about that).
+TEST_CASE("gpu graph: replays read the step values, and arguments as captured") {
+  register_builtin_backends();
+  const std::vector<float> p0{0.5f, -1.f, 2.f}, g{0.1f, -0.2f, 0.3f};
+  // Two Adam steps on the CPU: lr_first at t = 1, lr_second at t = 2.
+  const auto cpu_two_steps = [&](float lr_first, float lr_second) {
+    std::vector<float> p = p0, m(3, 0.f), v(3, 0.f);
+    for (int t = 1; t <= 2; ++t) {
+      const AdamTensor a{p.data(), g.data(), m.data(), v.data(), 3, t};
+      backend(Device::cpu)
+          .adam_step(&a, 1, t == 1 ? lr_first : lr_second, 0.9f, 0.999f, 1e-8f, 0.01f, true);
+    }
+    return p;
+  };
+  for (Device device : forge::testing::gpu_test_devices()) {
+    const std::string on = device_name(device);
+    CAPTURE(on);
+    Backend& be = backend(device);
+    for (const bool by_value : {false, true}) {
+      CAPTURE(by_value);
+      const Tensor p = Tensor::from_vector(p0, {3}, device),
+                   grad = Tensor::from_vector(g, {3}, device);
+      const Tensor m = Tensor::zeros({3}, device), v = Tensor::zeros({3}, device);
+      const AdamTensor a{p.data(), grad.data(), m.data(), v.data(), 3, 1};
+      be.set_step_values({.step = 0, .lr = 0.1f, .optimizer_steps = 0});
+      GpuGraph graph(device);
+      graph.begin_capture();
+      // by_value: a learning rate that is not the step values', so it stays an argument.
+      be.adam_step(&a, 1, by_value ? 0.3f : 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, true);
+      graph.end_capture();
+      CHECK(p.to_vector() == p0);  // captured, not run
+      graph.replay();
+      be.set_step_values({.step = 1, .lr = 0.2f, .optimizer_steps = 1});
+      graph.replay();
+      const std::vector<float> got = p.to_vector(), want = by_value ? cpu_two_steps(0.3f, 0.3f)
+                                                                    : cpu_two_steps(0.1f, 0.2f);
+      for (size_t i = 0; i < got.size(); ++i) CHECK(std::fabs(got[i] - want[i]) <= 1e-6f);
+    }
+  }
+}
+
+// The graph's memory pool: a block freed during the capture stays the graph's (its kernels reuse
+// the address at every replay), so nothing outside gets it until the graph is destroyed.
+TEST_CASE("gpu graph: blocks of the capture stay reserved until the graph is destroyed") {
+  register_builtin_backends();
+  for (Device device : forge::testing::gpu_test_devices()) {
+    const std::string on = device_name(device);
+    CAPTURE(on);
+    Backend& be = backend(device);
+    constexpr size_t kBytes = 777 * 1024;  // a bin of its own in this program
+    void* cached = be.allocate(kBytes);
+    be.deallocate(cached, kBytes);
+    auto graph = std::make_unique<GpuGraph>(device);
+    graph->begin_capture();
+    void* inside = be.allocate(kBytes);  // from the cache, now the graph's
+    CHECK(inside == cached);
+    be.fill(static_cast<float*>(inside), 4, 1.f);
+    be.deallocate(inside, kBytes);
+    graph->end_capture();
+    CHECK(graph->pool_blocks() >= 1);
+    void* outside = be.allocate(kBytes);
+    CHECK(outside != inside);
+    be.deallocate(outside, kBytes);
+    graph.reset();
+    void* after = be.allocate(kBytes);  // the graph's blocks are back in the cache
+    CHECK((after == inside || after == outside));
+    be.deallocate(after, kBytes);
   }
 }

@@ -11,12 +11,17 @@
 //
 // launches_per_step: kernel launches (one per cuBLAS call included) the GPU backend issued during
 // the timed steps, over their number (engine/cuda/builtin.h); 0 on cpu, which launches none.
+// With --cuda-graph the step is the trainer's graph step (train/graph_step.h): the batch copied
+// into its static input, the step values set, one graph replay (one launch), with the metrics'
+// accumulation inside; without, the step has no upload and no metrics.
 #include "tools/bench/model_bench.h"
 
 #include <omp.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -28,6 +33,8 @@
 #include "tools/bench/op_costs.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timing.h"
+#include "train/graph_step.h"
+#include "train/step_metrics.h"
 #include "train/train_step.h"
 
 namespace forge::bench {
@@ -60,19 +67,40 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
   // The trainer's step (train/train_step.h), less data loading and the schedule: label smoothing
   // 0.1, clipping to global norm 1, nothing read back
   // (bench/pytorch_bench.py does the same, so the two are timed on identical work).
+  if (o.cuda_graph && o.device == Device::cpu)
+    throw std::invalid_argument(
+        "model: --cuda-graph: device cpu has no CUDA graphs (cuda, or sim "
+        "for its emulation)");
+  if (o.cuda_graph && !train::cuda_graph_refusal(o.model).empty())
+    throw std::invalid_argument("model: --cuda-graph: " + train::cuda_graph_refusal(o.model));
+  train::StepMetrics metrics(o.device);
+  std::unique_ptr<train::GraphStep> graph;
+  data::Batch batch;  // the host copy the graph step uploads each step, as the trainer's does
+  if (o.cuda_graph) {
+    graph = std::make_unique<train::GraphStep>(*model, optimizer, metrics, o.device, o.batch, 2);
+    batch = {.images = images.to_vector(),
+             .labels = labels,
+             .n = o.batch,
+             .h = o.image_size,
+             .w = o.image_size};
+  }
   auto step = [&](int index) {
-    train::train_step(
-        *model, optimizer, images, labels,
-        {.step = uint64_t(index), .lr = 5e-4f, .label_smoothing = 0.1f, .clip_grad = 1.f});
+    const train::StepSettings settings{
+        .step = uint64_t(index), .lr = 5e-4f, .label_smoothing = 0.1f, .clip_grad = 1.f};
+    if (graph)
+      graph->run(batch, settings);
+    else
+      train::train_step(*model, optimizer, images, labels, settings);
   };
-  for (int i = 0; i < o.warmup; ++i) step(i);
+  const int warmup = graph ? std::max(o.warmup, train::GraphStep::kWarmupSteps + 1) : o.warmup;
+  for (int i = 0; i < warmup; ++i) step(i);
   const bool on_gpu = o.device != Device::cpu;
   const uint64_t launches_before = on_gpu ? gpu_launch_count(o.device) : 0;
   DeviceTimer timer(o.device);
   std::vector<double> ms;
   for (int i = 0; i < o.steps; ++i) {
     timer.start();
-    step(o.warmup + i);
+    step(warmup + i);
     ms.push_back(timer.stop_ms());
   }
   const uint64_t launches = on_gpu ? gpu_launch_count(o.device) - launches_before : 0;
@@ -94,14 +122,15 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
   r.achieved_gflops = r.train_gflop_per_step / (t.median * 1e-3);
   r.peak_rss_mb = peak_rss_mb();
   r.launches_per_step = double(launches) / o.steps;
+  r.cuda_graph = o.cuda_graph;
   return r;
 }
 
 void print_model_result(const ModelResult& r) {
   std::printf(
-      "model %s on %s, precision %s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
-      r.model.c_str(), r.device.c_str(), r.precision.c_str(), r.batch, r.image_size, r.image_size,
-      r.threads, r.steps, machine_load().c_str());
+      "model %s on %s, precision %s%s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
+      r.model.c_str(), r.device.c_str(), r.precision.c_str(), r.cuda_graph ? ", CUDA graph" : "",
+      r.batch, r.image_size, r.image_size, r.threads, r.steps, machine_load().c_str());
   if (r.device == "sim") std::printf("%s\n", kSimNote);
   Table table({"model", "step ms (median)", "min ms", "max ms", "images/s", "GFLOP/step", "GFLOP/s",
                "peak RSS MB", "launches/step"});
@@ -132,7 +161,8 @@ nlohmann::json model_result_json(const ModelResult& r) {
           {"train_gflop_per_step", r.train_gflop_per_step},
           {"achieved_gflops", r.achieved_gflops},
           {"peak_rss_mb", r.peak_rss_mb},
-          {"launches_per_step", r.launches_per_step}};
+          {"launches_per_step", r.launches_per_step},
+          {"cuda_graph", r.cuda_graph}};
 }
 
 }  // namespace forge::bench

@@ -15,6 +15,9 @@ struct ModelBenchOptions {
   int image_size = 120;
   int steps = 10;  // timed steps
   int warmup = 2;  // untimed steps first
+  // The step as a CUDA graph (train/graph_step.h; cuda, or sim's emulation): the untimed steps
+  // are then at least its warm-up and capture, so every timed step is a replay.
+  bool cuda_graph = false;
 };
 
 // The fields of the JSON another engineer's PyTorch comparison reads (keys as named here).
@@ -28,6 +31,7 @@ struct ModelResult {
   double achieved_gflops = 0;       // train_gflop_per_step / median step time
   double peak_rss_mb = 0;           // getrusage ru_maxrss: the whole process's peak so far
   double launches_per_step = 0;     // GPU kernel launches a timed step issued (0 on cpu)
+  bool cuda_graph = false;          // the steps replayed a CUDA graph (a replay is one launch)
 };
 
 ModelResult run_model_bench(const ModelBenchOptions& options);

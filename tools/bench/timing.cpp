@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/backend.h"
+#include "engine/cuda/builtin.h"
 
 #if FORGE_BENCH_CUDA_EVENTS
 #include <cuda_runtime.h>
@@ -19,6 +20,11 @@ static double now_seconds() {
 }
 
 #if FORGE_BENCH_CUDA_EVENTS
+// Where the backend issues its work (not the legacy default stream, which does not wait for it).
+static cudaStream_t compute_stream() {
+  return static_cast<cudaStream_t>(gpu_compute_stream(Device::cuda));
+}
+
 static void check_cuda(cudaError_t status, const char* what) {
   if (status != cudaSuccess)
     throw std::runtime_error(std::string("bench timer: ") + what + ": " +
@@ -50,7 +56,8 @@ DeviceTimer::~DeviceTimer() {
 void DeviceTimer::start() {
 #if FORGE_BENCH_CUDA_EVENTS
   if (device_ == Device::cuda) {
-    check_cuda(cudaEventRecord(static_cast<cudaEvent_t>(start_event_), 0), "cudaEventRecord");
+    check_cuda(cudaEventRecord(static_cast<cudaEvent_t>(start_event_), compute_stream()),
+               "cudaEventRecord");
     return;
   }
 #endif
@@ -62,7 +69,7 @@ double DeviceTimer::stop_ms() {
 #if FORGE_BENCH_CUDA_EVENTS
   if (device_ == Device::cuda) {
     auto stop = static_cast<cudaEvent_t>(stop_event_);
-    check_cuda(cudaEventRecord(stop, 0), "cudaEventRecord");
+    check_cuda(cudaEventRecord(stop, compute_stream()), "cudaEventRecord");
     check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
     float ms = 0;
     check_cuda(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start_event_), stop),
