@@ -18,7 +18,7 @@ import tempfile
 
 MODEL_KEYS = {"model", "device", "batch", "image_size", "threads", "steps", "step_ms_median",
               "step_ms_min", "step_ms_max", "images_per_second", "train_gflop_per_step",
-              "achieved_gflops", "peak_rss_mb", "launches_per_step", "precision"}
+              "achieved_gflops", "peak_rss_mb", "launches_per_step", "precision", "cuda_graph"}
 INFERENCE_KEYS = {"model", "device", "precision", "mode", "image_size", "threads", "inference",
                   "peak_rss_mb"}
 INFERENCE_PASS_KEYS = {"batch", "passes", "ms_median", "ms_min", "ms_max", "images_per_second"}
@@ -44,8 +44,10 @@ def finite(value, what, positive):
 def check_model(j):
     if set(j) != MODEL_KEYS:
         fail(f"model keys {sorted(j)} differ from {sorted(MODEL_KEYS)}")
-    for key in MODEL_KEYS - {"model", "device", "launches_per_step", "precision"}:
+    for key in MODEL_KEYS - {"model", "device", "launches_per_step", "precision", "cuda_graph"}:
         finite(j[key], key, positive=True)
+    if j["cuda_graph"] is not False:  # the smoke runs do not pass --cuda-graph
+        fail(f"cuda_graph = {j['cuda_graph']!r} without --cuda-graph")
     launches = j["launches_per_step"]
     finite(launches, "launches_per_step", positive=j["device"] != "cpu")
     if j["device"] == "cpu" and launches != 0:
