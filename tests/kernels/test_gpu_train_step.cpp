@@ -159,6 +159,13 @@ TEST_CASE("gpu graph: replays read the step values, and arguments as captured") 
                    grad = Tensor::from_vector(g, {3}, device);
       const Tensor m = Tensor::zeros({3}, device), v = Tensor::zeros({3}, device);
       const AdamTensor a{p.data(), grad.data(), m.data(), v.data(), 3, 1};
+      {  // a warm-up step on tensors of its own, as the trainer's (train/graph_step.h): a capture
+         // may not allocate, so the step's table must find its block in the cache
+        const Tensor wp = Tensor::from_vector(p0, {3}, device), wm = Tensor::zeros({3}, device),
+                     wv = Tensor::zeros({3}, device);
+        const AdamTensor w{wp.data(), grad.data(), wm.data(), wv.data(), 3, 1};
+        be.adam_step(&w, 1, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, true);
+      }
       be.set_step_values({.step = 0, .lr = 0.1f, .optimizer_steps = 0});
       GpuGraph graph(device);
       graph.begin_capture();
