@@ -57,7 +57,14 @@ add_timm() {
   echo "setup_pytorch: timm $("$VENV/bin/python" -c 'import timm; print(timm.__version__)'): ok"
 }
 
+# What tests/tools/check_export.py's PyTorch side reads images and checkpoints with.
+add_readers() {
+  "$VENV/bin/python" -c "import PIL, safetensors" 2>/dev/null && return 0
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input pillow safetensors
+}
+
 if [ -x "$VENV/bin/python" ] && check 2>/dev/null; then
+  add_readers
   add_timm
   exit 0
 fi
@@ -88,4 +95,5 @@ else
   "${PIP[@]}" "torch==$TORCH_VERSION"
 fi
 check
+add_readers
 add_timm

@@ -117,7 +117,7 @@ def case_errors():
 
 
 def torch_python(module):
-    """A python that imports `module` (torch, timm), or exit 77 saying why not."""
+    """A python that imports `module` (e.g. "torch, PIL, safetensors"), or exit 77 saying why not."""
     python = os.environ.get("FORGE_TORCH_PYTHON", os.path.join(ROOT, ".venv-bench", "bin", "python"))
     if not os.path.exists(python) or subprocess.run(
             [python, "-c", f"import {module}"], capture_output=True).returncode != 0:
@@ -179,7 +179,7 @@ def compare(python, jobs, want):
 
 
 def case_twins():
-    python = torch_python("torch")
+    python = torch_python("torch, numpy, PIL, safetensors")  # TORCH_SIDE's imports
     checkpoints, images = setup(PRESETS)
     want, jobs = {}, []
     for preset, ckpt in checkpoints.items():
