@@ -62,6 +62,20 @@ int test_side_passes(const std::string& progress) {
   return passes;
 }
 
+// Runs options("straight") uninterrupted, and options("resumed") stopped after its first epoch and
+// resumed from that run's last.safetensors: the pair every resume-equals-uninterrupted test
+// compares.
+void train_straight_and_resumed(const fs::path& root,
+                                const std::function<TrainOptions(const char*)>& options) {
+  REQUIRE(run_training(options("straight")) == 0);
+  TrainOptions first = options("resumed");
+  first.stop_after_epochs = 1;
+  REQUIRE(run_training(first) == 0);
+  TrainOptions second = options("resumed");
+  second.resume = (root / "resumed" / "last.safetensors").string();
+  REQUIRE(run_training(second) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("trainer: a tiny run writes every output file") {
@@ -315,13 +329,7 @@ TEST_CASE("trainer: HRNet with drop path resumes bitwise, and its checkpoints lo
     o.drop_path = 0.3f;
     return o;
   };
-  REQUIRE(run_training(options("straight")) == 0);
-  TrainOptions first = options("resumed");
-  first.stop_after_epochs = 1;
-  REQUIRE(run_training(first) == 0);
-  TrainOptions second = options("resumed");
-  second.resume = (dir.path / "resumed" / "last.safetensors").string();
-  REQUIRE(run_training(second) == 0);
+  train_straight_and_resumed(dir.path, options);
   const SafetensorsFile a = load_safetensors((dir.path / "straight" / "last.safetensors").string());
   const SafetensorsFile b = load_safetensors((dir.path / "resumed" / "last.safetensors").string());
   REQUIRE(a.tensors.size() == b.tensors.size());
@@ -350,13 +358,7 @@ TEST_CASE(
     o.model_ema_decay = 0.8f;
     return o;
   };
-  REQUIRE(run_training(options("straight")) == 0);
-  TrainOptions first = options("resumed");
-  first.stop_after_epochs = 1;
-  REQUIRE(run_training(first) == 0);
-  TrainOptions second = options("resumed");
-  second.resume = (dir.path / "resumed" / "last.safetensors").string();
-  REQUIRE(run_training(second) == 0);
+  train_straight_and_resumed(dir.path, options);
 
   for (const char* file : {"last.safetensors", "ema.safetensors"}) {
     CAPTURE(file);
