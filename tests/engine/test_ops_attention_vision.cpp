@@ -252,6 +252,21 @@ TEST_CASE("pad2d: zeros around a copy, gradient is the interior") {
 
 // ---- loss --------------------------------------------------------------------------------------
 
+// The mean over rows of -sum_c target(r, c) log softmax(z_r)_c, in double: the reference both
+// cross-entropies are checked against.
+template <class Target>
+static double soft_target_cross_entropy(const std::vector<float>& zv, int rows, int classes,
+                                        Target target) {
+  double total = 0;
+  for (int r = 0; r < rows; ++r) {
+    double norm = 0;
+    for (int c = 0; c < classes; ++c) norm += std::exp(double(zv[r * classes + c]));
+    for (int c = 0; c < classes; ++c)
+      total -= target(r, c) * (zv[r * classes + c] - std::log(norm));
+  }
+  return total / rows;
+}
+
 TEST_CASE("cross_entropy: hand formula with and without smoothing, gradients, bad labels") {
   Generator gen(17);
   const int rows = 4, classes = 5;
@@ -260,19 +275,13 @@ TEST_CASE("cross_entropy: hand formula with and without smoothing, gradients, ba
   std::vector<float> zv = z.to_vector();
   for (float s : {0.f, 0.1f}) {
     CAPTURE(s);
-    double total = 0;
-    for (int r = 0; r < rows; ++r) {
-      double norm = 0;
-      for (int c = 0; c < classes; ++c) norm += std::exp(double(zv[r * classes + c]));
-      for (int c = 0; c < classes; ++c) {
-        const double target = (c == labels[r] ? 1.0 - s : 0.0) + s / classes;
-        total -= target * (zv[r * classes + c] - std::log(norm));
-      }
-    }
+    const double mean = soft_target_cross_entropy(zv, rows, classes, [&](int r, int c) {
+      return (c == labels[r] ? 1.0 - s : 0.0) + s / classes;
+    });
     Tensor loss = cross_entropy(z, labels, s);
     REQUIRE(loss.shape() == Shape{1});
     // float32 log-sum-exp over 5 logits of size <= 3: relative error ~1e-6.
-    CHECK(loss.item() == doctest::Approx(total / rows).epsilon(1e-5));
+    CHECK(loss.item() == doctest::Approx(mean).epsilon(1e-5));
     check_gradients([&](auto& x) { return cross_entropy(x[0], labels, s); }, {z});
   }
   const std::string err = error_of([&] { cross_entropy(z, {0, 1, 5, 2}); });
@@ -292,26 +301,21 @@ TEST_CASE("mixed_cross_entropy: the soft-target cross-entropy of the mixed, smoo
   for (float s : {0.f, 0.1f}) {
     CAPTURE(s);
     // timm's mixup_target: w onehot(a, on, off) + (1 - w) onehot(b, on, off), on = 1 - s + s/C.
-    double total = 0;
-    for (int r = 0; r < rows; ++r) {
-      double norm = 0;
-      for (int c = 0; c < classes; ++c) norm += std::exp(double(zv[r * classes + c]));
-      for (int c = 0; c < classes; ++c) {
-        const double ta = (c == a[r] ? 1.0 - s : 0.0) + s / classes;
-        const double tb = (c == b[r] ? 1.0 - s : 0.0) + s / classes;
-        const double target = w[r] * ta + (1.0 - w[r]) * tb;
-        total -= target * (zv[r * classes + c] - std::log(norm));
-      }
-    }
+    const double mean = soft_target_cross_entropy(zv, rows, classes, [&](int r, int c) {
+      const double ta = (c == a[r] ? 1.0 - s : 0.0) + s / classes;
+      const double tb = (c == b[r] ? 1.0 - s : 0.0) + s / classes;
+      return w[r] * ta + (1.0 - w[r]) * tb;
+    });
     Tensor loss = mixed_cross_entropy(z, a, b, w, s);
     REQUIRE(loss.shape() == Shape{1});
-    CHECK(loss.item() == doctest::Approx(total / rows).epsilon(1e-5));
+    CHECK(loss.item() == doctest::Approx(mean).epsilon(1e-5));
     check_gradients([&](auto& x) { return mixed_cross_entropy(x[0], a, b, w, s); }, {z});
   }
   // Weight 1 everywhere: the plain cross-entropy of the first labels.
   CHECK(mixed_cross_entropy(z, a, b, {1, 1, 1, 1}, 0.1f).item() ==
         doctest::Approx(cross_entropy(z, a, 0.1f).item()).epsilon(1e-6));
-  CHECK(error_of([&] { mixed_cross_entropy(z, a, b, {0.5f, 2.f, 0, 0}); }).find("weight 2") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          mixed_cross_entropy(z, a, b, {0.5f, 2.f, 0, 0});
+        }).find("weight 2") != std::string::npos);
   CHECK(error_of([&] { mixed_cross_entropy(z, a, {0, 1}, w); }) != "");
 }
