@@ -54,7 +54,7 @@ bool GraphStep::takes(const data::Batch& b) const {
          (images_.size(1) == b.c && images_.size(2) == b.h && images_.size(3) == b.w);
 }
 
-void GraphStep::run(const data::Batch& b, const StepSettings& settings) {
+void GraphStep::run(const data::Batch& b, const Tensor& images, const StepSettings& settings) {
   if (!takes(b))
     throw std::invalid_argument("GraphStep: a batch of " + std::to_string(b.n) +
                                 " images of another shape than the captured step's");
@@ -65,7 +65,9 @@ void GraphStep::run(const data::Batch& b, const StepSettings& settings) {
                                   std::to_string(classes_) + ")");
   Backend& be = backend(device_);
   if (!images_.defined()) images_ = Tensor::empty({b.n, b.c, b.h, b.w}, device_);
-  be.copy_from_host(images_.data(), b.images.data(), b.images.size() * sizeof(float));
+  if (images.numel() != images_.numel() || !images.is_contiguous())
+    throw std::invalid_argument("GraphStep: images of another shape than the batch's");
+  be.copy(images_.data(), images.data(), size_t(images_.numel()) * sizeof(float));
   be.copy_from_host(labels_->data, b.labels.data(), b.labels.size() * sizeof(int32_t));
   StepSettings s = settings;
   s.device_labels = labels_;

@@ -1,10 +1,10 @@
 // graph_step.h: --cuda-graph, the training step captured once as a CUDA graph and replayed
 // (engine/cuda/builtin.h GpuGraph; docs/GPU_BACKEND.md "CUDA graphs").
 //
-// A full batch goes through GraphStep::run: its images and labels are copied into static device
-// buffers (the graph reads those addresses), the step's values are set on the backend
-// (train_step.h set_up_step: the learning rate, the step, the optimizer's count, which the
-// kernels read from device memory), and then
+// A full batch goes through GraphStep::run: its images (on the device already) and labels are
+// copied into static device buffers (the graph reads those addresses), the step's values are set on
+// the backend (train_step.h set_up_step: the learning rate, the step, the optimizer's count, which
+// the kernels read from device memory), and then
 //   the first kWarmupSteps batches run uncaptured, so that the caching allocator holds every block
 //     a step needs (the capture may not allocate);
 //   the next one is captured: forward, loss, backward, clipping, the optimizer step and the
@@ -52,9 +52,10 @@ class GraphStep {
 
   // Whether run() takes the batch: a full one (batch_size images) of the first one's shape.
   bool takes(const data::Batch& batch) const;
-  // One training step of the batch, its metrics added (see the file comment). `settings` as for
-  // train_step; its labels are the batch's.
-  void run(const data::Batch& batch, const StepSettings& settings);
+  // One training step of the batch, its metrics added (see the file comment). `images`: the
+  // batch's images already on the device (train/batch_stream.h), copied into the static input in
+  // stream order, outside the capture. `settings` as for train_step; its labels are the batch's.
+  void run(const data::Batch& batch, const Tensor& images, const StepSettings& settings);
 
   int steps_run() const { return steps_; }  // warm-up, captured and replayed ones
 

@@ -23,6 +23,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "models/model.h"
+#include "train/batch_stream.h"
 #include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/exit_code.h"
@@ -232,6 +233,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
   if (o.cuda_graph)
     graph_step = std::make_unique<GraphStep>(*model, *optimizer, metrics, o.device, o.batch_size,
                                              int(data.class_names.size()));
+  BatchStream batches(o.device, o.batch_size);  // uploads batch k+1 while step k runs
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
     model->train();
     char label[64];
@@ -243,6 +245,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
     long seen = 0;
     int batch_index = 0;
     data.train->start_epoch(epoch);
+    batches.start([&](Batch& b) { return data.train->next(b); });
     steps.start_epoch();
     metrics.reset();
     MetricsSnapshot shown;
@@ -254,7 +257,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
       return true;
     };
     Batch batch;
-    while (data.train->next(batch)) {
+    while (batches.next(batch)) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + batch_index;
       const float lr = schedule.lr(step);
       const int64_t rows = dp.global_rows(batch_index, data.train->size(), o.batch_size);
@@ -268,10 +271,10 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
                                   .reducer = dp.reducer(),
                                   .grad_weight = dp.step_share(batch.n, rows)};
       if (graph_step && graph_step->takes(batch)) {
-        graph_step->run(batch, settings);
+        graph_step->run(batch, batches.images(), settings);
       } else {  // the last, partial batch of an epoch with --cuda-graph runs uncaptured
         const StepResult r =
-            train_step(*model, *optimizer, batch_tensor(batch, o.device), batch.labels, settings);
+            train_step(*model, *optimizer, batches.images(), batch.labels, settings);
         metrics.add(r.loss, r.logits, batch.labels, step);
       }
       // A non-finite loss is found at the next read below, and the run stops without saving:

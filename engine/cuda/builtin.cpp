@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/cuda/upload_slots.h"
+
 namespace forge {
 #if FORGE_HAVE_SIM
 namespace gpu_sim {
@@ -17,6 +19,7 @@ enum class GraphCall { begin_capture, end_capture, replay, destroy };
 void graph_call(GraphCall call);
 size_t graph_block_count();
 void* compute_stream_handle();
+std::unique_ptr<GpuUploadSlots> make_upload_slots(size_t slot_bytes, int slots);
 }  // namespace gpu_sim
 #endif
 #if FORGE_HAVE_CUDA
@@ -30,6 +33,7 @@ enum class GraphCall { begin_capture, end_capture, replay, destroy };
 void graph_call(GraphCall call);
 size_t graph_block_count();
 void* compute_stream_handle();
+std::unique_ptr<GpuUploadSlots> make_upload_slots(size_t slot_bytes, int slots);
 }  // namespace gpu_cuda
 #endif
 
@@ -156,6 +160,16 @@ void fail_next_gpu_allocation(Device device) {
   if (device == Device::cuda) return gpu_cuda::fail_next_allocation();
 #endif
   no_gpu_backend(device, "fail_next_gpu_allocation");
+}
+
+std::unique_ptr<GpuUploadSlots> make_gpu_upload_slots(Device device, size_t slot_bytes, int slots) {
+#if FORGE_HAVE_SIM
+  if (device == Device::sim) return gpu_sim::make_upload_slots(slot_bytes, slots);
+#endif
+#if FORGE_HAVE_CUDA
+  if (device == Device::cuda) return gpu_cuda::make_upload_slots(slot_bytes, slots);
+#endif
+  no_gpu_backend(device, "make_gpu_upload_slots");
 }
 
 }  // namespace forge

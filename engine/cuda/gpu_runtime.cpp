@@ -18,6 +18,7 @@
 #include <vector>
 
 #if FORGE_SIM_BUILD
+#include "kernels/sim/copy_stream.h"
 #include "kernels/sim/runtime.h"
 #else
 #include <cuda_runtime.h>
@@ -83,6 +84,9 @@ uint64_t host_wait_count() {
 }
 uint64_t blocking_upload_count() {
   return blocking_uploads;
+}
+void count_host_wait() {
+  ++host_waits;
 }
 
 #if FORGE_SIM_BUILD
@@ -168,9 +172,10 @@ void copy_d2d(void* dst, const void* src, size_t bytes) {
 void device_memset(void* dst, int byte, size_t bytes) {
   run_or_record([=] { std::memset(dst, byte, bytes); });
 }
-void device_synchronize() {  // sim launches are synchronous: nothing is in flight, only counted
+void device_synchronize() {  // sim launches are synchronous: only the copy stream may be behind
   refuse_during_capture("cudaDeviceSynchronize");
   ++host_waits;
+  sim::copy_stream_run_through(sim::copy_stream_position());
 }
 static bool fp64_is_slow() {
   return false;

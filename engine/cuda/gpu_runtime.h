@@ -39,7 +39,7 @@ void copy_h2d_async(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);  // waits for earlier work first
 void copy_d2d(void* dst, const void* src, size_t bytes);  // ordered on the compute stream
 void device_memset(void* dst, int byte, size_t bytes);
-void device_synchronize();
+void device_synchronize();  // both streams, the copy stream's too (copy_stream.h)
 
 // How often this build made the host wait for the device: host_wait_count counts copy_d2h and
 // device_synchronize calls, blocking_upload_count copy_h2d calls (a cudaMemcpy from pageable
@@ -47,6 +47,7 @@ void device_synchronize();
 // nothing waits, so a test there sees what the step would do on a GPU.
 uint64_t host_wait_count();
 uint64_t blocking_upload_count();
+void count_host_wait();  // a wait made elsewhere in the backend (copy_stream.h host_waits_for)
 
 // Capture checks: the rules a step must keep to be captured as a CUDA graph (stream capture
 // forbids them): while one is on, a device allocation or free (cudaMalloc, cudaFree: the caching

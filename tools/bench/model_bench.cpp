@@ -11,9 +11,12 @@
 //
 // launches_per_step: kernel launches (one per cuBLAS call included) the GPU backend issued during
 // the timed steps, over their number (engine/cuda/builtin.h); 0 on cpu, which launches none.
-// With --cuda-graph the step is the trainer's graph step (train/graph_step.h): the batch copied
-// into its static input, the step values set, one graph replay (one launch), with the metrics'
-// accumulation inside; without, the step has no upload and no metrics.
+// Each step's batch comes as the trainer's does (train/batch_stream.h): uploaded on the copy
+// stream, one step ahead, into double-buffered slots; the compute stream waits for it, so an
+// upload that does not overlap the previous step shows in the time. (The copies are no kernel
+// launches.) With --cuda-graph the step is the trainer's graph step (train/graph_step.h): the
+// batch copied into its static input, the step values set, one graph replay (one launch), with
+// the metrics' accumulation inside; without, the step has no metrics.
 #include "tools/bench/model_bench.h"
 
 #include <omp.h>
@@ -33,6 +36,7 @@
 #include "tools/bench/op_costs.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timing.h"
+#include "train/batch_stream.h"
 #include "train/graph_step.h"
 #include "train/step_metrics.h"
 #include "train/train_step.h"
@@ -75,22 +79,28 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
     throw std::invalid_argument("model: --cuda-graph: " + train::cuda_graph_refusal(o.model));
   train::StepMetrics metrics(o.device);
   std::unique_ptr<train::GraphStep> graph;
-  data::Batch batch;  // the host copy the graph step uploads each step, as the trainer's does
-  if (o.cuda_graph) {
+  if (o.cuda_graph)
     graph = std::make_unique<train::GraphStep>(*model, optimizer, metrics, o.device, o.batch, 2);
-    batch = {.images = images.to_vector(),
-             .labels = labels,
-             .n = o.batch,
-             .h = o.image_size,
-             .w = o.image_size};
-  }
+  // The host batch every step uploads, as the trainer's steps upload theirs.
+  const data::Batch host_batch = {.images = images.to_vector(),
+                                  .labels = labels,
+                                  .n = o.batch,
+                                  .h = o.image_size,
+                                  .w = o.image_size};
+  train::BatchStream batches(o.device, o.batch);
+  batches.start([&](data::Batch& b) {
+    b = host_batch;
+    return true;
+  });
+  data::Batch batch;
   auto step = [&](int index) {
     const train::StepSettings settings{
         .step = uint64_t(index), .lr = 5e-4f, .label_smoothing = 0.1f, .clip_grad = 1.f};
+    batches.next(batch);
     if (graph)
-      graph->run(batch, settings);
+      graph->run(batch, batches.images(), settings);
     else
-      train::train_step(*model, optimizer, images, labels, settings);
+      train::train_step(*model, optimizer, batches.images(), labels, settings);
   };
   const int warmup = graph ? std::max(o.warmup, train::GraphStep::kWarmupSteps + 1) : o.warmup;
   for (int i = 0; i < warmup; ++i) step(i);
