@@ -6,6 +6,7 @@
 //     partial last batch each epoch, equals training with in-stream-order uploads bit for bit.
 //     Without the compute stream's wait for a slot's upload (upload_slots.h acquire) the reverse
 //     order trains on the slot's previous batch and the weights differ (checked by hand);
+//   - the host waits for nothing in that loop;
 //   - the slots' own rules: the copy lands only when waited for (reverse order), the slot count,
 //     the size, acquire and release out of turn.
 #include <doctest/doctest.h>
@@ -64,6 +65,7 @@ Trained train_on_sim(BatchStream::Uploads uploads, bool cuda_graph) {
     graph = std::make_unique<GraphStep>(*model, optimizer, metrics, Device::sim, kBatch, 2);
   BatchStream batches(Device::sim, kBatch, uploads);
   uint64_t step = 0;
+  const GpuSyncCount waits_before = gpu_sync_count(Device::sim);
   for (int epoch = 0; epoch < kEpochs; ++epoch) {
     int served = 0;
     batches.start([&](data::Batch& b) {
@@ -86,6 +88,11 @@ Trained train_on_sim(BatchStream::Uploads uploads, bool cuda_graph) {
       ++step;
     }
   }
+  // The host never waited for the device in the loop: neither for a slot (its last copy had
+  // run by the time it was staged again) nor for anything else.
+  const GpuSyncCount waits_after = gpu_sync_count(Device::sim);
+  CHECK(waits_after.host_waits == waits_before.host_waits);
+  CHECK(waits_after.blocking_uploads == waits_before.blocking_uploads);
   Trained t;
   const MetricsSnapshot m = metrics.read();
   t.loss_sum = m.loss_sum;
