@@ -1,6 +1,7 @@
 // trainer.cpp: the training loop (see trainer.h for the run folder it writes).
 //
-// Each epoch: for every batch, set the step (dropout masks), set the scheduled learning rate,
+// Each epoch: for every batch (on a GPU uploaded on the copy stream while the step before runs,
+// train/batch_stream.h), set the step (dropout masks), set the scheduled learning rate,
 // forward, cross-entropy, backward, clip, optimizer step; then evaluate the validation and test
 // sides without gradients and commit the epoch (best.safetensors when validation improved,
 // last.safetensors with the history, metrics.jsonl rebuilt). A non-finite loss stops the run
