@@ -244,6 +244,18 @@ class Backend {
                                   const float* k, const float* v, const float* out,
                                   const float* gout, const float* lse, float* gq, float* gk,
                                   float* gv) = 0;
+  // The same attention read in place from a transformer's packed projection, per (batch, head):
+  //   qkv [b, t, 3, heads, dh] (the qkv linear layer's output as it is), out [b, t, heads, dh]
+  //   (the layout the output projection reads), lse [b, heads, t]; backward writes gqkv packed
+  //   like qkv. Backends whose kernels read only [bh, t, dh] (sim, cuda) keep the default: false
+  //   from packed_attention(), and packed_self_attention (engine/ops) gathers q, k, v and the
+  //   output around attention_forward/backward instead; the entries below are then never called.
+  virtual bool packed_attention() const { return false; }
+  virtual void attention_forward_packed(int b, int heads, int t, int dh, float scale,
+                                        const float* qkv, float* out, float* lse);
+  virtual void attention_backward_packed(int b, int heads, int t, int dh, float scale,
+                                         const float* qkv, const float* out, const float* gout,
+                                         const float* lse, float* gqkv);
 
   // ---- vision ops ----------------------------------------------------------------------------
   virtual void patch_embed_forward(const PatchEmbedDesc& d, const float* image, const float* w,

@@ -70,6 +70,21 @@ void Backend::set_matmul_precision(MatmulPrecision precision) {
 
 void Backend::set_step_values(const StepValues&) {}
 
+// Reached only through a caller that ignored packed_attention() == false (engine/backend.h).
+static void no_packed_attention(Device device, const char* entry) {
+  throw std::logic_error(std::string(entry) + ": device " + device_name(device) +
+                         " reads attention only as [bh, t, dh] (packed_attention() is false)");
+}
+
+void Backend::attention_forward_packed(int, int, int, int, float, const float*, float*, float*) {
+  no_packed_attention(device(), "attention_forward_packed");
+}
+
+void Backend::attention_backward_packed(int, int, int, int, float, const float*, const float*,
+                                        const float*, const float*, float*) {
+  no_packed_attention(device(), "attention_backward_packed");
+}
+
 uint64_t Backend::dropout_seed(uint64_t key, uint64_t step, uint64_t call) {
   return step_seed(key, step, call);
 }

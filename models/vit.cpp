@@ -22,12 +22,9 @@ SelfAttention::SelfAttention(int dim, int heads, float dropout, Generator& gen, 
 }
 
 Tensor SelfAttention::attend(const Tensor& x) {
-  const int64_t b = x.size(0), t = x.size(1), dim = x.size(2), dh = dim / heads_;
-  // [b, t, 3 dim] -> [3, b, heads, t, dh]: q, k and v, stacked, from one projection.
-  Tensor qkv = qkv_->forward(x).reshape({b, t, 3, heads_, dh}).permute({2, 0, 3, 1, 4});
-  Tensor o = scaled_dot_product_attention(qkv, 1.f / std::sqrt(float(dh)));
-  // [b, heads, t, dh] -> [b, t, heads * dh]
-  o = o.permute({0, 2, 1, 3}).reshape({b, t, dim});
+  const int64_t dh = x.size(2) / heads_;
+  // q, k and v from one projection [b, t, 3 dim], read as they are; out [b, t, dim].
+  Tensor o = packed_self_attention(qkv_->forward(x), heads_, 1.f / std::sqrt(float(dh)));
   return proj_->forward(o);
 }
 

@@ -1,4 +1,5 @@
-// attention.cpp: CPU fused scaled-dot-product attention, q, k, v, out [bh, t, dh].
+// attention.cpp: CPU fused scaled-dot-product attention, q, k, v, out [bh, t, dh], or read in
+// place from a transformer's packed projection qkv [b, t, 3, heads, dh] with out [b, t, heads, dh].
 //
 // Forward, for each problem b < bh (Q, K, V, O its [t, dh] matrices):
 //   S     = scale Q K^T                                         [t, t]
@@ -21,6 +22,10 @@
 // kernels reuse each loaded row of K and V across many query rows. Threads take whole problems, so
 // every row of gq, gk, gv has one writer (no races); with fewer problems than threads the problems
 // run one after the other and oneDNN threads each GEMM instead.
+//
+// Both layouts are one loop: a problem's [t, dh] matrices are read and written through leading
+// dimensions (rows 3 heads dh floats apart in the packed qkv, heads dh in its output), so the
+// packed form needs no gather of q, k, v, no permuted copy of the output and no scatter of gqkv.
 #include <omp.h>
 
 #include <algorithm>
@@ -71,55 +76,107 @@ static void exp_rows(float* s, const float* lse, int t) {
   }
 }
 
-void CpuBackend::attention_forward(int bh, int t, int dh, float scale, const float* q,
-                                   const float* k, const float* v, float* out, float* lse) {
-  const int64_t mat = int64_t(t) * dh;
-#pragma omp parallel if (bh >= omp_get_max_threads())
+// Where the [t, dh] matrix of problem (batch i, head h) of one operand lies: it starts at
+// base + i * batch_stride + h * dh and its rows are ld floats apart.
+struct AttentionLayout {
+  int64_t batch_stride;
+  int ld;
+  int64_t at(int problem, int heads, int dh) const {
+    return int64_t(problem / heads) * batch_stride + int64_t(problem % heads) * dh;
+  }
+};
+
+// [bh, t, dh] contiguous: bh problems of one head each.
+static AttentionLayout contiguous_layout(int t, int dh) {
+  return {int64_t(t) * dh, dh};
+}
+
+// q, k, v in `in` (gq, gk, gv too), out (and gout) in `ol`, lse [b * heads, t].
+static void forward_problems(CpuBackend& cpu, int b, int heads, int t, int dh, float scale,
+                             const float* q, const float* k, const float* v, AttentionLayout in,
+                             float* out, AttentionLayout ol, float* lse) {
+  const int problems = b * heads;
+#pragma omp parallel if (problems >= omp_get_max_threads())
   {
     std::vector<float> s(size_t(t) * t);  // this thread's scores, then probabilities
 #pragma omp for schedule(static)
-    for (int b = 0; b < bh; ++b) {
-      float* lse_b = lse + int64_t(b) * t;
-      gemm(false, true, t, t, dh, scale, q + b * mat, dh, 0, k + b * mat, dh, 0, 0.f, s.data(), t,
-           0, 1);
-      row_lse(s.data(), t, lse_b);
-      exp_rows(s.data(), lse_b, t);
-      gemm(false, false, t, dh, t, 1.f, s.data(), t, 0, v + b * mat, dh, 0, 0.f, out + b * mat, dh,
-           0, 1);
+    for (int p = 0; p < problems; ++p) {
+      const int64_t x = in.at(p, heads, dh);
+      float* lse_p = lse + int64_t(p) * t;
+      cpu.gemm(false, true, t, t, dh, scale, q + x, in.ld, 0, k + x, in.ld, 0, 0.f, s.data(), t, 0,
+               1);
+      row_lse(s.data(), t, lse_p);
+      exp_rows(s.data(), lse_p, t);
+      cpu.gemm(false, false, t, dh, t, 1.f, s.data(), t, 0, v + x, in.ld, 0, 0.f,
+               out + ol.at(p, heads, dh), ol.ld, 0, 1);
     }
   }
+}
+
+static void backward_problems(CpuBackend& cpu, int b, int heads, int t, int dh, float scale,
+                              const float* q, const float* k, const float* v, AttentionLayout in,
+                              const float* out, const float* gout, AttentionLayout ol,
+                              const float* lse, float* gq, float* gk, float* gv) {
+  const int problems = b * heads;
+#pragma omp parallel if (problems >= omp_get_max_threads())
+  {
+    std::vector<float> pr(size_t(t) * t), gs(size_t(t) * t);  // P, and dP turned into dS
+#pragma omp for schedule(static)
+    for (int p = 0; p < problems; ++p) {
+      const int64_t x = in.at(p, heads, dh), y = ol.at(p, heads, dh);
+      const float *qp = q + x, *kp = k + x, *vp = v + x, *op = out + y, *gop = gout + y;
+      cpu.gemm(false, true, t, t, dh, scale, qp, in.ld, 0, kp, in.ld, 0, 0.f, pr.data(), t, 0, 1);
+      exp_rows(pr.data(), lse + int64_t(p) * t, t);
+      cpu.gemm(true, false, t, dh, t, 1.f, pr.data(), t, 0, gop, ol.ld, 0, 0.f, gv + x, in.ld, 0,
+               1);
+      cpu.gemm(false, true, t, t, dh, 1.f, gop, ol.ld, 0, vp, in.ld, 0, 0.f, gs.data(), t, 0, 1);
+      for (int i = 0; i < t; ++i) {
+        const float* go_i = gop + int64_t(i) * ol.ld;
+        const float* o_i = op + int64_t(i) * ol.ld;
+        float d_i = 0.f;
+#pragma omp simd reduction(+ : d_i)
+        for (int d = 0; d < dh; ++d) d_i += go_i[d] * o_i[d];
+        float* row = gs.data() + int64_t(i) * t;
+        const float* prow = pr.data() + int64_t(i) * t;
+        for (int j = 0; j < t; ++j) row[j] = prow[j] * (row[j] - d_i);
+      }
+      cpu.gemm(false, false, t, dh, t, scale, gs.data(), t, 0, kp, in.ld, 0, 0.f, gq + x, in.ld, 0,
+               1);
+      cpu.gemm(true, false, t, dh, t, scale, gs.data(), t, 0, qp, in.ld, 0, 0.f, gk + x, in.ld, 0,
+               1);
+    }
+  }
+}
+
+void CpuBackend::attention_forward(int bh, int t, int dh, float scale, const float* q,
+                                   const float* k, const float* v, float* out, float* lse) {
+  const AttentionLayout plain = contiguous_layout(t, dh);
+  forward_problems(*this, bh, 1, t, dh, scale, q, k, v, plain, out, plain, lse);
 }
 
 void CpuBackend::attention_backward(int bh, int t, int dh, float scale, const float* q,
                                     const float* k, const float* v, const float* out,
                                     const float* gout, const float* lse, float* gq, float* gk,
                                     float* gv) {
-  const int64_t mat = int64_t(t) * dh;
-#pragma omp parallel if (bh >= omp_get_max_threads())
-  {
-    std::vector<float> p(size_t(t) * t), gs(size_t(t) * t);  // P, and dP turned into dS
-#pragma omp for schedule(static)
-    for (int b = 0; b < bh; ++b) {
-      const float *qb = q + b * mat, *kb = k + b * mat, *vb = v + b * mat;
-      const float *ob = out + b * mat, *gob = gout + b * mat;
-      gemm(false, true, t, t, dh, scale, qb, dh, 0, kb, dh, 0, 0.f, p.data(), t, 0, 1);
-      exp_rows(p.data(), lse + int64_t(b) * t, t);
-      gemm(true, false, t, dh, t, 1.f, p.data(), t, 0, gob, dh, 0, 0.f, gv + b * mat, dh, 0, 1);
-      gemm(false, true, t, t, dh, 1.f, gob, dh, 0, vb, dh, 0, 0.f, gs.data(), t, 0, 1);
-      for (int i = 0; i < t; ++i) {
-        const float* go_i = gob + int64_t(i) * dh;
-        const float* o_i = ob + int64_t(i) * dh;
-        float d_i = 0.f;
-#pragma omp simd reduction(+ : d_i)
-        for (int d = 0; d < dh; ++d) d_i += go_i[d] * o_i[d];
-        float* row = gs.data() + int64_t(i) * t;
-        const float* prow = p.data() + int64_t(i) * t;
-        for (int j = 0; j < t; ++j) row[j] = prow[j] * (row[j] - d_i);
-      }
-      gemm(false, false, t, dh, t, scale, gs.data(), t, 0, kb, dh, 0, 0.f, gq + b * mat, dh, 0, 1);
-      gemm(true, false, t, dh, t, scale, gs.data(), t, 0, qb, dh, 0, 0.f, gk + b * mat, dh, 0, 1);
-    }
-  }
+  const AttentionLayout plain = contiguous_layout(t, dh);
+  backward_problems(*this, bh, 1, t, dh, scale, q, k, v, plain, out, gout, plain, lse, gq, gk, gv);
+}
+
+// qkv [b, t, 3, heads, dh]: q, k, v of a problem are the same rows at offsets 0, w, 2 w.
+void CpuBackend::attention_forward_packed(int b, int heads, int t, int dh, float scale,
+                                          const float* qkv, float* out, float* lse) {
+  const int w = heads * dh;
+  const AttentionLayout in{int64_t(t) * 3 * w, 3 * w}, ol{int64_t(t) * w, w};
+  forward_problems(*this, b, heads, t, dh, scale, qkv, qkv + w, qkv + 2 * w, in, out, ol, lse);
+}
+
+void CpuBackend::attention_backward_packed(int b, int heads, int t, int dh, float scale,
+                                           const float* qkv, const float* out, const float* gout,
+                                           const float* lse, float* gqkv) {
+  const int w = heads * dh;
+  const AttentionLayout in{int64_t(t) * 3 * w, 3 * w}, ol{int64_t(t) * w, w};
+  backward_problems(*this, b, heads, t, dh, scale, qkv, qkv + w, qkv + 2 * w, in, out, gout, ol,
+                    lse, gqkv, gqkv + w, gqkv + 2 * w);
 }
 
 }  // namespace forge

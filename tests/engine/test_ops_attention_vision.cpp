@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "tests/engine/gradcheck.h"
 
@@ -134,6 +135,45 @@ TEST_CASE("attention over packed qkv [3, b, h, t, dh]: the same output and gradi
   CHECK(packed.to_vector() == separate.to_vector());
   CHECK(packed_grad == proj.grad().to_vector());
   CHECK(error_of([&] { scaled_dot_product_attention(part(0), 1.f); }).find("[3, b, h, t, dh]") !=
+        std::string::npos);
+}
+
+TEST_CASE("attention over the unpermuted projection [b, t, 3 h dh]: equal to the gathered path") {
+  // On the CPU packed_self_attention reads q, k, v in place and writes [b, t, h dh]; the gathered
+  // path permutes the projection to [3, b, h, t, dh], packs it, and permutes the output back.
+  REQUIRE(backend(Device::cpu).packed_attention());
+  Generator gen(14);
+  struct Case {
+    int b, t, heads, dh;
+  };
+  // 1 x 1: fewer problems than threads (problems in order, threaded GEMMs); t = 1 and 33 odd tails.
+  for (Case c : {Case{2, 7, 3, 4}, Case{1, 33, 1, 8}, Case{3, 1, 2, 4}, Case{2, 17, 2, 8}}) {
+    CAPTURE(c.b);
+    CAPTURE(c.t);
+    CAPTURE(c.heads);
+    CAPTURE(c.dh);
+    const int width = c.heads * c.dh;
+    const float scale = 1.f / std::sqrt(float(c.dh));
+    Tensor proj = leaf({c.b, c.t, 3 * width}, gen, -2.f, 2.f);
+    Tensor r = Tensor::uniform({c.b, c.t, width}, gen, -1.f, 1.f);
+    Tensor packed = packed_self_attention(proj, c.heads, scale);
+    REQUIRE(packed.shape() == Shape{c.b, c.t, width});
+    sum(mul(packed, r)).backward();
+    const std::vector<float> packed_grad = proj.grad().to_vector();
+    proj.zero_grad();
+    Tensor stacked = proj.reshape({c.b, c.t, 3, c.heads, c.dh}).permute({2, 0, 3, 1, 4});
+    Tensor gathered = scaled_dot_product_attention(stacked, scale)
+                          .permute({0, 2, 1, 3})
+                          .reshape({c.b, c.t, width});
+    sum(mul(gathered, r)).backward();
+    // The same GEMMs on the same values, only their leading dimensions differ: float sums in the
+    // same order, so within a few ulps (1e-6 on values and gradients of order 1).
+    CHECK(max_abs_diff(packed.to_vector(), gathered.to_vector()) < 1e-6f);
+    CHECK(max_abs_diff(packed_grad, proj.grad().to_vector()) < 1e-6f);
+  }
+  Tensor small = leaf({2, 5, 3 * 2 * 4}, gen);
+  check_gradients([](auto& x) { return packed_self_attention(x[0], 2, 0.5f); }, {small});
+  CHECK(error_of([&] { packed_self_attention(small, 5, 1.f); }).find("[2, 5, 24]") !=
         std::string::npos);
 }
 

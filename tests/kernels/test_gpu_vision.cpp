@@ -112,6 +112,13 @@ TEST_CASE("gpu attention: forward and backward match the CPU for any t, head dim
         },
         2e-5f, 2e-5f);
   }
+  // Over the unpermuted projection [b, t, 3 h dh]: the CPU reads it in place, the GPU gathers.
+  compare(
+      "packed_self_attention", {{randn({2, 17, 3 * 3 * 32}, gen)}},
+      [](const std::vector<Tensor>& x) {
+        return packed_self_attention(x[0], 3, 1.f / std::sqrt(32.f));
+      },
+      2e-5f, 2e-5f);
 }
 
 TEST_CASE("gpu conv2d: forward, data and weight gradients match oneDNN") {

@@ -125,6 +125,12 @@ std::vector<OpCase> make_op_cases(Device dev, int batch, Generator& gen) {
     add_case("attention", shapes_of({{"q,k,v", q.shape()}}), attention_cost(b * heads, tokens, dh),
              {q, k, v}, [=] { return scaled_dot_product_attention(q, k, v, scale); });
   }
+  {  // the ViT's: read from the qkv projection's output, written as the output projection reads
+    Tensor qkv = input({b, tokens, 3 * dim}, gen, dev);
+    add_case("attention_packed", shapes_of({{"qkv", qkv.shape()}}),
+             attention_cost(b * heads, tokens, dh), {qkv},
+             [=] { return packed_self_attention(qkv, heads, 1.f / std::sqrt(float(dh))); });
+  }
   {  // ViT-Ti/16 on the padded 128x128 image (which needs no gradient)
     Tensor img = input({b, 3, 128, 128}, gen, dev, false), w = input({dim, 3, 16, 16}, gen, dev),
            bias = input({dim}, gen, dev), cls = input({dim}, gen, dev),

@@ -232,8 +232,12 @@ static double node_forward_flops(const Node& node, const Tensor& out) {
     const int64_t m = in[0].size(-2), k = in[0].size(-1), n = in[1].size(-1);
     return matmul_cost(out.numel() / (m * n), m, n, k).forward.flops;
   }
-  if (std::strcmp(node.name, "scaled_dot_product_attention") == 0)  // q, k, v, or packed qkv
-    return attention_cost(out.size(0) * out.size(1), out.size(2), out.size(3)).forward.flops;
+  // q, k, v or stacked qkv (out [b, h, t, dh]), or the unpermuted projection (out [b, t, h dh]:
+  // the flops of one head of width h dh)
+  if (std::strcmp(node.name, "scaled_dot_product_attention") == 0)
+    return out.ndim() == 3
+               ? attention_cost(out.size(0), out.size(1), out.size(2)).forward.flops
+               : attention_cost(out.size(0) * out.size(1), out.size(2), out.size(3)).forward.flops;
   if (std::strcmp(node.name, "patch_embed") == 0) {
     const Tensor& images = in[0];
     const int64_t e = in[1].size(0), c = images.size(1);
