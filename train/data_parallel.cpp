@@ -92,7 +92,7 @@ std::string DataParallel::reduce_summary() {
   const dist::ReduceTiming t = reducer_->timing();
   reducer_->reset_timing();
   const size_t buckets = reducer_->bucket_count();
-  char line[256];
+  char line[320];
   if (device_sum_) {  // the host's clocks see NCCL's work queued, not done: no span to show
     std::snprintf(line, sizeof line,
                   "all-reduce over %d ranks (%s): %.2f MB a step in %zu bucket%s", comm_.size(),
@@ -102,10 +102,12 @@ std::string DataParallel::reduce_summary() {
   }
   std::snprintf(line, sizeof line,
                 "all-reduce over %d ranks: %.2f MB a step in %zu bucket%s, %.2f ms a step from "
-                "the first bucket's start to the last's end, %.0f%% of it hidden behind backward",
+                "the first bucket's start to the last's end, %.0f%% of it hidden behind backward "
+                "(%.2f ms a step waited for after backward)",
                 comm_.size(), reducer_->bytes_per_step() / 1e6, buckets, buckets == 1 ? "" : "s",
                 1e3 * t.span_seconds / double(t.steps),
-                t.span_seconds > 0 ? 100.0 * (1.0 - t.exposed_seconds / t.span_seconds) : 0.0);
+                t.span_seconds > 0 ? 100.0 * (1.0 - t.exposed_seconds / t.span_seconds) : 0.0,
+                1e3 * t.exposed_seconds / double(t.steps));
   return line;
 }
 

@@ -73,8 +73,10 @@ class DataParallel {
   float step_share(int local_rows, int64_t global);
   // A snapshot of this rank's running sums as the sums over every rank (a collective).
   MetricsSnapshot reduce(const MetricsSnapshot& local) const;
-  // "all-reduce: 1.2 MB a step in 1 bucket, 3.4 ms a step, 56% hidden behind backward" for the
-  // steps since the last call, or "" with one rank.
+  // "all-reduce over 2 ranks: 1.2 MB a step in 3 buckets, 3.4 ms a step from the first bucket's
+  // start to the last's end, 56% of it hidden behind backward (1.5 ms a step waited for after
+  // backward)" for the steps since the last call (on cuda volume and buckets only), or "" with
+  // one rank.
   std::string reduce_summary();
 
  private:
