@@ -2,7 +2,7 @@
 // with backward, as PyTorch's DistributedDataParallel does it (docs/DISTRIBUTED.md).
 //
 // The parameters, in reverse order (backward produces the last layers' gradients first), are cut
-// into buckets of about `bucket_bytes` (25 MB, DDP's default). During backward an autograd hook
+// into buckets of about `bucket_bytes` (25 MiB, DDP's default; train's --bucket-mb). During backward an autograd hook
 // (engine/autograd.h, LeafGradientScope) names each parameter whose gradient is final; when every
 // parameter of the next bucket in order is final, its gradients are copied into the bucket's
 // buffer and the bucket's nonblocking sum over the ranks starts, while backward goes on. Buckets
