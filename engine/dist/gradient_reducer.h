@@ -2,13 +2,13 @@
 // with backward, as PyTorch's DistributedDataParallel does it (docs/DISTRIBUTED.md).
 //
 // The parameters, in reverse order (backward produces the last layers' gradients first), are cut
-// into buckets of about `bucket_bytes` (25 MiB, DDP's default; train's --bucket-mb). During backward an autograd hook
-// (engine/autograd.h, LeafGradientScope) names each parameter whose gradient is final; when every
-// parameter of the next bucket in order is final, its gradients are copied into the bucket's
-// buffer and the bucket's nonblocking sum over the ranks starts, while backward goes on. Buckets
-// start in the same order on every rank (MPI's rule for collectives), whatever order the hook names
-// them in. After backward: the buckets left are started, all are waited for, and the sums are
-// copied back into the gradients.
+// into buckets of about `bucket_bytes` (25 MiB, DDP's default; train's --bucket-mb). During
+// backward an autograd hook (engine/autograd.h, LeafGradientScope) names each parameter whose
+// gradient is final; when every parameter of the next bucket in order is final, its gradients are
+// copied into the bucket's buffer and the bucket's nonblocking sum over the ranks starts, while
+// backward goes on. Buckets start in the same order on every rank (MPI's rule for collectives),
+// whatever order the hook names them in. After backward: the buckets left are started, all are
+// waited for, and the sums are copied back into the gradients.
 //
 // The weight is this rank's share of the global batch, n_rank / n_global: each rank's loss is the
 // mean over its own samples, so sum_r (n_r / n) grad_r is the gradient of the mean over the whole
