@@ -49,6 +49,8 @@ fi
 # The nvcc build (FORGE_CUDA=ON) is optional and needs what this script does not install: a CUDA
 # toolkit and cuDNN 9, which is no part of the toolkit (NVIDIA's apt repository:
 # libcudnn9-dev-cuda-13; or configure with -DFORGE_CUDNN=OFF). docs/GPU_BACKEND.md, "Convolutions".
+# NCCL likewise (libnccl-dev, or PyPI's nvidia-nccl-cu13 beside the toolkit; -DFORGE_NCCL=OFF
+# without it): the cuda ranks' gradient all-reduce, docs/DISTRIBUTED.md.
 cuda_header_wheels="nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85"
 cuda_headers="$project/.deps/cuda-headers"
 if [ "$(cat "$cuda_headers/wheels" 2>/dev/null)" != "$cuda_header_wheels" ]; then

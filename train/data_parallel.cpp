@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -19,8 +18,6 @@ namespace forge::train {
 
 DataParallel::DataParallel(const TrainOptions& o) : comm_(dist::communicator()) {
   if (comm_.size() == 1) return;
-  if (o.device == Device::cuda && !std::getenv("CUDA_VISIBLE_DEVICES"))
-    setenv("CUDA_VISIBLE_DEVICES", std::to_string(comm_.local_rank()).c_str(), 1);
   if (o.batch_size < comm_.size())
     throw OptionError("--batch-size " + std::to_string(o.batch_size) + " is the global batch: it " +
                       "needs at least one image for each of the " + std::to_string(comm_.size()) +
@@ -28,6 +25,7 @@ DataParallel::DataParallel(const TrainOptions& o) : comm_(dist::communicator()) 
   if (!writer() && !std::freopen("/dev/null", "w", stdout))
     std::fprintf(stderr, "train: rank %d: cannot silence stdout; it prints as rank 0 does\n",
                  comm_.rank());
+  device_sum_ = dist::make_device_all_reduce(o.device, comm_);
 }
 
 void DataParallel::check_shares(size_t images, int batch_size, bool drop_last) const {
@@ -43,7 +41,7 @@ std::string DataParallel::shared_path(const std::string& path_on_rank0) const {
   return dist::broadcast_string(comm_, path_on_rank0, 0);
 }
 
-void DataParallel::start(const nn::Module& model, bool sync_bn) {
+void DataParallel::start(const nn::Module& model, bool sync_bn, double bucket_mb) {
   if (sync_bn) sync_bn_.emplace(comm_);
   if (comm_.size() == 1) return;
   std::vector<float> host;
@@ -55,7 +53,8 @@ void DataParallel::start(const nn::Module& model, bool sync_bn) {
     comm_.broadcast(host.data(), host.size() * sizeof(float), 0);
     t.copy_from(Tensor::from_vector(host, t.shape(), t.device()));
   }
-  reducer_ = std::make_unique<dist::GradientReducer>(comm_, model.parameters());
+  reducer_ = std::make_unique<dist::GradientReducer>(
+      comm_, model.parameters(), size_t(bucket_mb * double(1 << 20)), device_sum_.get());
 }
 
 DataParallel::~DataParallel() {
@@ -92,13 +91,22 @@ std::string DataParallel::reduce_summary() {
   const dist::ReduceTiming t = reducer_->timing();
   reducer_->reset_timing();
   const size_t buckets = reducer_->bucket_count();
-  char line[192];
+  char line[320];
+  if (device_sum_) {  // the host's clocks see NCCL's work queued, not done: no span to show
+    std::snprintf(line, sizeof line,
+                  "all-reduce over %d ranks (%s): %.2f MB a step in %zu bucket%s", comm_.size(),
+                  device_sum_->name().c_str(), reducer_->bytes_per_step() / 1e6, buckets,
+                  buckets == 1 ? "" : "s");
+    return line;
+  }
   std::snprintf(line, sizeof line,
                 "all-reduce over %d ranks: %.2f MB a step in %zu bucket%s, %.2f ms a step from "
-                "the first bucket's start to the last's end, %.0f%% of it hidden behind backward",
+                "the first bucket's start to the last's end, %.0f%% of it hidden behind backward "
+                "(%.2f ms a step waited for after backward)",
                 comm_.size(), reducer_->bytes_per_step() / 1e6, buckets, buckets == 1 ? "" : "s",
                 1e3 * t.span_seconds / double(t.steps),
-                t.span_seconds > 0 ? 100.0 * (1.0 - t.exposed_seconds / t.span_seconds) : 0.0);
+                t.span_seconds > 0 ? 100.0 * (1.0 - t.exposed_seconds / t.span_seconds) : 0.0,
+                1e3 * t.exposed_seconds / double(t.steps));
   return line;
 }
 

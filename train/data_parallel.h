@@ -5,10 +5,11 @@
 //                every global batch (data::shard_range: the first rows % N ranks take one row
 //                more); a run whose global batch, or last partial batch, has fewer rows than
 //                ranks is refused (drop it with --drop-last, or choose another --batch-size).
-//   gradients    all-reduced in buckets during backward (dist::GradientReducer), each rank's
-//                weighted by its share of the global batch: after backward every rank holds the
-//                gradient of the whole batch's mean loss, so clipping sees the global norm and
-//                every rank applies the same update.
+//   gradients    all-reduced in buckets of --bucket-mb during backward (dist::GradientReducer),
+//                each rank's weighted by its share of the global batch: after backward every rank
+//                holds the gradient of the whole batch's mean loss, so clipping sees the global
+//                norm and every rank applies the same update. MPI sums cpu and sim buckets, NCCL
+//                cuda buckets in device memory (dist::DeviceAllReduce).
 //   randomness   keyed by the sample (augmentation, drop path) or, for dropout, by the sample's
 //                row in the global batch (dist::set_batch_share), so the same whatever N is.
 //   metrics      loss sums and correct counts summed over ranks at each read; a non-finite loss
@@ -28,6 +29,7 @@
 #include <string>
 
 #include "engine/dist/communicator.h"
+#include "engine/dist/device_all_reduce.h"
 #include "engine/dist/gradient_reducer.h"
 #include "engine/dist/sync_batch_norm.h"
 #include "engine/nn/module.h"
@@ -40,7 +42,7 @@ struct TrainOptions;
 class DataParallel {
  public:
   // Joins the ranks (MPI_Init when launched as several); on ranks other than 0 sends stdout to
-  // /dev/null; a cuda rank sees only the GPU of its local rank (CUDA_VISIBLE_DEVICES, unless set).
+  // /dev/null; a cuda rank takes the GPU of its local rank (cudaSetDevice) and joins NCCL.
   // Before anything touches a device.
   explicit DataParallel(const TrainOptions& options);
   ~DataParallel();
@@ -57,8 +59,9 @@ class DataParallel {
   std::string shared_path(const std::string& path_on_rank0) const;
 
   // After the model is made (and a checkpoint loaded): rank 0's weights and buffers everywhere,
-  // and the reducer over `model`'s parameters; with --sync-bn, the scope for training.
-  void start(const nn::Module& model, bool sync_bn);
+  // and the reducer over `model`'s parameters in buckets of `bucket_mb` MiB (--bucket-mb); with
+  // --sync-bn, the scope for training.
+  void start(const nn::Module& model, bool sync_bn, double bucket_mb);
   // The reducer a training step hands its backward to (null with one rank).
   dist::GradientReducer* reducer() const { return reducer_.get(); }
 
@@ -70,12 +73,15 @@ class DataParallel {
   float step_share(int local_rows, int64_t global);
   // A snapshot of this rank's running sums as the sums over every rank (a collective).
   MetricsSnapshot reduce(const MetricsSnapshot& local) const;
-  // "all-reduce: 1.2 MB a step in 1 bucket, 3.4 ms a step, 56% hidden behind backward" for the
-  // steps since the last call, or "" with one rank.
+  // "all-reduce over 2 ranks: 1.2 MB a step in 3 buckets, 3.4 ms a step from the first bucket's
+  // start to the last's end, 56% of it hidden behind backward (1.5 ms a step waited for after
+  // backward)" for the steps since the last call (on cuda volume and buckets only), or "" with
+  // one rank.
   std::string reduce_summary();
 
  private:
   dist::Communicator& comm_;
+  std::unique_ptr<dist::DeviceAllReduce> device_sum_;  // cuda: NCCL; cpu, sim: null (MPI)
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::optional<dist::SyncBatchNormScope> sync_bn_;
   float last_weight_ = 1.f;

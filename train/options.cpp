@@ -227,6 +227,10 @@ std::vector<OptionSpec> make_table() {
       {"--sync-bn", "/sync_bn",
        "with mpirun -np N: batch-norm statistics over the global batch, not per rank", mutable_,
        Field<bool>([](O & o) -> auto& { return o.sync_bn; })},
+      {"--bucket-mb", "/bucket_mb",
+       "with mpirun -np N: gradient all-reduce bucket size in MiB (DDP's bucket_cap_mb); smaller "
+       "buckets start sooner in backward",
+       mutable_, Field<float>([](O & o) -> auto& { return o.bucket_mb; }), 1e-3, 1024},
       {"--model-ema",
        "/regularise/model_ema",
        "keep an exponential moving average of the weights, evaluated beside the final model",

@@ -191,7 +191,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
     std::printf("resumed from %s after epoch %d (step %lld)\n", o.resume.c_str(), start_epoch,
                 static_cast<long long>(info.step));
   }
-  dp.start(*model, o.sync_bn);
+  dp.start(*model, o.sync_bn, o.bucket_mb);
   // report.html: this run's history with the test-side reports of `reports`' models.
   auto write_report = [&](const std::string& status, std::vector<LabelledReport> reports,
                           std::vector<ExamplePrediction> examples) {

@@ -92,6 +92,7 @@ struct TrainOptions {
   bool tf32 = false;               // fp32 GEMMs with tf32 inputs (sim and cuda)
   // data-parallel training (mpirun -np N; train/data_parallel.h)
   bool sync_bn = false;     // batch-norm statistics over every rank's share, not per rank
+  float bucket_mb = 25;     // gradient all-reduce bucket size in MiB (DDP's bucket_cap_mb)
   bool cuda_graph = false;  // the step captured as a CUDA graph (cuda; sim emulates): graph_step.h
 };
 

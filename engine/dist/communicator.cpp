@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "engine/dist/device_all_reduce.h"
 #include "engine/dist/launch.h"
 
 namespace forge::dist {
@@ -73,6 +74,19 @@ bool mpi_built_in() {
 }
 std::unique_ptr<Communicator> make_mpi_communicator() {
   throw std::logic_error("make_mpi_communicator: built without MPI");
+}
+#endif
+
+#ifndef FORGE_NCCL
+bool nccl_built_in() {
+  return false;
+}
+std::unique_ptr<DeviceAllReduce> make_device_all_reduce(Device device, Communicator& comm) {
+  if (device != Device::cuda) return nullptr;
+  throw std::runtime_error(
+      "one of " + std::to_string(comm.size()) +
+      " cuda ranks, but this build has no NCCL to sum their gradients on the GPUs: configure "
+      "with -DFORGE_CUDA=ON -DFORGE_NCCL=ON (NCCL beside the CUDA toolkit; docs/DISTRIBUTED.md)");
 }
 #endif
 

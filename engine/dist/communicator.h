@@ -5,9 +5,9 @@
 //   single rank  rank 0 of 1; every collective is the identity. A process not started by a
 //                launcher (mpirun), and every process of a build without MPI.
 //   MPI          (engine/dist/mpi_communicator.cpp, FORGE_MPI) MPI_COMM_WORLD, on host buffers:
-//                the ranks of cpu and sim, and the cuda ranks through host staging.
-// The collectives work on host memory; callers stage device data (engine/dist/gradient_reducer.h
-// does). Every rank must call the collectives in the same order (MPI's rule).
+//                everything the ranks share, and the gradients of cpu and sim ranks (a cuda
+//                rank's gradients go through NCCL: engine/dist/device_all_reduce.h).
+// The collectives work on host memory. Every rank must call the collectives in the same order (MPI's rule).
 //
 // A process decides at start-up which it is (communicator()): it initialises MPI only when a
 // launcher's environment says it is one rank of several (OMPI_COMM_WORLD_SIZE, PMI_SIZE or

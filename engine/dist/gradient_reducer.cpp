@@ -12,14 +12,18 @@ namespace forge::dist {
 using Clock = std::chrono::steady_clock;
 
 GradientReducer::GradientReducer(Communicator& comm, std::vector<Tensor> params,
-                                 size_t bucket_bytes)
-    : comm_(comm), params_(std::move(params)) {
+                                 size_t bucket_bytes, DeviceAllReduce* device_sum)
+    : comm_(comm), device_sum_(device_sum), params_(std::move(params)) {
   size_t bucket_floats = 0;
   for (size_t k = params_.size(); k-- > 0;) {
     const Tensor& p = params_[k];
     if (!p.defined() || !p.requires_grad() || p.grad_fn())
       throw std::invalid_argument("GradientReducer: parameter " + std::to_string(k) +
                                   " is not a leaf that requires a gradient");
+    if (p.device() != params_.back().device())
+      throw std::invalid_argument("GradientReducer: parameter " + std::to_string(k) + " is on " +
+                                  device_name(p.device()) + ", the last on " +
+                                  device_name(params_.back().device()));
     const size_t floats = size_t(p.numel());
     if (buckets_.empty() || (bucket_floats > 0 && (bucket_floats + floats) * 4 > bucket_bytes)) {
       buckets_.emplace_back();
@@ -31,15 +35,21 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<Tensor> params,
     bucket_floats += floats;
     bucket_of_[&p.impl()] = buckets_.size() - 1;
   }
+  if (params_.empty()) return;
+  const Device device = params_.front().device();
+  if (device == Device::cuda && !device_sum_)
+    throw std::invalid_argument(
+        "GradientReducer: cuda gradients are summed on the GPU, and no DeviceAllReduce (NCCL) "
+        "was given");
   for (Bucket& b : buckets_) {
     const Tensor& last = params_[b.params.back()];
-    b.host.resize(b.offsets.back() + size_t(last.numel()));
+    b.buffer = Tensor::zeros({int64_t(b.offsets.back()) + last.numel()}, device);
   }
 }
 
 size_t GradientReducer::bytes_per_step() const {
   size_t floats = 0;
-  for (const Bucket& b : buckets_) floats += b.host.size();
+  for (const Bucket& b : buckets_) floats += size_t(b.buffer.numel());
   return floats * sizeof(float);
 }
 
@@ -82,29 +92,29 @@ void GradientReducer::start_ready_buckets() {
 
 void GradientReducer::start(Bucket& b) {
   if (&b == &buckets_.front()) first_start_ = Clock::now();
+  Backend& be = backend(b.buffer.device());
   for (size_t j = 0; j < b.params.size(); ++j) {
     const Tensor& p = params_[b.params[j]];
-    float* dst = b.host.data() + b.offsets[j];
-    const size_t n = size_t(p.numel());
+    float* dst = b.buffer.data() + b.offsets[j];
     const Tensor g = p.grad();
-    if (!g.defined()) {
-      std::fill(dst, dst + n, 0.f);
-      continue;
-    }
-    backend(g.device()).copy_to_host(dst, g.data(), n * sizeof(float));
+    if (g.defined())
+      be.copy(dst, g.data(), size_t(p.numel()) * sizeof(float));
+    else
+      be.fill(dst, p.numel(), 0.f);
   }
-  b.pending = comm_.start_all_reduce_sum(b.host.data(), b.host.size());
+  const size_t count = size_t(b.buffer.numel());
+  b.pending = device_sum_ ? device_sum_->start_all_reduce_sum(b.buffer.data(), count)
+                          : comm_.start_all_reduce_sum(b.buffer.data(), count);
 }
 
 void GradientReducer::finish(Bucket& b) {
   b.pending->wait();
   b.pending.reset();
+  Backend& be = backend(b.buffer.device());
   for (size_t j = 0; j < b.params.size(); ++j) {
     const Tensor& p = params_[b.params[j]];
     if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));
-    const Tensor g = p.grad();
-    backend(g.device())
-        .copy_from_host(g.data(), b.host.data() + b.offsets[j], size_t(p.numel()) * sizeof(float));
+    be.copy(p.grad().data(), b.buffer.data() + b.offsets[j], size_t(p.numel()) * sizeof(float));
   }
 }
 

@@ -4,7 +4,9 @@ loopback (docs/DISTRIBUTED.md). Each case is one CTest test:
   equal_vit   2 ranks with global batch 16 end 2 epochs of vit-micro (dropout 0) with the weights
               1 rank reaches with batch 16, within TOLERANCE; the last batch of each epoch is odd
               (15 images: shares of 8 and 7), so the shares' weights in the all-reduce count. The
-              same with dropout 0.1 (each rank's rows of the global batch's mask).
+              same with dropout 0.1 (each rank's rows of the global batch's mask). The default
+              25 MiB makes one bucket; --bucket-mb 0.01 cuts the gradients into several, which
+              the run must report, and still ends within TOLERANCE of 1 rank.
   equal_cnn   the same for cnn-micro with --sync-bn on both sides; and without --sync-bn the two
               differ by more than TOLERANCE (per-rank batch-norm statistics), which shows the check
               can tell them apart.
@@ -21,6 +23,7 @@ scale, so a wrong share weight would go unseen.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,21 +91,38 @@ def epoch_rows(folder):
     return [r for r in rows if r.get("type", "epoch") == "epoch"]
 
 
-def expect_equal(runs, work, model, *extra):
+def expect_equal(runs, work, model, *extra, two_extra=()):
+    """1 rank with `extra`, 2 ranks with `extra` and `two_extra`: the same weights. Returns the
+    two folders and the 2-rank run's stdout."""
     tag = "".join(extra)
-    one, two = os.path.join(work, "one" + tag), os.path.join(work, "two" + tag)
-    runs.run(1, model, one, *extra)
-    r = runs.run(2, model, two, *extra)
+    one, two = os.path.join(work, "one" + tag), os.path.join(work, "two" + tag + "".join(two_extra))
+    if not os.path.exists(one):
+        runs.run(1, model, one, *extra)
+    r = runs.run(2, model, two, *(extra + tuple(two_extra)))
     check("; 31 train /" in r.stdout, "not the 31 training images the shares of 8 and 7 need:\n" +
           r.stdout[:600])
     d = max_difference(os.path.join(one, "last.safetensors"), os.path.join(two, "last.safetensors"))
-    print("%s %s: max |w1 - w2| = %.3g (tolerance %g)" % (model, " ".join(extra), d, TOLERANCE))
+    print("%s %s: max |w1 - w2| = %.3g (tolerance %g)" % (model, " ".join(extra + tuple(two_extra)),
+                                                         d, TOLERANCE))
     check(d <= TOLERANCE, "%s: 2 ranks end %.3g from 1 rank, above %g" % (model, d, TOLERANCE))
-    return one, two
+    return one, two, r.stdout
+
+
+def bucket_count(stdout):
+    """The bucket count in the run's all-reduce lines ("... a step in 9 buckets, ...")."""
+    counts = set(re.findall(r"MB a step in (\d+) buckets?", stdout))
+    check(len(counts) == 1, "no single bucket count in the all-reduce lines: %s\n%s" %
+          (sorted(counts), stdout[-2000:]))
+    return int(counts.pop())
 
 
 def case_equal_vit(runs, work):
-    expect_equal(runs, work, "vit-micro")
+    _, _, default = expect_equal(runs, work, "vit-micro")
+    check(bucket_count(default) == 1, "vit-micro's 0.09 MB of gradients in %d buckets of 25 MiB" %
+          bucket_count(default))
+    _, _, small = expect_equal(runs, work, "vit-micro", two_extra=("--bucket-mb", "0.01"))
+    print("vit-micro: %d buckets of 0.01 MiB" % bucket_count(small))
+    check(bucket_count(small) > 1, "--bucket-mb 0.01 left vit-micro's gradients in one bucket")
     # With dropout too: each rank draws its rows of the global batch's mask.
     expect_equal(runs, work, "vit-micro", "--drop", "0.1")
 
