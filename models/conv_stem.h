@@ -2,8 +2,8 @@
 // Transformers See Better"), in place of the patch-p patchify convolution:
 //
 //   images [b, 3, s, s] -> k x [ conv3x3 stride 2 (no bias) - batch norm - ReLU ]
-//   -> conv1x1 to the width (with bias) -> tokens [b, 1 + (s/p)^2, dim] (+ class token, +
-//   positions)
+//   -> conv1x1 to the width (with bias) -> class token + one token per cell, + positions
+//   -> tokens [b, 1 + (s/p)^2, dim]
 //
 // with p = 2^k, so the token grid is the patch stem's (s is padded to a multiple of p first, as
 // for the patch stem: each stride-2 step then halves it exactly). The widths double towards the

@@ -149,14 +149,19 @@ std::string stem_refusal(const std::string& preset) {
          "convolutions of their own)";
 }
 
+// "a, b, c", for the messages that list what is known.
+static std::string join_names(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& name : names) joined += (joined.empty() ? "" : ", ") + name;
+  return joined;
+}
+
 std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& gen,
                                               Device device) {
   auto it = factories().find(spec.preset);
-  if (it == factories().end()) {
-    std::string known;
-    for (const auto& name : model_presets()) known += (known.empty() ? "" : ", ") + name;
-    throw std::invalid_argument("unknown model '" + spec.preset + "' (known: " + known + ")");
-  }
+  if (it == factories().end())
+    throw std::invalid_argument("unknown model '" + spec.preset +
+                                "' (known: " + join_names(model_presets()) + ")");
   if (spec.num_classes < 2)
     throw std::invalid_argument("a classifier needs at least 2 classes, got " +
                                 std::to_string(spec.num_classes));
@@ -171,7 +176,8 @@ std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& 
                                 spec.preset + "': " + refusal);
   const std::vector<std::string> stems = model_stems();
   if (std::find(stems.begin(), stems.end(), spec.stem) == stems.end())
-    throw std::invalid_argument("unknown stem '" + spec.stem + "' (known: patch, conv)");
+    throw std::invalid_argument("unknown stem '" + spec.stem + "' (known: " + join_names(stems) +
+                                ")");
   if (const std::string refusal = stem_refusal(spec.preset);
       spec.stem != "patch" && !refusal.empty())
     throw std::invalid_argument("stem '" + spec.stem + "' for '" + spec.preset + "': " + refusal);
