@@ -324,6 +324,9 @@ def from_architecture(architecture):
     for key, value in FIXED[family].items():
         if architecture.get(key) != value:
             raise ValueError(f"{family}: {key} is {architecture.get(key)!r}, the twin has {value!r}")
+    # Checkpoints from before --stem have no "stem": the patch embedding, the twin's only one.
+    if architecture.get("stem", "patch") != "patch":
+        raise ValueError(f"{family}: stem is {architecture['stem']!r}, the twin has the patch stem")
     return CLASSES[family](**{k: architecture[k] for k in ARGUMENTS[family]})
 
 

@@ -22,6 +22,10 @@ struct ModelSpec {
   // blocks; the CNN has none: drop_path_refusal). Earlier blocks' rates rise linearly from 0 to
   // it, as timm's. It acts in training only; the architecture records it all the same.
   float drop_path = 0.f;
+  // The ViT's embedding of the image: "patch" (the patchify convolution) or "conv" (a stack of
+  // stride-2 3x3 convolutions, models/conv_stem.h); the other families have their own stems and
+  // take "patch" only (stem_refusal).
+  std::string stem = "patch";
 };
 
 // What a model offers for pictures of what it looks at (train/saliency.h), inference only.
@@ -46,7 +50,8 @@ class ImageClassifier : public nn::Module {
   // Every value that defines the model, resolved (the preset's dropout, not -1), as create_model
   // built it: {"family": "vit" | "hrnet" | "cnn", "image_size", "in_channels", "num_classes",
   // the family's widths and depths (the fields of its Config), "dropout", the norm and its eps,
-  // the activation; the ViT adds "padded_size" and "tokens"}. Recorded in checkpoints, so that
+  // the activation; the ViT adds "stem", "padded_size" and "tokens", and with the conv stem
+  // "stem_channels"}. Recorded in checkpoints, so that
   // other programs (bench/pytorch_models.py's twins) can build the model without forge's presets.
   const nlohmann::ordered_json& architecture() const { return architecture_; }
   void set_architecture(nlohmann::ordered_json architecture) {
@@ -73,5 +78,9 @@ std::vector<std::string> model_presets();
 // Why `preset` takes no drop path (ModelSpec::drop_path > 0), or "" where it does (the vit and
 // hrnet presets; an unknown name too, which create_model refuses for its own reason).
 std::string drop_path_refusal(const std::string& preset);
+// The stems a ViT takes ("patch", "conv"), and why `preset` takes no conv stem, or "" where it
+// does (the vit presets; an unknown name too, which create_model refuses for its own reason).
+std::vector<std::string> model_stems();
+std::string stem_refusal(const std::string& preset);
 
 }  // namespace forge::models

@@ -4,6 +4,7 @@
 //   vit-micro, hrnet-micro, cnn-micro
 //                             the same code at toy widths, for tests and smoke runs: seconds per
 //                             step on one CPU core
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -15,12 +16,13 @@
 
 namespace forge::models {
 
-// The preset's configuration with the spec's dropout rate, when one is given, and its drop-path
-// rate where the family has residual blocks (a drop_path field).
+// The preset's configuration with the spec's dropout rate, when one is given, its drop-path
+// rate where the family has residual blocks (a drop_path field), and its stem (the ViT).
 template <typename Config>
 static Config with_dropout(Config c, const ModelSpec& spec) {
   if (spec.dropout >= 0.f) c.dropout = spec.dropout;
   if constexpr (requires { c.drop_path; }) c.drop_path = spec.drop_path;
+  if constexpr (requires { c.stem; }) c.stem = spec.stem;
   return c;
 }
 
@@ -37,6 +39,8 @@ static nlohmann::ordered_json common(const char* family, const ModelSpec& s) {
 static nlohmann::ordered_json describe(const VitConfig& c, const ModelSpec& s) {
   nlohmann::ordered_json a = common("vit", s);
   const int padded = (s.image_size + c.patch - 1) / c.patch * c.patch;
+  a["stem"] = c.stem;
+  if (c.stem == "conv") a["stem_channels"] = conv_stem_channels(c.patch, c.dim);
   a["padded_size"] = padded;  // zero padding, centred
   a["patch"] = c.patch;
   a["dim"] = c.dim;
@@ -135,14 +139,29 @@ std::string drop_path_refusal(const std::string& preset) {
   return "";
 }
 
+std::vector<std::string> model_stems() {
+  return {"patch", "conv"};
+}
+
+std::string stem_refusal(const std::string& preset) {
+  if (preset.rfind("vit", 0) == 0) return "";
+  return "only the vit presets take a conv stem (the cnn and hrnet presets begin with "
+         "convolutions of their own)";
+}
+
+// "a, b, c", for the messages that list what is known.
+static std::string join_names(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& name : names) joined += (joined.empty() ? "" : ", ") + name;
+  return joined;
+}
+
 std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& gen,
                                               Device device) {
   auto it = factories().find(spec.preset);
-  if (it == factories().end()) {
-    std::string known;
-    for (const auto& name : model_presets()) known += (known.empty() ? "" : ", ") + name;
-    throw std::invalid_argument("unknown model '" + spec.preset + "' (known: " + known + ")");
-  }
+  if (it == factories().end())
+    throw std::invalid_argument("unknown model '" + spec.preset +
+                                "' (known: " + join_names(model_presets()) + ")");
   if (spec.num_classes < 2)
     throw std::invalid_argument("a classifier needs at least 2 classes, got " +
                                 std::to_string(spec.num_classes));
@@ -155,6 +174,13 @@ std::unique_ptr<ImageClassifier> create_model(const ModelSpec& spec, Generator& 
       spec.drop_path > 0.f && !refusal.empty())
     throw std::invalid_argument("drop path " + std::to_string(spec.drop_path) + " for '" +
                                 spec.preset + "': " + refusal);
+  const std::vector<std::string> stems = model_stems();
+  if (std::find(stems.begin(), stems.end(), spec.stem) == stems.end())
+    throw std::invalid_argument("unknown stem '" + spec.stem + "' (known: " + join_names(stems) +
+                                ")");
+  if (const std::string refusal = stem_refusal(spec.preset);
+      spec.stem != "patch" && !refusal.empty())
+    throw std::invalid_argument("stem '" + spec.stem + "' for '" + spec.preset + "': " + refusal);
   return it->second(spec, gen, device);
 }
 

@@ -83,11 +83,16 @@ VisionTransformer::VisionTransformer(ModelSpec spec, const VitConfig& cfg, Gener
   const int size = this->spec().image_size;
   padded_size_ = (size + cfg.patch - 1) / cfg.patch * cfg.patch;
   const int grid = padded_size_ / cfg.patch, tokens = 1 + grid * grid;
-  const int64_t patch_dim = 3 * cfg.patch * cfg.patch;
-  patch_weight_ = register_parameter(
-      "patch_embed.weight",
-      nn::xavier_uniform({cfg.dim, 3, cfg.patch, cfg.patch}, patch_dim, cfg.dim, gen, device));
-  patch_bias_ = register_parameter("patch_embed.bias", Tensor::zeros({cfg.dim}, device));
+  if (cfg.stem == "conv") {
+    conv_stem_ =
+        register_module("stem", std::make_shared<ConvStem>(cfg.patch, cfg.dim, gen, device));
+  } else {
+    const int64_t patch_dim = 3 * cfg.patch * cfg.patch;
+    patch_weight_ = register_parameter(
+        "patch_embed.weight",
+        nn::xavier_uniform({cfg.dim, 3, cfg.patch, cfg.patch}, patch_dim, cfg.dim, gen, device));
+    patch_bias_ = register_parameter("patch_embed.bias", Tensor::zeros({cfg.dim}, device));
+  }
   cls_token_ = register_parameter("cls_token", nn::trunc_normal({cfg.dim}, 0.02f, gen, device));
   pos_embed_ =
       register_parameter("pos_embed", nn::trunc_normal({tokens, cfg.dim}, 0.02f, gen, device));
@@ -105,7 +110,8 @@ Tensor VisionTransformer::embed(const Tensor& images) {
   const int extra = padded_size_ - static_cast<int>(images.size(-1));
   // Centre the image in the padded square (120 -> 128: 4 zero pixels on every side).
   if (extra > 0) x = pad2d(x, extra / 2, extra - extra / 2, extra / 2, extra - extra / 2);
-  x = patch_embed(x, patch_weight_, patch_bias_, cls_token_, pos_embed_, cfg_.patch);
+  x = conv_stem_ ? conv_stem_->tokens(x, cls_token_, pos_embed_)
+                 : patch_embed(x, patch_weight_, patch_bias_, cls_token_, pos_embed_, cfg_.patch);
   return embed_drop_->forward(x);
 }
 

@@ -10,11 +10,16 @@
 // ViT-Ti/16 (the "vit" preset): patch 16, width 192, depth 12, 3 heads, MLP 768, dropout 0.1,
 // Xavier-uniform linear weights, truncated-normal (std 0.02) class token and positions. A 120x120
 // input is zero-padded to 128: 8x8 = 64 patches plus the class token, 65 tokens.
+//
+// stem "conv" replaces the patch embedding with a convolutional stem (models/conv_stem.h) giving
+// the same token grid from the same padded image; the transformer is unchanged.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/nn/layers.h"
+#include "models/conv_stem.h"
 #include "models/model.h"
 
 namespace forge::models {
@@ -22,7 +27,8 @@ namespace forge::models {
 struct VitConfig {
   int patch = 16, dim = 192, depth = 12, heads = 3, mlp_dim = 768;
   float dropout = 0.1f;
-  float drop_path = 0.f;  // the last block's stochastic-depth rate
+  float drop_path = 0.f;       // the last block's stochastic-depth rate
+  std::string stem = "patch";  // "patch" (one patch x patch convolution) or "conv" (ConvStem)
 };
 
 // Multi-head self-attention: one fused qkv projection, the fused attention op, an output
@@ -75,7 +81,8 @@ class VisionTransformer : public ImageClassifier {
   Tensor embed(const Tensor& images);  // padded, patch-embedded tokens, after the dropout
   VitConfig cfg_;
   int padded_size_;
-  Tensor patch_weight_, patch_bias_, cls_token_, pos_embed_;
+  Tensor patch_weight_, patch_bias_, cls_token_, pos_embed_;  // patch weights: the patch stem
+  std::shared_ptr<ConvStem> conv_stem_;                       // the conv stem
   std::shared_ptr<nn::Dropout> embed_drop_;
   std::vector<std::shared_ptr<VitBlock>> blocks_;
   std::shared_ptr<nn::LayerNorm> norm_;

@@ -1,8 +1,8 @@
 // bench: how fast the engine is, per op, per training step, and against the machine's GEMM peak.
 //
 //   build/bin/bench ops   --device cpu|sim|cuda [--filter NAME] [--reps N] [--warmup N] [--json F]
-//   build/bin/bench model --model vit|hrnet|cnn|... --device ... [--batch 32] [--steps N] [--json
-//   F] [--inference]
+//   build/bin/bench model --model vit|hrnet|cnn|... [--stem patch|conv] --device ... [--batch 32]
+//   [--steps N] [--json F] [--inference]
 //   build/bin/bench gemm  [--json F]
 //   build/bin/bench all   --device cpu [--json F]        (also: no subcommand)
 //
@@ -44,7 +44,7 @@ int or_default(const std::optional<int>& given, Device device, int normal, int o
 }
 
 struct Flags {
-  std::string device = "cpu", json, filter, model = "vit";
+  std::string device = "cpu", json, filter, model = "vit", stem = "patch";
   std::optional<int> batch, reps, warmup, steps;
   int image_size = 120;
   bool inference = false;  // model: time eval-mode forward passes instead of training steps
@@ -64,6 +64,7 @@ OpBenchOptions op_options(const Flags& f) {
 ModelBenchOptions model_options(const Flags& f) {
   const Device d = parse_device(f.device);
   return {.model = f.model,
+          .stem = f.stem,
           .device = d,
           .batch = or_default(f.batch, d, 32, 2),
           .image_size = f.image_size,
@@ -216,6 +217,9 @@ int bench_main(CLI::App& app, int argc, char** argv) {
   CLI::App* model = app.add_subcommand("model", "time a full training step of a preset");
   model->add_option("--model", f.model, "model preset")
       ->check(CLI::IsMember(models::model_presets()))
+      ->capture_default_str();
+  model->add_option("--stem", f.stem, "the ViT's image embedding: patch or conv (as train's)")
+      ->check(CLI::IsMember(models::model_stems()))
       ->capture_default_str();
   device_option(model);
   batch_option(model);

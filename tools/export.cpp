@@ -7,7 +7,8 @@
 //       fed 120x120 images zero-padded by 4 pixels on every side (the architecture's
 //       image_size -> padded_size)
 //   build/bin/export runs/hrnet/last.safetensors hrnet.safetensors --format forge
-//       forge's own names (HRNet and the CNN have no timm twin): the state dict of
+//       forge's own names (HRNet, the CNN and a ViT with --stem conv have no timm twin; they
+//       are exported so by default): the state dict of
 //       bench/pytorch_models.py's twins, with BatchNorm's num_batches_tracked
 //   build/bin/export --import vit_timm.safetensors restored.safetensors
 //       an exported file back into a checkpoint that eval and predict take
@@ -49,10 +50,16 @@ void export_checkpoint(const std::string& input, const std::string& output,
   const train::SavedModel saved = train::load_saved_model(input, Device::cpu);  // checks it all
   const CheckpointInfo info = read_checkpoint_info(input);
   const std::string family = saved.model->architecture().at("family").get<std::string>();
+  // timm's VisionTransformer embeds with one patchify convolution: it has no conv stem.
+  const bool timm_twin = family == "vit" && saved.model->spec().stem == "patch";
   const train::StateDictFormat format =
       format_name.empty()
-          ? (family == "vit" ? train::StateDictFormat::timm : train::StateDictFormat::forge)
+          ? (timm_twin ? train::StateDictFormat::timm : train::StateDictFormat::forge)
           : train::parse_state_dict_format(format_name);
+  if (format == train::StateDictFormat::timm && family == "vit" && !timm_twin)
+    throw std::runtime_error(input + ": a ViT with the '" + saved.model->spec().stem +
+                             "' stem has no timm twin (timm's VisionTransformer has a patch "
+                             "embedding only); export it with --format forge");
   const NamedTensors tensors =
       train::export_state_dict(train::model_tensors(*saved.model), family, format, info.step);
   StoredDtypes dtypes;
@@ -113,8 +120,8 @@ int export_main(CLI::App& app, int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("output", output, "the .safetensors to write")->required();
   app.add_option("--format", format,
-                 "timm (the ViT only) or forge (every model); default: timm for the ViT, forge "
-                 "otherwise")
+                 "timm (the ViT with the patch stem only) or forge (every model); default: timm "
+                 "for the ViT with the patch stem, forge otherwise")
       ->check(CLI::IsMember({"timm", "forge"}));
   app.add_option("--dtype", dtype_name, "element type of the float tensors")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))

@@ -30,6 +30,12 @@ std::vector<OptionSpec> make_table() {
   std::vector<OptionSpec> t = {
       {"--model", "/model", "model preset", defining,
        Field<std::string>([](O & o) -> auto& { return o.model; }), 0, 0, models::model_presets()},
+      {"--stem", "/stem",
+       "the ViT's image embedding: patch (one patch x patch convolution, timm's PatchEmbed) or "
+       "conv (Xiao et al. 2021's convolutional stem: stride-2 3x3 conv, batch norm, ReLU steps "
+       "to the patch size, then a 1x1 conv; same token grid); the vit presets only",
+       defining, Field<std::string>([](O & o) -> auto& { return o.stem; }), 0, 0,
+       models::model_stems()},
       {"--data", "/data_dir", "image folder, one sub-folder per class", defining,
        Field<std::string>([](O & o) -> auto& { return o.data_dir; })},
       {"--split",
@@ -126,7 +132,8 @@ std::vector<OptionSpec> make_table() {
        defining, Field<bool>([](O & o) -> auto& { return o.tf32; })},
       {"--cuda-graph", "/cuda_graph",
        "capture the training step as a CUDA graph after two warm-up steps and replay it (cuda; sim "
-       "emulates it, for testing; not with --drop-path, --mixup, --cutmix, --model-ema)",
+       "emulates it, for testing; not with --drop-path, --mixup, --cutmix, --model-ema, --stem "
+       "conv)",
        defining, Field<bool>([](O & o) -> auto& { return o.cuda_graph; })},
       {"-j,--workers", "/workers", "data loading threads", mutable_,
        Field<int>([](O & o) -> auto& { return o.workers; }), 1, 64},
@@ -489,6 +496,9 @@ void validate_options(const TrainOptions& options) {
     throw OptionError("--drop-path " +
                       option_text(option_value(spec_of("/regularise/drop_path"), o)) +
                       " with --model " + o.model + ": " + refusal);
+  if (const std::string refusal = models::stem_refusal(o.model);
+      o.stem != "patch" && !refusal.empty())
+    throw OptionError("--stem " + o.stem + " with --model " + o.model + ": " + refusal);
 }
 
 nlohmann::json options_json(const TrainOptions& options) {

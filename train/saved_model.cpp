@@ -84,8 +84,12 @@ SavedModel load_saved_model(const std::string& path, Device device) {
     saved.normalization.mean = norm.at("mean").get<std::array<float, 3>>();
     saved.normalization.std = norm.at("std").get<std::array<float, 3>>();
     // A training-only rate, but part of what the preset was built with (architecture()).
-    if (auto a = info.metadata.find("architecture"); a != info.metadata.end())
-      spec.drop_path = nlohmann::json::parse(a->second).value("drop_path", 0.f);
+    // The ViT's stem likewise (checkpoints from before the conv stem have the patch stem).
+    if (auto a = info.metadata.find("architecture"); a != info.metadata.end()) {
+      const nlohmann::json architecture = nlohmann::json::parse(a->second);
+      spec.drop_path = architecture.value("drop_path", 0.f);
+      spec.stem = architecture.value("stem", std::string("patch"));
+    }
     if (auto files = info.metadata.find("train_files"); files != info.metadata.end())
       saved.train_files = nlohmann::json::parse(files->second).get<std::vector<std::string>>();
   } catch (const std::runtime_error&) {
@@ -131,6 +135,9 @@ SavedModel load_saved_model(const std::string& path, Device device) {
     // HRNet's architecture gained drop_path with its stochastic depth: before, it had none (0).
     if (built_json.contains("drop_path") && parsed.is_object() && !parsed.contains("drop_path"))
       parsed["drop_path"] = 0;
+    // The ViT's architecture gained "stem" with the conv stem: before, every ViT had the patch one.
+    if (built_json.contains("stem") && parsed.is_object() && !parsed.contains("stem"))
+      parsed["stem"] = "patch";
     if (parsed != built_json)
       throw std::runtime_error(path + ": the checkpoint's architecture " + parsed.dump() +
                                " differs from what preset '" + spec.preset + "' builds now, " +

@@ -155,8 +155,9 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
 
   // ---- model and optimizer -------------------------------------------------------------------
   Generator gen(o.seed);
-  models::ModelSpec spec{o.model, static_cast<int>(data.class_names.size()), o.image_size,
-                         o.dropout, o.drop_path};
+  models::ModelSpec spec{o.model,      static_cast<int>(data.class_names.size()),
+                         o.image_size, o.dropout,
+                         o.drop_path,  o.stem};
   auto model = models::create_model(spec, gen, o.device);
   std::printf("model: %s, %lld parameters, device %s\n", o.model.c_str(),
               static_cast<long long>(model->parameter_count()), device_name(o.device));

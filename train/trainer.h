@@ -45,6 +45,7 @@ namespace forge::train {
 struct TrainOptions {
   // model
   std::string model = "vit";
+  std::string stem = "patch";  // the ViT's embedding: "patch" or "conv" (models/conv_stem.h)
   int image_size = 120;
   std::string fit = "crop";  // square input from any aspect ratio: centre "crop" or "pad"
   float dropout = -1.f;      // < 0: the preset's own rate

@@ -1,14 +1,15 @@
 // test_gpu_models.cpp: whole models on the GPU backend. vit-micro and hrnet-micro are built from
 // the same seed on Device::cpu and on each GPU device, then trained for a few of the trainer's
 // steps (train_step: AdamW, label smoothing, clipping) on one fixed batch; the losses must agree
-// step by step. This exercises every kernel family together
-// (conv, batch norm, pooling, fusion, patch embedding, attention, layer norm, GELU, cross-entropy,
-// AdamW) and the autograd plumbing between them on the GPU. Also: a model's weight average
+// step by step (the ViT with its patch stem and with the conv stem). This exercises every kernel
+// family together (conv, batch norm, pooling, fusion, patch embedding, attention, layer norm,
+// GELU, cross-entropy, AdamW) and the autograd plumbing between them on the GPU. Also: a model's weight average
 // (train/model_ema.h) updates every tensor of hrnet-micro in one launch.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/backend.h"
@@ -29,10 +30,10 @@ constexpr int kSteps = 3;
 
 // Losses before each of kSteps training steps (the trainer's: train/train_step.h, with label
 // smoothing and clipping), then after the last, on `device`.
-std::vector<float> training_losses(const char* preset, Device device) {
+std::vector<float> training_losses(const char* preset, const char* stem, Device device) {
   Generator gen(21);
   // Dropout off: the model's randomness would otherwise be a second thing to keep in step.
-  auto model = models::create_model({preset, 3, 32, 0.f}, gen, device);
+  auto model = models::create_model({preset, 3, 32, 0.f, 0.f, stem}, gen, device);
   Generator data(22);
   const Tensor images = Tensor::randn({4, 3, 32, 32}, data).to(device);
   const std::vector<int32_t> labels{0, 2, 1, 2};
@@ -52,14 +53,17 @@ std::vector<float> training_losses(const char* preset, Device device) {
 TEST_CASE("gpu models: vit-micro and hrnet-micro train with the CPU's losses for 3 AdamW steps") {
   register_builtin_backends();
   const std::vector<Device>& devices = forge::testing::gpu_test_devices();
-  for (const char* preset : {"vit-micro", "hrnet-micro"}) {
-    const std::vector<float> want = training_losses(preset, Device::cpu);
+  // The ViT with each stem (models/conv_stem.h: convolutions and batch norm before the blocks).
+  const std::pair<const char*, const char*> models[] = {
+      {"vit-micro", "patch"}, {"vit-micro", "conv"}, {"hrnet-micro", "patch"}};
+  for (const auto& [preset, stem] : models) {
+    const std::vector<float> want = training_losses(preset, stem, Device::cpu);
     for (Device device : devices) {
-      const std::string name = preset;
+      const std::string name = std::string(preset) + " stem " + stem;
       CAPTURE(name);
       const std::string on = device_name(device);
       CAPTURE(on);
-      const std::vector<float> got = training_losses(preset, device);
+      const std::vector<float> got = training_losses(preset, stem, device);
       // Tolerance: the first loss differs only by float sums taken in other orders through a
       // few dozen layers. Each AdamW step moves every weight by about lr = 1e-3 in a direction
       // set by m / sqrt(v), which amplifies gradient differences where a gradient is near zero,

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "models/conv_stem.h"
 #include "models/model.h"
 
 using namespace forge;
@@ -32,6 +33,67 @@ TEST_CASE("models: ViT-Ti/16 has the parameter count of its architecture") {
   const int64_t expected = embed + 12 * block + 2 * e /*final norm*/ + e * classes + classes;
   CHECK(expected == 5499458);
   CHECK(count("vit") == expected);
+}
+
+TEST_CASE("models: ViT-Ti/16 with the conv stem has the parameter count of its architecture") {
+  // The patch embedding (e x 3 x 16 x 16 + bias) replaced by four stride-2 conv3x3 + BN steps to
+  // 24, 48, 96, 192 channels and a 1x1 conv with bias to the width; the rest as the patch stem's.
+  const int64_t e = 192, p = 16;
+  const int64_t stem = conv(3, 24, 3) + bn(24) + conv(24, 48, 3) + bn(48) + conv(48, 96, 3) +
+                       bn(96) + conv(96, 192, 3) + bn(192) + conv(192, e, 1) + e;
+  const int64_t expected = 5499458 - (e * 3 * p * p + e) + stem;
+  CHECK(expected == 5607962);
+  Generator gen(1);
+  auto model = create_model({"vit", 2, 120, -1.f, 0.f, "conv"}, gen, Device::cpu);
+  CHECK(model->parameter_count() == expected);
+  CHECK(model->architecture().at("stem") == "conv");
+  CHECK(model->architecture().at("stem_channels") == nlohmann::json{24, 48, 96, 192});
+  CHECK(model->architecture().at("tokens") == 65);
+}
+
+TEST_CASE("models: the conv stem gives the patch stem's token grid") {
+  // 120 px is padded to a multiple of the patch first, as for the patch stem: ViT-Ti/16 sees
+  // 128 -> 8x8 tokens, vit-micro (patch 8) 120 -> 15x15; the attention maps say the same grid.
+  struct Case {
+    const char* preset;
+    int size, grid, padded;
+  };
+  for (const Case c :
+       {Case{"vit", 120, 8, 128}, Case{"vit-micro", 120, 15, 120}, Case{"vit-micro", 30, 4, 32}}) {
+    CAPTURE(std::string(c.preset));
+    CAPTURE(c.size);
+    Generator gen(7);
+    auto model = create_model({c.preset, 2, c.size, -1.f, 0.f, "conv"}, gen, Device::cpu);
+    model->eval();
+    NoGradGuard no_grad;
+    const TokenAttention attention =
+        model->attention_probabilities(Tensor::randn({1, 3, c.size, c.size}, gen));
+    CHECK(attention.grid == c.grid);
+    CHECK(attention.padded_size == c.padded);
+    const int64_t tokens = 1 + c.grid * c.grid;
+    CHECK(attention.layers.at(0).shape() == Shape{1, attention.layers[0].size(1), tokens, tokens});
+    ConvStem stem_only(c.padded / c.grid, 32, gen, Device::cpu);
+    CHECK(stem_only.forward(Tensor::randn({1, 3, c.padded, c.padded}, gen)).shape() ==
+          Shape{1, 32, c.grid, c.grid});
+  }
+  CHECK(conv_stem_channels(8, 32) == std::vector<int>{8, 16, 32});
+  CHECK_THROWS_WITH_AS(conv_stem_channels(12, 192), doctest::Contains("power of two, got 12"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv_stem_channels(16, 36), doctest::Contains("not divisible by 8"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("models: the cnn and hrnet presets refuse the conv stem; an unknown stem is refused") {
+  Generator gen(1);
+  for (const char* preset : {"cnn", "cnn-micro", "hrnet", "hrnet-micro"}) {
+    CAPTURE(std::string(preset));
+    CHECK_THROWS_WITH_AS(create_model({preset, 2, 32, -1.f, 0.f, "conv"}, gen, Device::cpu),
+                         doctest::Contains("only the vit presets take a conv stem"),
+                         std::invalid_argument);
+  }
+  CHECK_THROWS_WITH_AS(create_model({"vit-micro", 2, 32, -1.f, 0.f, "hybrid"}, gen, Device::cpu),
+                       doctest::Contains("unknown stem 'hybrid' (known: patch, conv)"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("models: the baseline CNN has the parameter count of its architecture") {
@@ -95,10 +157,15 @@ TEST_CASE("models: full presets map 120x120 images to [batch, classes] logits") 
 }
 
 TEST_CASE("models: one training step lowers the loss on a fixed batch") {
-  for (const char* preset : {"vit-micro", "hrnet-micro", "cnn-micro"}) {
-    CAPTURE(preset);
+  const std::vector<ModelSpec> specs = {{"vit-micro", 2, 32},
+                                        {"vit-micro", 2, 32, -1.f, 0.f, "conv"},
+                                        {"hrnet-micro", 2, 32},
+                                        {"cnn-micro", 2, 32}};
+  for (const ModelSpec& spec : specs) {
+    CAPTURE(spec.preset);
+    CAPTURE(spec.stem);
     Generator gen(3);
-    auto model = create_model({preset, 2, 32}, gen, Device::cpu);
+    auto model = create_model(spec, gen, Device::cpu);
     Tensor x = Tensor::randn({4, 3, 32, 32}, gen);
     const std::vector<int32_t> y{0, 1, 1, 0};
     auto loss_now = [&] { return cross_entropy(model->forward(x), y); };

@@ -4,7 +4,7 @@
 Usage: check_bench.py ops|model|inference JSON BENCH ARGS...
 Runs `BENCH ARGS... --json JSON`; fails unless it exits 0 and the JSON has the expected keys with
 positive finite timings (model: exactly the keys the PyTorch comparison reads, every number
-positive and finite; launches_per_step 0 on cpu). inference (`bench model --inference`): exactly
+positive and finite; launches_per_step 0 on cpu; model and inference: the stem --stem asked for). inference (`bench model --inference`): exactly
 the keys docs/BENCHMARKS.md lists, batch 1 first, and bench/make_table.py turns the JSON, given as
 both forge's and PyTorch's, into an inference table whose ratios are 1.00. No speed is asserted.
 """
@@ -16,10 +16,10 @@ import subprocess
 import sys
 import tempfile
 
-MODEL_KEYS = {"model", "device", "batch", "image_size", "threads", "steps", "step_ms_median",
+MODEL_KEYS = {"model", "stem", "device", "batch", "image_size", "threads", "steps", "step_ms_median",
               "step_ms_min", "step_ms_max", "images_per_second", "train_gflop_per_step",
               "achieved_gflops", "peak_rss_mb", "launches_per_step", "precision", "cuda_graph"}
-INFERENCE_KEYS = {"model", "device", "precision", "mode", "image_size", "threads", "inference",
+INFERENCE_KEYS = {"model", "stem", "device", "precision", "mode", "image_size", "threads", "inference",
                   "peak_rss_mb"}
 INFERENCE_PASS_KEYS = {"batch", "passes", "ms_median", "ms_min", "ms_max", "images_per_second"}
 MAKE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
@@ -41,10 +41,18 @@ def finite(value, what, positive):
         fail(f"{what} = {value!r} is negative")
 
 
+def check_stem(j, command):
+    """The stem the command asked for (--stem; patch without it)."""
+    want = command[command.index("--stem") + 1] if "--stem" in command else "patch"
+    if j["stem"] != want:
+        fail(f"stem = {j['stem']!r}, the command asked for {want!r}")
+
+
 def check_model(j):
     if set(j) != MODEL_KEYS:
         fail(f"model keys {sorted(j)} differ from {sorted(MODEL_KEYS)}")
-    for key in MODEL_KEYS - {"model", "device", "launches_per_step", "precision", "cuda_graph"}:
+    for key in MODEL_KEYS - {"model", "stem", "device", "launches_per_step", "precision",
+                             "cuda_graph"}:
         finite(j[key], key, positive=True)
     if j["cuda_graph"] is not False:  # the smoke runs do not pass --cuda-graph
         fail(f"cuda_graph = {j['cuda_graph']!r} without --cuda-graph")
@@ -107,6 +115,8 @@ def main():
         fail(f"{' '.join(command)} exited with {result.returncode}")
     with open(path) as f:
         j = json.load(f)
+    if kind in ("model", "inference"):
+        check_stem(j, command)
     if kind == "inference":
         check_inference(j, path)
     else:

@@ -8,6 +8,8 @@ normalised, and a PyTorch side can repeat it exactly).
   roundtrip  export (timm for the ViT, forge for all, f32 and bf16) and --import back: predict
              gives the same probabilities (bit for bit for f32, within bf16's rounding)
   errors     what export refuses, naming the file, and leaving no output behind
+  conv_stem  a ViT with --stem conv through predict, eval, export (forge names; timm refused) and
+             --import; the cnn and hrnet presets refuse --stem conv
   twins      bench/pytorch_models.py's twins load train's checkpoints and forge-format exports as
              they are (load_forge) and compute predict's probabilities
   timm       timm's VisionTransformer loads the timm export strictly and computes them too
@@ -34,15 +36,16 @@ def expect(program, args, code, *needles):
     return expect_program(BIN, program, args, code, *needles)
 
 
-def setup(presets):
-    """A fresh work folder with the tiny data set and one 1-epoch run per preset."""
+def setup(presets, extra=()):
+    """A fresh work folder with the tiny data set and one 1-epoch run per preset (train's `extra`
+    flags added)."""
     shutil.rmtree(WORK, ignore_errors=True)
     data = make_images(os.path.join(WORK, "data"))
     checkpoints = {}
     for preset in presets:
         run_dir = os.path.join(WORK, "run-" + preset)
         expect("train", ["--model", preset, "--img-size", 20, "--data", data, "-b", 8,
-                         "--epochs", 1, "-j", 2, "--report-examples", 2, "--output", run_dir], 0)
+                         "--epochs", 1, "-j", 2, "--report-examples", 2, "--output", run_dir, *extra], 0)
         checkpoints[preset] = os.path.join(run_dir, "last.safetensors")
     images = [os.path.join(data, c, f"im{i}.png") for c in ("red", "blue") for i in (0, 5)]
     return checkpoints, images
@@ -81,6 +84,33 @@ def case_roundtrip():
     expect("export", [checkpoints["cnn-micro"], os.path.join(WORK, "c.safetensors")], 0,
            "forge names")
     print("export round trips: identical predictions for f32, within bf16 rounding for bf16")
+
+
+def case_conv_stem():
+    """A ViT with --stem conv: predict and eval rebuild it from the checkpoint; export writes
+    forge's names by default and refuses timm's (timm's ViT has no conv stem); --import gives the
+    same predictions back. The convolutional presets refuse the option."""
+    checkpoints, images = setup(["vit-micro"], ["--stem", "conv"])
+    ckpt = checkpoints["vit-micro"]
+    want = probabilities(ckpt, images)
+    expect("eval", ["--checkpoint", ckpt, "--data", os.path.join(WORK, "data")], 0)
+    exported = os.path.join(WORK, "conv-stem.safetensors")
+    expect("export", [ckpt, exported, "--format", "timm"], 1, ckpt, "no timm twin",
+           "--format forge")
+    if os.path.exists(exported):
+        fail("a refused export left " + exported)
+    expect("export", [ckpt, exported], 0, "forge names")
+    back = os.path.join(WORK, "conv-stem-back.safetensors")
+    expect("export", ["--import", exported, back], 0, "checkpoint " + back)
+    got = probabilities(back, images)
+    if got != want:
+        fail(f"conv stem via forge names: predict gives {got}, originally {want}")
+    for preset in ("cnn-micro", "hrnet-micro"):
+        expect("train", ["--model", preset, "--stem", "conv", "--data", os.path.join(WORK, "data"),
+                         "--output", os.path.join(WORK, "refused-" + preset)], 2,
+               "--stem conv with --model " + preset, "only the vit presets")
+    print("conv stem: predict, eval and the forge export rebuild it; timm export and the "
+          "convolutional presets refuse it")
 
 
 def case_errors():

@@ -80,6 +80,24 @@ TEST_CASE("options: out-of-range values, unknown choices and inverted ranges are
     o.model = residual;
     CHECK_NOTHROW(validate_options(o));
   }
+  o = TrainOptions{};
+  o.stem = "conv";
+  for (const char* convolutional : {"cnn", "hrnet-micro"}) {
+    o.model = convolutional;
+    CHECK_THROWS_WITH_AS(
+        validate_options(o),
+        doctest::Contains(("--stem conv with --model " + std::string(convolutional) +
+                           ": only the vit presets take a conv stem")
+                              .c_str()),
+        OptionError);
+  }
+  for (const char* vit : {"vit", "vit-micro"}) {
+    o.model = vit;
+    CHECK_NOTHROW(validate_options(o));
+  }
+  o.stem = "hybrid";
+  CHECK_THROWS_WITH_AS(validate_options(o), doctest::Contains("--stem 'hybrid': expected patch"),
+                       OptionError);
 }
 
 TEST_CASE("options: config.json holds every option of the table under its key") {

@@ -44,6 +44,7 @@ TEST_CASE("saved model: the metadata records the resolved architecture and the f
                             {"image_size", 30},
                             {"in_channels", 3},
                             {"num_classes", 3},
+                            {"stem", "patch"},
                             {"padded_size", 32},
                             {"patch", 8},
                             {"dim", 32},
@@ -135,4 +136,42 @@ TEST_CASE("saved model: HRNet's drop path round-trips through a checkpoint; olde
   const std::string old_path = dir.file("older.safetensors");
   save_checkpoint(old_path, model_tensors(*plain), nullptr, {0, 1, older});
   CHECK(load_saved_model(old_path, Device::cpu).model->spec().drop_path == 0.f);
+}
+
+TEST_CASE("saved model: the ViT's conv stem round-trips through a checkpoint; older ones load") {
+  TempDir dir("saved_model_stem");
+  Generator gen(6);
+  auto model = models::create_model({"vit-micro", 3, 30, 0.f, 0.f, "conv"}, gen, Device::cpu);
+  const auto metadata = metadata_of(*model);
+  const nlohmann::json a = nlohmann::json::parse(metadata.at("architecture"));
+  CHECK(a.at("stem") == "conv");
+  CHECK(a.at("stem_channels") == nlohmann::json{8, 16, 32});
+  const std::string path = dir.file("best.safetensors");
+  save_checkpoint(path, model_tensors(*model), nullptr, {0, 1, metadata});
+  const SavedModel saved = load_saved_model(path, Device::cpu);
+  CHECK(saved.model->spec().stem == "conv");
+  CHECK(saved.model->architecture() == model->architecture());
+  Generator data(7);
+  const Tensor images = Tensor::randn({2, 3, 30, 30}, data);
+  model->eval();
+  CHECK(saved.model->forward(images).to_vector() == model->forward(images).to_vector());
+
+  // Written before --stem: no "stem" in a ViT's architecture, read as the patch stem.
+  Generator gen_patch(6);
+  auto patch = models::create_model({"vit-micro", 3, 30, 0.f}, gen_patch, Device::cpu);
+  auto older = metadata_of(*patch);
+  auto architecture = nlohmann::json::parse(older.at("architecture"));
+  architecture.erase("stem");
+  older["architecture"] = architecture.dump();
+  const std::string old_path = dir.file("older.safetensors");
+  save_checkpoint(old_path, model_tensors(*patch), nullptr, {0, 1, older});
+  CHECK(load_saved_model(old_path, Device::cpu).model->spec().stem == "patch");
+
+  // A stem the program does not know is malformed metadata, named as such.
+  architecture["stem"] = "hybrid";
+  older["architecture"] = architecture.dump();
+  save_checkpoint(old_path, model_tensors(*patch), nullptr, {0, 1, older});
+  CHECK_THROWS_WITH_AS(load_saved_model(old_path, Device::cpu),
+                       doctest::Contains("malformed checkpoint metadata (unknown stem 'hybrid'"),
+                       std::runtime_error);
 }

@@ -317,6 +317,36 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "trainer: a ViT with the conv stem learns, its checkpoints load with it, resume keeps it") {
+  TempDir dir("train-conv-stem");
+  make_images(dir.path / "data", 10);
+  TrainOptions o = tiny(dir.path / "data", dir.path / "run");
+  o.model = "vit-micro";
+  o.stem = "conv";
+  o.epochs = 4;
+  o.stop_after_epochs = 3;
+  REQUIRE(run_training(o) == 0);
+  const auto history = read_history((dir.path / "run" / "metrics.jsonl").string());
+  REQUIRE(history.size() == 3);
+  CHECK(history[2].train_loss < history[0].train_loss);
+  for (const char* file : {"best.safetensors", "last.safetensors"}) {
+    CAPTURE(file);
+    const SavedModel saved = load_saved_model((dir.path / "run" / file).string(), Device::cpu);
+    CHECK(saved.model->spec().stem == "conv");
+    CHECK(saved.model->architecture().at("stem_channels") == nlohmann::json{8, 16, 32});
+  }
+  CHECK(nlohmann::json::parse(slurp(dir.path / "run" / "config.json")).at("stem") == "conv");
+  TrainOptions resumed = o;
+  resumed.stop_after_epochs = 0;
+  resumed.resume = (dir.path / "run" / "last.safetensors").string();
+  resumed.stem = "patch";
+  CHECK_THROWS_WITH_AS(run_training(resumed), doctest::Contains("--stem:"), OptionError);
+  resumed.stem = "conv";
+  REQUIRE(run_training(resumed) == 0);
+  CHECK(read_history((dir.path / "run" / "metrics.jsonl").string()).size() == 4);
+}
+
 TEST_CASE("trainer: HRNet with drop path resumes bitwise, and its checkpoints load with it") {
   // The masks are keyed by seed, epoch and sample (not by the process): a resumed run draws what
   // the uninterrupted one drew. best.safetensors and last.safetensors rebuild with drop_path.

@@ -24,12 +24,13 @@ InferenceResult run_inference_bench(const ModelBenchOptions& o) {
         "model --inference: needs --batch >= 1, --steps >= 1, --warmup >= 0 and --image-size >= "
         "16");
   Generator gen(7);
-  auto model = models::create_model({o.model, 2, o.image_size}, gen, o.device);
+  auto model = models::create_model({o.model, 2, o.image_size, -1.f, 0.f, o.stem}, gen, o.device);
   model->eval();
   NoGradGuard no_grad;
 
   InferenceResult r;
   r.model = o.model;
+  r.stem = o.stem;
   r.device = device_name(o.device);
   r.precision = matmul_precision_name(backend(o.device).matmul_precision());
   r.image_size = o.image_size;
@@ -65,13 +66,13 @@ void print_inference_result(const InferenceResult& r) {
   std::printf(
       "inference, model %s on %s, precision %s: eval mode, no autograd, %dx%d, %d OpenMP "
       "threads; %s\n",
-      r.model.c_str(), r.device.c_str(), r.precision.c_str(), r.image_size, r.image_size, r.threads,
-      machine_load().c_str());
+      model_label(r.model, r.stem).c_str(), r.device.c_str(), r.precision.c_str(), r.image_size,
+      r.image_size, r.threads, machine_load().c_str());
   if (r.device == "sim") std::printf("%s\n", kSimNote);
   Table table({"model", "batch", "passes", "forward ms (median)", "min ms", "max ms", "images/s",
                "peak RSS MB"});
   for (const InferencePass& p : r.batches)
-    table.add_row({r.model, std::to_string(p.batch), std::to_string(p.passes),
+    table.add_row({model_label(r.model, r.stem), std::to_string(p.batch), std::to_string(p.passes),
                    fixed(p.ms_median, 2), fixed(p.ms_min, 2), fixed(p.ms_max, 2),
                    fixed(p.images_per_second, 1), fixed(r.peak_rss_mb, 0)});
   table.print();
@@ -86,9 +87,9 @@ nlohmann::json inference_result_json(const InferenceResult& r) {
                       {"ms_min", p.ms_min},
                       {"ms_max", p.ms_max},
                       {"images_per_second", p.images_per_second}});
-  return {{"model", r.model},    {"device", r.device},          {"precision", r.precision},
-          {"mode", "inference"}, {"image_size", r.image_size},  {"threads", r.threads},
-          {"inference", passes}, {"peak_rss_mb", r.peak_rss_mb}};
+  return {{"model", r.model},         {"stem", r.stem},      {"device", r.device},
+          {"precision", r.precision}, {"mode", "inference"}, {"image_size", r.image_size},
+          {"threads", r.threads},     {"inference", passes}, {"peak_rss_mb", r.peak_rss_mb}};
 }
 
 }  // namespace forge::bench

@@ -17,7 +17,7 @@ struct InferencePass {
 };
 
 struct InferenceResult {
-  std::string model, device, precision;
+  std::string model, stem, device, precision;
   int image_size = 0, threads = 0;
   std::vector<InferencePass> batches;  // batch 1 first, then options.batch when it is not 1
   double peak_rss_mb = 0;              // getrusage ru_maxrss after the last pass
@@ -26,7 +26,7 @@ struct InferenceResult {
 // Times options.steps forward passes (after options.warmup) at each batch size.
 InferenceResult run_inference_bench(const ModelBenchOptions& options);
 void print_inference_result(const InferenceResult& result);
-// {"model", "device", "precision", "mode": "inference", "image_size", "threads",
+// {"model", "stem", "device", "precision", "mode": "inference", "image_size", "threads",
 //  "inference": [{"batch", "passes", "ms_median", "ms_min", "ms_max", "images_per_second"}, ...],
 //  "peak_rss_mb"}
 nlohmann::json inference_result_json(const InferenceResult& result);

@@ -50,12 +50,16 @@ static double peak_rss_mb() {
   return double(usage.ru_maxrss) / 1024.0;
 }
 
+std::string model_label(const std::string& model, const std::string& stem) {
+  return stem == "patch" ? model : model + ", " + stem + " stem";
+}
+
 ModelResult run_model_bench(const ModelBenchOptions& o) {
   if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || o.image_size < 16)
     throw std::invalid_argument(
         "model: needs --batch >= 1, --steps >= 1, --warmup >= 0 and --image-size >= 16");
   Generator gen(7);
-  auto model = models::create_model({o.model, 2, o.image_size}, gen, o.device);
+  auto model = models::create_model({o.model, 2, o.image_size, -1.f, 0.f, o.stem}, gen, o.device);
   model->train();
   AdamW optimizer(model->parameters(), AdamOptions{.lr = 5e-4f, .weight_decay = 0.05f});
   const Tensor images =
@@ -77,6 +81,9 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
         "for its emulation)");
   if (o.cuda_graph && !train::cuda_graph_refusal(o.model).empty())
     throw std::invalid_argument("model: --cuda-graph: " + train::cuda_graph_refusal(o.model));
+  if (o.cuda_graph && o.stem != "patch")
+    throw std::invalid_argument("model: --cuda-graph: not with --stem " + o.stem +
+                                " (train refuses it: the stem's batch norms)");
   train::StepMetrics metrics(o.device);
   std::unique_ptr<train::GraphStep> graph;
   if (o.cuda_graph)
@@ -118,6 +125,7 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
 
   ModelResult r;
   r.model = o.model;
+  r.stem = o.stem;
   r.device = device_name(o.device);
   r.precision = matmul_precision_name(backend(o.device).matmul_precision());
   r.batch = o.batch;
@@ -139,12 +147,13 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
 void print_model_result(const ModelResult& r) {
   std::printf(
       "model %s on %s, precision %s%s: batch %d, %dx%d, %d OpenMP threads, %d timed steps; %s\n",
-      r.model.c_str(), r.device.c_str(), r.precision.c_str(), r.cuda_graph ? ", CUDA graph" : "",
-      r.batch, r.image_size, r.image_size, r.threads, r.steps, machine_load().c_str());
+      model_label(r.model, r.stem).c_str(), r.device.c_str(), r.precision.c_str(),
+      r.cuda_graph ? ", CUDA graph" : "", r.batch, r.image_size, r.image_size, r.threads, r.steps,
+      machine_load().c_str());
   if (r.device == "sim") std::printf("%s\n", kSimNote);
   Table table({"model", "step ms (median)", "min ms", "max ms", "images/s", "GFLOP/step", "GFLOP/s",
                "peak RSS MB", "launches/step"});
-  table.add_row({r.model, fixed(r.step_ms_median, 1), fixed(r.step_ms_min, 1),
+  table.add_row({model_label(r.model, r.stem), fixed(r.step_ms_median, 1), fixed(r.step_ms_min, 1),
                  fixed(r.step_ms_max, 1), fixed(r.images_per_second, 1),
                  fixed(r.train_gflop_per_step, 3), fixed(r.achieved_gflops, 2),
                  fixed(r.peak_rss_mb, 0), fixed(r.launches_per_step, 0)});
@@ -158,6 +167,7 @@ void print_model_result(const ModelResult& r) {
 
 nlohmann::json model_result_json(const ModelResult& r) {
   return {{"model", r.model},
+          {"stem", r.stem},
           {"device", r.device},
           {"precision", r.precision},
           {"batch", r.batch},

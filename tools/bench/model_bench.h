@@ -10,6 +10,7 @@ namespace forge::bench {
 
 struct ModelBenchOptions {
   std::string model = "vit";
+  std::string stem = "patch";  // the ViT's image embedding (models/model.h: ModelSpec::stem)
   Device device = Device::cpu;
   int batch = 32;
   int image_size = 120;
@@ -22,7 +23,7 @@ struct ModelBenchOptions {
 
 // The fields of the JSON another engineer's PyTorch comparison reads (keys as named here).
 struct ModelResult {
-  std::string model, device;
+  std::string model, stem, device;
   std::string precision;  // the backend's matmul precision: fp32, tf32 or bf16 (--precision)
   int batch = 0, image_size = 0, threads = 0, steps = 0;
   double step_ms_median = 0, step_ms_min = 0, step_ms_max = 0;
@@ -33,6 +34,9 @@ struct ModelResult {
   double launches_per_step = 0;     // GPU kernel launches a timed step issued (0 on cpu)
   bool cuda_graph = false;          // the steps replayed a CUDA graph (a replay is one launch)
 };
+
+// The model as the printed tables name it: the preset, with ", conv stem" where it has one.
+std::string model_label(const std::string& model, const std::string& stem);
 
 ModelResult run_model_bench(const ModelBenchOptions& options);
 void print_model_result(const ModelResult& result);
