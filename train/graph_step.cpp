@@ -8,17 +8,9 @@
 
 namespace forge::train {
 
-std::string cuda_graph_refusal(const std::string& model) {
-  if (model.rfind("vit", 0) == 0) return "";
-  return "model " + model +
-         ": only the ViT presets (the batch-norm models' replays do not yet equal uncaptured "
-         "training)";
-}
-
 void check_cuda_graph_options(const TrainOptions& o, int ranks) {
   if (!o.cuda_graph) return;
   const auto refuse = [](const std::string& why) { throw OptionError("--cuda-graph: " + why); };
-  if (const std::string why = cuda_graph_refusal(o.model); !why.empty()) refuse(why);
   if (o.device == Device::cpu)
     refuse(
         "device cpu has no CUDA graphs; use --device cuda (or sim, which emulates them, for "
@@ -82,9 +74,10 @@ void GraphStep::run(const data::Batch& b, const StepSettings& settings) {
     graph_->begin_capture();
     step_and_metrics();  // recorded, not run
     graph_->end_capture();
+    captured_updates_ = optimizer_.updated_by_last_step();
     graph_->replay();
   } else {
-    optimizer_.count_step();
+    optimizer_.count_step(captured_updates_);
     graph_->replay();
   }
   ++steps_;

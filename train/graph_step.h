@@ -10,7 +10,9 @@
 //   the next one is captured: forward, loss, backward, clipping, the optimizer step and the
 //     metrics' accumulation (train/step_metrics.h), and the graph replayed for it at once;
 //   every later one replays the graph (one launch), and the optimizer's counts advance on the host
-//     (Optimizer::count_step) as its step() would have advanced them.
+//     (Optimizer::count_step) for the parameters the captured step updated: the host's gradients
+//     cannot tell which (the run report's Grad-CAM drops them all between epochs), and an
+//     uncaptured step after the replays (the partial batch) takes Adam's t from those counts.
 // A batch of another shape (the last, partial batch of an epoch) is not taken (takes() is false):
 // the caller runs train_step on it uncaptured. Evaluation is never captured.
 //
@@ -19,7 +21,6 @@
 // EMA's update would be replayed with the captured step's values.
 #pragma once
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "data/loader.h"
@@ -36,11 +37,6 @@ namespace forge::train {
 // with: device cpu (no graphs; sim emulates them, for testing), --drop-path, --mixup, --cutmix,
 // --model-ema, more than one rank of data-parallel training. Nothing when --cuda-graph is off.
 void check_cuda_graph_options(const TrainOptions& options, int ranks);
-// The presets --cuda-graph is allowed with: the ViT ones. The batch-norm presets (cnn, hrnet) are
-// refused: on sim their replays differ from uncaptured training after the first epoch (cnn-micro,
-// with a partial last batch; not yet found why), and a wrong result is worse than none.
-// Empty when `model` is allowed, else why not.
-std::string cuda_graph_refusal(const std::string& model);
 
 class GraphStep {
  public:
@@ -64,9 +60,10 @@ class GraphStep {
   StepMetrics& metrics_;
   Device device_;
   int batch_size_, classes_;
-  Tensor images_;                    // the static input [batch_size, c, h, w]
-  std::shared_ptr<Storage> labels_;  // the static labels, batch_size int32
-  std::unique_ptr<GpuGraph> graph_;  // made at the capture
+  Tensor images_;                       // the static input [batch_size, c, h, w]
+  std::shared_ptr<Storage> labels_;     // the static labels, batch_size int32
+  std::unique_ptr<GpuGraph> graph_;     // made at the capture
+  std::vector<bool> captured_updates_;  // the parameters the captured step updated
   int steps_ = 0;
 };
 

@@ -71,8 +71,6 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
     throw std::invalid_argument(
         "model: --cuda-graph: device cpu has no CUDA graphs (cuda, or sim "
         "for its emulation)");
-  if (o.cuda_graph && !train::cuda_graph_refusal(o.model).empty())
-    throw std::invalid_argument("model: --cuda-graph: " + train::cuda_graph_refusal(o.model));
   train::StepMetrics metrics(o.device);
   std::unique_ptr<train::GraphStep> graph;
   data::Batch batch;  // the host copy the graph step uploads each step, as the trainer's does
