@@ -35,10 +35,7 @@ namespace {
 
 TrainOptions on_sim(const fs::path& data, const fs::path& out, const std::string& model,
                     bool cuda_graph) {
-  TrainOptions o = forge::test::tiny(data, out);
-  register_builtin_backends();
-  o.device = Device::sim;
-  o.model = model;
+  TrainOptions o = forge::test::tiny_on_sim(data, out, model);
   o.batch_size = 4;  // 14 training images: 3 full batches and a partial one of 2 each epoch
   o.cuda_graph = cuda_graph;
   return o;
