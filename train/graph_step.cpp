@@ -23,7 +23,6 @@ void check_cuda_graph_options(const TrainOptions& o, int ranks) {
     refuse(
         "not with --mixup or --cutmix (the mixed loss's per-sample weights are uploaded each "
         "step: a graph would replay the captured ones)");
-  if (o.model_ema) refuse("not with --model-ema (its update is not part of the captured step)");
   if (ranks > 1)
     refuse("not with " + std::to_string(ranks) +
            " ranks (the gradient all-reduce is an MPI call on the host, outside the captured "
@@ -31,10 +30,11 @@ void check_cuda_graph_options(const TrainOptions& o, int ranks) {
 }
 
 GraphStep::GraphStep(nn::Module& model, Optimizer& optimizer, StepMetrics& metrics, Device device,
-                     int batch_size, int classes)
+                     int batch_size, int classes, ModelEma* ema)
     : model_(model),
       optimizer_(optimizer),
       metrics_(metrics),
+      ema_(ema),
       device_(device),
       batch_size_(batch_size),
       classes_(classes),
@@ -66,6 +66,7 @@ void GraphStep::run(const data::Batch& b, const StepSettings& settings) {
   const auto step_and_metrics = [&] {
     const StepResult r = run_step(model_, optimizer_, images_, b.labels, s);
     metrics_.add(r.loss, r.logits, labels, int64_t(s.step));
+    if (ema_) ema_->update(model_);
   };
   if (steps_ < kWarmupSteps) {
     step_and_metrics();
