@@ -13,7 +13,7 @@
 #      pip install nvidia-cuda-sanitizer-api); said plainly where it is not
 #   5. the attention playground's check and timing at the models' shapes and at long sequences
 #      (t up to 4096, head dims 64 and 128)
-#   6. bench model for vit, hrnet and cnn (fp32, bf16, tf32; the vit also at fp32 with --cuda-graph,
+#   6. bench model for vit, hrnet and cnn (fp32, bf16, tf32, and fp32 with --cuda-graph,
 #      the step replayed as a CUDA graph against the same step launched kernel by kernel), bench ops
 #      (its convolutions also with FORGE_CONV=im2col, to compare with cuDNN's)
 # Everything goes to one folder: each step's log, the benchmarks' JSON, steps.json (status and
@@ -146,10 +146,11 @@ if step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
     step "bench_model_${model}_tf32" 120 "$bin/bench" model --model "$model" --device cuda \
       --tf32 --json "$out/bench_model_${model}_tf32.json"
   done
-  # The ViT's fp32 step as one graph replay (launches_per_step 1; docs/GPU_BACKEND.md: the
-  # batch-norm presets are refused with --cuda-graph for now).
-  step bench_model_vit_graph 120 "$bin/bench" model --model vit --device cuda --cuda-graph \
-    --json "$out/bench_model_vit_graph.json"
+  # The fp32 step as one graph replay (launches_per_step 1; docs/GPU_BACKEND.md).
+  for model in vit hrnet cnn; do
+    step "bench_model_${model}_graph" 120 "$bin/bench" model --model "$model" --device cuda \
+      --cuda-graph --json "$out/bench_model_${model}_graph.json"
+  done
   # The bf16 attention (v6: the backend's attention at bf16) timed at the models' shapes.
   step playground_bf16 120 "$bin/attention_playground" --device cuda --kernel 6 --batch 32 \
     --heads 3 --tokens 50,65,197 --head-dims 64

@@ -8,25 +8,13 @@
 
 namespace forge::train {
 
-std::string cuda_graph_refusal(const std::string& model) {
-  if (model.rfind("vit", 0) == 0) return "";
-  return "model " + model +
-         ": only the ViT presets (the batch-norm models' replays do not yet equal uncaptured "
-         "training)";
-}
-
 void check_cuda_graph_options(const TrainOptions& o, int ranks) {
   if (!o.cuda_graph) return;
   const auto refuse = [](const std::string& why) { throw OptionError("--cuda-graph: " + why); };
-  if (const std::string why = cuda_graph_refusal(o.model); !why.empty()) refuse(why);
   if (o.device == Device::cpu)
     refuse(
         "device cpu has no CUDA graphs; use --device cuda (or sim, which emulates them, for "
         "testing)");
-  if (o.stem == "conv")
-    refuse(
-        "not with --stem conv (its batch norms: the batch-norm models' replays do not yet equal "
-        "uncaptured training)");
   if (o.drop_path > 0.f)
     refuse(
         "not with --drop-path (its per-sample scales are uploaded each step: a graph would "
@@ -35,7 +23,6 @@ void check_cuda_graph_options(const TrainOptions& o, int ranks) {
     refuse(
         "not with --mixup or --cutmix (the mixed loss's per-sample weights are uploaded each "
         "step: a graph would replay the captured ones)");
-  if (o.model_ema) refuse("not with --model-ema (its update is not part of the captured step)");
   if (ranks > 1)
     refuse("not with " + std::to_string(ranks) +
            " ranks (the gradient all-reduce is an MPI call on the host, outside the captured "
@@ -43,10 +30,11 @@ void check_cuda_graph_options(const TrainOptions& o, int ranks) {
 }
 
 GraphStep::GraphStep(nn::Module& model, Optimizer& optimizer, StepMetrics& metrics, Device device,
-                     int batch_size, int classes)
+                     int batch_size, int classes, ModelEma* ema)
     : model_(model),
       optimizer_(optimizer),
       metrics_(metrics),
+      ema_(ema),
       device_(device),
       batch_size_(batch_size),
       classes_(classes),
@@ -80,6 +68,7 @@ void GraphStep::run(const data::Batch& b, const Tensor& images, const StepSettin
   const auto step_and_metrics = [&] {
     const StepResult r = run_step(model_, optimizer_, images_, b.labels, s);
     metrics_.add(r.loss, r.logits, labels, int64_t(s.step));
+    if (ema_) ema_->update(model_);
   };
   if (steps_ < kWarmupSteps) {
     step_and_metrics();
@@ -88,9 +77,10 @@ void GraphStep::run(const data::Batch& b, const Tensor& images, const StepSettin
     graph_->begin_capture();
     step_and_metrics();  // recorded, not run
     graph_->end_capture();
+    captured_updates_ = optimizer_.updated_by_last_step();
     graph_->replay();
   } else {
-    optimizer_.count_step();
+    optimizer_.count_step(captured_updates_);
     graph_->replay();
   }
   ++steps_;

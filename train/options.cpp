@@ -132,8 +132,7 @@ std::vector<OptionSpec> make_table() {
        defining, Field<bool>([](O & o) -> auto& { return o.tf32; })},
       {"--cuda-graph", "/cuda_graph",
        "capture the training step as a CUDA graph after two warm-up steps and replay it (cuda; sim "
-       "emulates it, for testing; not with --drop-path, --mixup, --cutmix, --model-ema, --stem "
-       "conv)",
+       "emulates it, for testing; not with --drop-path, --mixup, --cutmix)",
        defining, Field<bool>([](O & o) -> auto& { return o.cuda_graph; })},
       {"-j,--workers", "/workers", "data loading threads", mutable_,
        Field<int>([](O & o) -> auto& { return o.workers; }), 1, 64},

@@ -234,7 +234,7 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
   std::unique_ptr<GraphStep> graph_step;  // --cuda-graph: adds to `metrics` (graph_step.h)
   if (o.cuda_graph)
     graph_step = std::make_unique<GraphStep>(*model, *optimizer, metrics, o.device, o.batch_size,
-                                             int(data.class_names.size()));
+                                             int(data.class_names.size()), ema.get());
   BatchStream batches(o.device, o.batch_size);  // uploads batch k+1 while step k runs
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
     model->train();
@@ -272,16 +272,16 @@ int train_in_folder(const TrainOptions& o, RunFolder* folder, const fs::path& ru
                                   .mix_weights = batch.mix_weights,
                                   .reducer = dp.reducer(),
                                   .grad_weight = dp.step_share(batch.n, rows)};
+      // A non-finite loss is found at the next read below, and the run stops without saving:
+      // the average may take in the broken weights meanwhile, as the model does.
       if (graph_step && graph_step->takes(batch)) {
-        graph_step->run(batch, batches.images(), settings);
+        graph_step->run(batch, batches.images(), settings);  // the EMA's update included
       } else {  // the last, partial batch of an epoch with --cuda-graph runs uncaptured
         const StepResult r =
             train_step(*model, *optimizer, batches.images(), batch.labels, settings);
         metrics.add(r.loss, r.logits, batch.labels, step);
+        if (ema) ema->update(*model);
       }
-      // A non-finite loss is found at the next read below, and the run stops without saving:
-      // the average may take in the broken weights meanwhile, as the model does.
-      if (ema) ema->update(*model);
       seen += static_cast<long>(rows);
       ++batch_index;
       if ((step + 1) % step_row_interval == 0 && !read_metrics())

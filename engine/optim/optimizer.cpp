@@ -17,7 +17,10 @@ static std::string param_str(const char* name, size_t i, const Tensor& p) {
 }
 
 Optimizer::Optimizer(std::vector<Tensor> params, float lr, const char* name)
-    : name_(name), params_(std::move(params)), param_steps_(params_.size(), 0) {
+    : name_(name),
+      params_(std::move(params)),
+      param_steps_(params_.size(), 0),
+      last_updated_(params_.size(), false) {
   set_lr(lr);
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -46,6 +49,7 @@ void Optimizer::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
+    last_updated_[i] = g.defined();
     if (!g.defined()) continue;
     if (g.shape() != p.shape() || g.device() != p.device())
       throw std::invalid_argument(param_str(name_, i, p) + " on " + device_name(p.device()) +
@@ -57,10 +61,14 @@ void Optimizer::step() {
   if (!updates.empty()) update(updates);
 }
 
-void Optimizer::count_step() {
+void Optimizer::count_step(const std::vector<bool>& updated) {
+  if (updated.size() != params_.size())
+    throw std::invalid_argument(std::string(name_) +
+                                ": count_step: " + std::to_string(updated.size()) + " flags for " +
+                                std::to_string(params_.size()) + " parameters");
   ++step_count_;
   for (size_t i = 0; i < params_.size(); ++i)
-    if (params_[i].grad().defined()) ++param_steps_[i];
+    if (updated[i]) ++param_steps_[i];
 }
 
 void Optimizer::zero_grad() {

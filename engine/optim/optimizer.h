@@ -36,10 +36,14 @@ class Optimizer {
 
   // One update of every parameter that has a gradient, at the current learning rate.
   void step();
+  // Which parameters (by index) the latest step() updated: those that had a gradient.
+  const std::vector<bool>& updated_by_last_step() const { return last_updated_; }
   // step()'s counts without its update, for an update that ran on the device without a call to
-  // step() (a replayed CUDA graph, train/graph_step.h): the step count and the update count of
-  // every parameter that has a gradient advance as step() would advance them.
-  void count_step();
+  // step() (a replayed CUDA graph, train/graph_step.h): the step count advances, and the update
+  // count of every parameter marked in `updated` (updated_by_last_step() of the step that was
+  // captured). Not the host's gradients: a replay leaves them as they were, and what ran since
+  // the capture may have dropped them (Grad-CAM in the run report zeroes every one).
+  void count_step(const std::vector<bool>& updated);
   // Drops every parameter's accumulated gradient (the next backward() starts from nothing).
   void zero_grad();
 
@@ -73,6 +77,7 @@ class Optimizer {
   float lr_;
   int64_t step_count_ = 0;
   std::vector<int64_t> param_steps_;  // updates received, per parameter
+  std::vector<bool> last_updated_;    // per parameter: updated by the latest step()
   NamedTensors buffers_;              // registered by the subclass, in registration order
 };
 

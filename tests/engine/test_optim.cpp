@@ -144,6 +144,27 @@ TEST_CASE("optim: parameters without a gradient are skipped and keep their own s
   CHECK_THROWS_AS(Adam({no_grad_flag}, {}), std::invalid_argument);
 }
 
+TEST_CASE("optim: count_step advances the counts of the parameters a recorded step updated") {
+  // A replayed CUDA graph updates on the device what its captured step updated, whatever the
+  // host's gradients are by then (train/graph_step.h): the counts follow the recorded flags.
+  Tensor used = param({1.f}), frozen = param({1.f});
+  Adam adam({used, frozen}, {.lr = 0.1f});
+  set_grad(used, {0.5f});
+  adam.step();
+  const std::vector<bool> captured = adam.updated_by_last_step();
+  CHECK(captured == std::vector<bool>{true, false});
+  adam.zero_grad();  // the host's gradients gone, as after the run report's Grad-CAM
+  adam.count_step(captured);
+  adam.count_step(captured);
+  CHECK(adam.step_count() == 3);
+  const OptimizerState s = adam.state();
+  CHECK(s.tensors[4].first == "step.0");
+  CHECK(s.tensors[4].second.item() == 3.f);
+  CHECK(s.tensors[5].second.item() == 0.f);
+  CHECK_THROWS_WITH_AS(adam.count_step({true}), doctest::Contains("1 flags for 2 parameters"),
+                       std::invalid_argument);
+}
+
 TEST_CASE("optim: state round trip reproduces the next step bit for bit") {
   Generator gen(7);
   auto make = [&](Tensor& p) {

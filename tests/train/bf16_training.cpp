@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
-#include "engine/cuda/builtin.h"
 #include "engine/io/safetensors.h"
 #include "tests/temp_dir.h"
 #include "tests/train/tiny_run.h"
@@ -30,10 +29,7 @@ namespace {
 
 TrainOptions on_sim(const fs::path& data, const fs::path& out, const std::string& model,
                     const std::string& precision) {
-  TrainOptions o = forge::test::tiny(data, out);
-  register_builtin_backends();
-  o.device = Device::sim;
-  o.model = model;
+  TrainOptions o = forge::test::tiny_on_sim(data, out, model);
   o.precision = precision;
   return o;
 }

@@ -1,5 +1,5 @@
 // tiny_run.h: the tiny synthetic image folder and the small, fast TrainOptions the trainer tests
-// share (test_trainer.cpp, bf16_training.cpp).
+// share (test_trainer.cpp, bf16_training.cpp, graph_training.cpp).
 #pragma once
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cuda/builtin.h"
 #include "engine/random.h"
 #include "train/trainer.h"
 
@@ -47,6 +48,16 @@ inline train::TrainOptions tiny(const std::filesystem::path& data,
   o.warmup_epochs = 0.5f;
   o.workers = 2;
   o.report_examples = 6;
+  return o;
+}
+
+// tiny() for `model` on Device::sim, its backend registered (the test must link forge_backends).
+inline train::TrainOptions tiny_on_sim(const std::filesystem::path& data,
+                                       const std::filesystem::path& out, const std::string& model) {
+  register_builtin_backends();
+  train::TrainOptions o = tiny(data, out);
+  o.device = Device::sim;
+  o.model = model;
   return o;
 }
 

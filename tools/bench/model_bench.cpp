@@ -79,11 +79,6 @@ ModelResult run_model_bench(const ModelBenchOptions& o) {
     throw std::invalid_argument(
         "model: --cuda-graph: device cpu has no CUDA graphs (cuda, or sim "
         "for its emulation)");
-  if (o.cuda_graph && !train::cuda_graph_refusal(o.model).empty())
-    throw std::invalid_argument("model: --cuda-graph: " + train::cuda_graph_refusal(o.model));
-  if (o.cuda_graph && o.stem != "patch")
-    throw std::invalid_argument("model: --cuda-graph: not with --stem " + o.stem +
-                                " (train refuses it: the stem's batch norms)");
   train::StepMetrics metrics(o.device);
   std::unique_ptr<train::GraphStep> graph;
   if (o.cuda_graph)
