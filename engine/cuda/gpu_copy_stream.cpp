@@ -13,6 +13,8 @@
 #include "kernels/sim/copy_stream.h"
 #else
 #include <cuda_runtime.h>
+
+#include "engine/cuda/cuda_check.h"
 #endif
 
 namespace forge::FORGE_GPU_NS {
@@ -88,18 +90,13 @@ void copy_h2d_on_copy_stream(void* dst, const void* pinned_src, size_t bytes) {
 #else
 
 namespace {
-void check(cudaError_t status, const std::string& what) {
-  if (status != cudaSuccess)
-    throw std::runtime_error("cuda: " + what + " failed (" + cudaGetErrorName(status) + ": " +
-                             cudaGetErrorString(status) + ")");
-}
 cudaStream_t compute_stream() {
   return static_cast<cudaStream_t>(compute_stream_handle());
 }
 cudaStream_t copy_stream() {
   static const cudaStream_t copy = [] {
     cudaStream_t s = nullptr;
-    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (copy)");
+    check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (copy)");
     return s;
   }();
   return copy;
@@ -111,8 +108,8 @@ cudaEvent_t as_event(void* event) {
 
 void* pinned_malloc(size_t bytes) {
   void* p = nullptr;
-  check(cudaHostAlloc(&p, bytes, cudaHostAllocDefault),
-        "cudaHostAlloc of " + std::to_string(bytes) + " bytes");
+  check_cuda(cudaHostAlloc(&p, bytes, cudaHostAllocDefault),
+             "cudaHostAlloc of " + std::to_string(bytes) + " bytes");
   return p;
 }
 void pinned_free(void* ptr) {
@@ -120,7 +117,7 @@ void pinned_free(void* ptr) {
 }
 void* event_create() {
   cudaEvent_t event = nullptr;
-  check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
+  check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
   return event;
 }
 void event_destroy(void* event) {
@@ -128,35 +125,36 @@ void event_destroy(void* event) {
 }
 void record_on_compute_stream(void* event) {
   refuse_during_graph_capture("cudaEventRecord");
-  check(cudaEventRecord(as_event(event), compute_stream()), "cudaEventRecord (compute stream)");
+  check_cuda(cudaEventRecord(as_event(event), compute_stream()),
+             "cudaEventRecord (compute stream)");
 }
 void record_on_copy_stream(void* event) {
   refuse_during_graph_capture("cudaEventRecord");
-  check(cudaEventRecord(as_event(event), copy_stream()), "cudaEventRecord (copy stream)");
+  check_cuda(cudaEventRecord(as_event(event), copy_stream()), "cudaEventRecord (copy stream)");
 }
 void compute_stream_waits(void* event) {
   refuse_during_graph_capture("cudaStreamWaitEvent");
-  check(cudaStreamWaitEvent(compute_stream(), as_event(event), 0),
-        "cudaStreamWaitEvent (compute stream)");
+  check_cuda(cudaStreamWaitEvent(compute_stream(), as_event(event), 0),
+             "cudaStreamWaitEvent (compute stream)");
 }
 void copy_stream_waits(void* event) {
   refuse_during_graph_capture("cudaStreamWaitEvent");
-  check(cudaStreamWaitEvent(copy_stream(), as_event(event), 0),
-        "cudaStreamWaitEvent (copy stream)");
+  check_cuda(cudaStreamWaitEvent(copy_stream(), as_event(event), 0),
+             "cudaStreamWaitEvent (copy stream)");
 }
 void host_waits_for(void* event) {
   refuse_during_graph_capture("cudaEventSynchronize");
   const cudaError_t status = cudaEventQuery(as_event(event));
   if (status == cudaSuccess) return;
-  if (status != cudaErrorNotReady) check(status, "cudaEventQuery");
+  if (status != cudaErrorNotReady) check_cuda(status, "cudaEventQuery");
   cudaGetLastError();  // not ready is no error: leave no trace for FORGE_CHECK_LAUNCH
   count_host_wait();
-  check(cudaEventSynchronize(as_event(event)), "cudaEventSynchronize");
+  check_cuda(cudaEventSynchronize(as_event(event)), "cudaEventSynchronize");
 }
 void copy_h2d_on_copy_stream(void* dst, const void* pinned_src, size_t bytes) {
   refuse_during_graph_capture("cudaMemcpyAsync on the copy stream");
-  check(cudaMemcpyAsync(dst, pinned_src, bytes, cudaMemcpyHostToDevice, copy_stream()),
-        "copy of " + std::to_string(bytes) + " bytes host to device (copy stream)");
+  check_cuda(cudaMemcpyAsync(dst, pinned_src, bytes, cudaMemcpyHostToDevice, copy_stream()),
+             "copy of " + std::to_string(bytes) + " bytes host to device (copy stream)");
 }
 
 #endif

@@ -22,6 +22,8 @@
 #include "kernels/sim/runtime.h"
 #else
 #include <cuda_runtime.h>
+
+#include "engine/cuda/cuda_check.h"
 #endif
 
 namespace forge::FORGE_GPU_NS {
@@ -184,12 +186,6 @@ static bool fp64_is_slow() {
 #else
 
 namespace {
-// Throws "<what>: <error name>: <error string>" when status is not cudaSuccess.
-void check(cudaError_t status, const std::string& what) {
-  if (status != cudaSuccess)
-    throw std::runtime_error("cuda: " + what + " failed (" + cudaGetErrorName(status) + ": " +
-                             cudaGetErrorString(status) + ")");
-}
 std::string bytes_text(size_t bytes) {
   return std::to_string(bytes) + " bytes";
 }
@@ -201,7 +197,7 @@ cudaStream_t stream() {
 void* compute_stream_handle() {
   static const cudaStream_t compute = [] {
     cudaStream_t s = nullptr;
-    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (compute)");
+    check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (compute)");
     return s;
   }();
   return compute;
@@ -226,7 +222,7 @@ void* device_malloc(size_t bytes) {
   refuse_during_capture("cudaMalloc");
   void* p = nullptr;
   const size_t request = size_to_request(bytes);
-  check(cudaMalloc(&p, request), "cudaMalloc of " + bytes_text(request));
+  check_cuda(cudaMalloc(&p, request), "cudaMalloc of " + bytes_text(request));
   return p;
 }
 void clear_last_error() {
@@ -234,16 +230,16 @@ void clear_last_error() {
 }
 void device_free(void* ptr) {
   refuse_during_capture("cudaFree");
-  check(cudaFree(ptr), "cudaFree");
+  check_cuda(cudaFree(ptr), "cudaFree");
 }
 void copy_h2d(void* dst, const void* src, size_t bytes) {
   refuse_during_capture("a blocking upload (cudaMemcpy host to device)");
   ++blocking_uploads;
   // From pageable memory the copy is staged by the driver and returns when the source is read;
   // the synchronize makes it finish before the host goes on, as cudaMemcpy did.
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()),
-        "copy of " + bytes_text(bytes) + " host to device");
-  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()),
+             "copy of " + bytes_text(bytes) + " host to device");
+  check_cuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
 
 namespace {
@@ -258,17 +254,18 @@ class StagingRing {
   void upload(void* dst, const void* src, size_t bytes) {
     if (bytes == 0) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!base_) check(cudaHostAlloc(&base_, kStagingBytes, cudaHostAllocDefault), "cudaHostAlloc");
+    if (!base_)
+      check_cuda(cudaHostAlloc(&base_, kStagingBytes, cudaHostAllocDefault), "cudaHostAlloc");
     const size_t size = (bytes + 255) / 256 * 256;
     if (head_ + size > kStagingBytes) head_ = 0;
     make_free(head_, head_ + size);
     char* stage = static_cast<char*>(base_) + head_;
     std::memcpy(stage, src, bytes);
-    check(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, stream()),
-          "asynchronous copy of " + bytes_text(bytes) + " host to device");
+    check_cuda(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, stream()),
+               "asynchronous copy of " + bytes_text(bytes) + " host to device");
     cudaEvent_t copied;
-    check(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaEventRecord(copied, stream()), "cudaEventRecord");
+    check_cuda(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming), "cudaEventCreate");
+    check_cuda(cudaEventRecord(copied, stream()), "cudaEventRecord");
     queued_.push_back({head_, head_ + size, copied});
     head_ += size;
   }
@@ -289,9 +286,9 @@ class StagingRing {
         if (!overlaps) return;
         refuse_during_capture("a wait for the staging ring (cudaEventSynchronize)");
         ++host_waits;  // the host is a whole ring of uploads ahead of the device
-        check(cudaEventSynchronize(s.copied), "cudaEventSynchronize");
+        check_cuda(cudaEventSynchronize(s.copied), "cudaEventSynchronize");
       } else {
-        check(status, "cudaEventQuery");
+        check_cuda(status, "cudaEventQuery");
       }
       cudaEventDestroy(s.copied);
       queued_.pop_front();
@@ -316,27 +313,28 @@ CapturedGraph captured;
 void begin_graph_capture() {
   require_no_graph("begin_graph_capture");
   // Relaxed: the host may still query events and allocate pinned memory while capturing.
-  check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  check_cuda(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed),
+             "cudaStreamBeginCapture");
   graph_capture = true;
 }
 void end_graph_capture() {
   if (!graph_capture) throw std::logic_error("end_graph_capture without begin_graph_capture");
   graph_capture = false;
-  check(cudaStreamEndCapture(stream(), &captured.graph), "cudaStreamEndCapture");
-  check(cudaGraphInstantiate(&captured.exec, captured.graph, 0), "cudaGraphInstantiate");
+  check_cuda(cudaStreamEndCapture(stream(), &captured.graph), "cudaStreamEndCapture");
+  check_cuda(cudaGraphInstantiate(&captured.exec, captured.graph, 0), "cudaGraphInstantiate");
   graph_made = true;
 }
 void replay_graph() {
   require_graph("replay_graph");
   ++graph_replays;
-  check(cudaGraphLaunch(captured.exec, stream()), "cudaGraphLaunch");
+  check_cuda(cudaGraphLaunch(captured.exec, stream()), "cudaGraphLaunch");
 }
 void destroy_graph() {
   if (!graph_made) return;
   ++host_waits;  // its pinned uploads may be read by a replay still running
-  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
-  check(cudaGraphExecDestroy(captured.exec), "cudaGraphExecDestroy");
-  check(cudaGraphDestroy(captured.graph), "cudaGraphDestroy");
+  check_cuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  check_cuda(cudaGraphExecDestroy(captured.exec), "cudaGraphExecDestroy");
+  check_cuda(cudaGraphDestroy(captured.graph), "cudaGraphDestroy");
   for (void* p : captured.uploads) cudaFreeHost(p);
   captured = CapturedGraph{};
   graph_made = false;
@@ -347,37 +345,37 @@ void copy_h2d_async(void* dst, const void* src, size_t bytes) {
   if (!graph_capture) return staging_ring.upload(dst, src, bytes);
   // A captured copy reads its pinned source at every replay: one the graph owns, never rewritten.
   void* kept = nullptr;
-  check(cudaHostAlloc(&kept, bytes, cudaHostAllocDefault), "cudaHostAlloc (graph upload)");
+  check_cuda(cudaHostAlloc(&kept, bytes, cudaHostAllocDefault), "cudaHostAlloc (graph upload)");
   captured.uploads.push_back(kept);
   std::memcpy(kept, src, bytes);
-  check(cudaMemcpyAsync(dst, kept, bytes, cudaMemcpyHostToDevice, stream()),
-        "captured copy of " + bytes_text(bytes) + " host to device");
+  check_cuda(cudaMemcpyAsync(dst, kept, bytes, cudaMemcpyHostToDevice, stream()),
+             "captured copy of " + bytes_text(bytes) + " host to device");
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
   // In stream order: waits for the kernels issued before it.
   refuse_during_capture("a transfer to the host (cudaMemcpy device to host)");
   ++host_waits;
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()),
-        "copy of " + bytes_text(bytes) + " device to host");
-  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()),
+             "copy of " + bytes_text(bytes) + " device to host");
+  check_cuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
 void copy_d2d(void* dst, const void* src, size_t bytes) {
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()),
-        "copy of " + bytes_text(bytes) + " device to device");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()),
+             "copy of " + bytes_text(bytes) + " device to device");
 }
 void device_memset(void* dst, int byte, size_t bytes) {
-  check(cudaMemsetAsync(dst, byte, bytes, stream()), "memset of " + bytes_text(bytes));
+  check_cuda(cudaMemsetAsync(dst, byte, bytes, stream()), "memset of " + bytes_text(bytes));
 }
 void device_synchronize() {
   refuse_during_capture("cudaDeviceSynchronize");
   ++host_waits;
-  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 static bool fp64_is_slow() {
   int device = 0, ratio = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&ratio, cudaDevAttrSingleToDoublePrecisionPerfRatio, device),
-        "cudaDeviceGetAttribute(SingleToDoublePrecisionPerfRatio)");
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&ratio, cudaDevAttrSingleToDoublePrecisionPerfRatio, device),
+             "cudaDeviceGetAttribute(SingleToDoublePrecisionPerfRatio)");
   return ratio > 4;
 }
 

@@ -21,16 +21,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/cuda/cuda_check.h"
 #include "engine/cuda/gpu_runtime.h"
 #include "engine/dist/device_all_reduce.h"
 
 namespace forge::dist {
 namespace {
-
-void check_cuda(cudaError_t status, const char* what) {
-  if (status != cudaSuccess)
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(status));
-}
 
 void check_nccl(ncclResult_t status, const char* what) {
   if (status != ncclSuccess)
