@@ -25,8 +25,7 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
   if (m == 0 || n == 0 || batch <= 0) return;
   // The first failure's status (read after the loop: no exception leaves a parallel region).
   dnnl_status_t failed = dnnl_success;
-#pragma omp parallel for schedule(static) if (batch > 1 && batch >= omp_get_max_threads())
-  for (int i = 0; i < batch; ++i) {
+  const auto problem = [&](int i) {
     const dnnl_status_t st =
         dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a + i * stride_a, lda,
                    b + i * stride_b, ldb, beta, c + i * stride_c, ldc);
@@ -34,6 +33,15 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alp
 #pragma omp critical(forge_gemm_status)
       failed = failed == dnnl_success ? st : failed;
     }
+  };
+  // Not `parallel for if (...)`: a region whose if-clause is false still runs as a (one-thread)
+  // parallel region, and oneDNN then threads none of its calls: every single GEMM (the linear
+  // layers) ran on one thread, 2080 x 192 -> 768 forward 4.6 -> 11.6 ms on 2 threads.
+  if (batch > 1 && batch >= omp_get_max_threads()) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < batch; ++i) problem(i);
+  } else {
+    for (int i = 0; i < batch; ++i) problem(i);
   }
   if (failed != dnnl_success)
     throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(int(failed)) +
