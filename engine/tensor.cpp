@@ -26,8 +26,15 @@ TensorImpl& Tensor::impl() const {
 Tensor Tensor::empty(const Shape& shape, Device device) {
   for (int64_t e : shape)
     if (e < 0) throw std::invalid_argument("empty: negative extent in shape " + shape_str(shape));
+  return over_storage(std::make_shared<Storage>(device, shape_numel(shape) * sizeof(float)), shape);
+}
+
+Tensor Tensor::over_storage(std::shared_ptr<Storage> storage, const Shape& shape) {
+  if (!storage || storage->bytes < size_t(shape_numel(shape)) * sizeof(float))
+    throw std::invalid_argument("over_storage: shape " + shape_str(shape) +
+                                " is larger than the storage");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(device, shape_numel(shape) * sizeof(float));
+  impl->storage = std::move(storage);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   return Tensor(std::move(impl));

@@ -47,6 +47,9 @@ class Tensor {
 
   // ---- creation --------------------------------------------------------------------------------
   static Tensor empty(const Shape& shape, Device device = Device::cpu);
+  // A contiguous tensor of `shape` over the front of `storage` (which must hold it), e.g. a
+  // buffer the caller owns and reuses (train/batch_stream.h's upload slots).
+  static Tensor over_storage(std::shared_ptr<Storage> storage, const Shape& shape);
   static Tensor zeros(const Shape& shape, Device device = Device::cpu);
   static Tensor ones(const Shape& shape, Device device = Device::cpu);
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu);

@@ -46,11 +46,7 @@ bool BatchStream::next(data::Batch& batch) {
   batch = std::move(ahead_);
   ahead_ = data::Batch();
   if (copy_stream_) {
-    auto view = std::make_shared<TensorImpl>();
-    view->storage = slots_->acquire();
-    view->shape = {batch.n, batch.c, batch.h, batch.w};
-    view->strides = contiguous_strides(view->shape);
-    images_ = Tensor(std::move(view));
+    images_ = Tensor::over_storage(slots_->acquire(), {batch.n, batch.c, batch.h, batch.w});
     holding_ = true;
   } else {
     images_ = batch_tensor(batch, device_);
