@@ -85,6 +85,16 @@ void Backend::attention_backward_packed(int, int, int, int, float, const float*,
   no_packed_attention(device(), "attention_backward_packed");
 }
 
+// Reached only through a caller that ignored gelu_keeps_slope() == false (engine/backend.h).
+void Backend::gelu_slope_forward(const float*, float*, float*, int64_t, float, uint64_t) {
+  throw std::logic_error(std::string("gelu_slope_forward: device ") + device_name(device()) +
+                         " recomputes GELU's slope in backward (gelu_keeps_slope() is false)");
+}
+void Backend::gelu_slope_backward(const float*, const float*, float*, int64_t, float, uint64_t) {
+  throw std::logic_error(std::string("gelu_slope_backward: device ") + device_name(device()) +
+                         " recomputes GELU's slope in backward (gelu_keeps_slope() is false)");
+}
+
 uint64_t Backend::dropout_seed(uint64_t key, uint64_t step, uint64_t call) {
   return step_seed(key, step, call);
 }

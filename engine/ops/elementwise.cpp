@@ -94,10 +94,30 @@ static Tensor activation(UnaryOp op, const char* name, const Tensor& x) {
   });
 }
 
+// GELU (with dropout when p > 0) on a backend that keeps the slope for backward
+// (Backend::gelu_keeps_slope): the node holds gelu'(x) instead of x, and backward is a product.
+// Only while a gradient will be asked for: otherwise the slope would be written for nothing.
+static bool keeps_gelu_slope(const Tensor& x) {
+  return grad_enabled() && x.requires_grad() && backend_of(x).gelu_keeps_slope();
+}
+static Tensor gelu_keeping_slope(const char* name, const Tensor& x, float p, uint64_t seed) {
+  Tensor in = plain(x);
+  Tensor y = Tensor::empty(x.shape(), x.device()), slope = Tensor::empty(x.shape(), x.device());
+  if (x.numel())
+    backend_of(x).gelu_slope_forward(in.data(), y.data(), slope.data(), x.numel(), p, seed);
+  return record(y, name, {x}, [slope, p, seed](const Tensor& g) {
+    Tensor gx = Tensor::empty(g.shape(), g.device());
+    if (gx.numel())
+      backend_of(g).gelu_slope_backward(slope.data(), g.data(), gx.data(), g.numel(), p, seed);
+    return std::vector<Tensor>{gx};
+  });
+}
+
 Tensor relu(const Tensor& x) {
   return activation(UnaryOp::relu, "relu", x);
 }
 Tensor gelu(const Tensor& x) {
+  if (keeps_gelu_slope(x)) return gelu_keeping_slope("gelu", x, 0.f, 0);
   return activation(UnaryOp::gelu, "gelu", x);
 }
 
@@ -135,12 +155,13 @@ Tensor dropout_add(const Tensor& residual, const Tensor& x, float p, bool traini
   });
 }
 
-// dropout(gelu(x)) in one primitive each way; x is kept for gelu'(x).
+// dropout(gelu(x)) in one primitive each way; x is kept for gelu'(x) (or the slope itself, above).
 Tensor gelu_dropout(const Tensor& x, float p, bool training, uint64_t seed) {
   if (p < 0.f || p >= 1.f)
     throw std::invalid_argument("gelu_dropout: probability " + std::to_string(p) +
                                 " is outside [0, 1)");
   if (!training || p == 0.f) return gelu(x);
+  if (keeps_gelu_slope(x)) return gelu_keeping_slope("gelu_dropout", x, p, seed);
   Tensor in = plain(x);
   Tensor y = Tensor::empty(x.shape(), x.device());
   backend_of(x).gelu_dropout_forward(in.data(), y.data(), x.numel(), p, seed);

@@ -1,8 +1,9 @@
 // test_cpu_kernels.cpp: the CPU backend's vectorised elementwise kernels against their scalar
 // definitions, at sizes that exercise the 16-element blocks, the parallel range and the short
 // last block: dropout's mask (engine/random.h's counter_uniform, bit for bit), the fused dropouts
-// (equal to their parts), and GELU (engine/gelu_math.h's double path, within an ulp); the
-// batched GEMM, split over threads, against one call per problem and a double-precision loop.
+// (equal to their parts), GELU (engine/gelu_math.h's double path, within an ulp) and GELU keeping
+// its slope (equal to gelu_dropout and its backward); the batched GEMM, split over threads,
+// against one call per problem and a double-precision loop.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -108,6 +109,36 @@ TEST_CASE("cpu kernels: gelu_dropout equals dropout(gelu(x)) and its backward dr
     be.dropout_backward(gy.data(), mask.data(), n, p, seed);
     be.unary_backward(UnaryOp::gelu, x.data(), mask.data(), parts.data(), n);
     CHECK(fused == parts);
+  }
+}
+
+TEST_CASE("cpu kernels: GELU keeping its slope equals gelu_dropout and its backward bit for bit") {
+  CpuBackend& be = cpu_backend();
+  REQUIRE(be.gelu_keeps_slope());
+  for (int64_t n : kSizes) {
+    for (float p : {0.f, 0.3f}) {
+      CAPTURE(n);
+      CAPTURE(p);
+      const uint64_t seed = 7 + uint64_t(n);
+      const auto x = values(n, 8, -9.f, 9.f), gy = values(n, 9, -1.f, 1.f);
+      std::vector<float> y(static_cast<size_t>(n)), slope(y), gx(y), want(y), masked(y);
+      be.gelu_slope_forward(x.data(), y.data(), slope.data(), n, p, seed);
+      if (p > 0.f)
+        be.gelu_dropout_forward(x.data(), want.data(), n, p, seed);
+      else
+        be.unary(UnaryOp::gelu, x.data(), want.data(), n, 0.f);
+      CHECK(y == want);
+      // slope is gelu'(x) as backward rounds it: gy = 1 through the recomputing backward.
+      std::vector<float> ones(static_cast<size_t>(n), 1.f);
+      be.unary_backward(UnaryOp::gelu, x.data(), ones.data(), want.data(), n);
+      CHECK(slope == want);
+      be.gelu_slope_backward(slope.data(), gy.data(), gx.data(), n, p, seed);
+      if (p > 0.f)
+        be.gelu_dropout_backward(x.data(), gy.data(), want.data(), n, p, seed);
+      else
+        be.unary_backward(UnaryOp::gelu, x.data(), gy.data(), want.data(), n);
+      CHECK(gx == want);
+    }
   }
 }
 
