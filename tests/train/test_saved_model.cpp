@@ -31,6 +31,33 @@ void each_number(const nlohmann::json& j, const std::string& path,
       each_number(*it, path + "/" + (j.is_object() ? it.key() : "[]"), fn);
 }
 
+// `model` saved as a checkpoint at `path` with `metadata`, and loaded back.
+SavedModel save_and_load(const models::ImageClassifier& model,
+                         const std::map<std::string, std::string>& metadata,
+                         const std::string& path) {
+  save_checkpoint(path, model_tensors(model), nullptr, {0, 1, metadata});
+  return load_saved_model(path, Device::cpu);
+}
+
+// The metadata of `model` as a checkpoint written before `key` was recorded would have it.
+std::map<std::string, std::string> metadata_without(const models::ImageClassifier& model,
+                                                    const std::string& key) {
+  auto metadata = metadata_of(model);
+  auto architecture = nlohmann::json::parse(metadata.at("architecture"));
+  architecture.erase(key);
+  metadata["architecture"] = architecture.dump();
+  return metadata;
+}
+
+// `loaded` is `model`: the same architecture, the same outputs (eval mode) on random images.
+void check_same_model(models::ImageClassifier& loaded, models::ImageClassifier& model, int size) {
+  CHECK(loaded.architecture() == model.architecture());
+  Generator data(7);
+  const Tensor images = Tensor::randn({2, 3, size, size}, data);
+  model.eval();
+  CHECK(loaded.forward(images).to_vector() == model.forward(images).to_vector());
+}
+
 }  // namespace
 
 TEST_CASE("saved model: the metadata records the resolved architecture and the forge version") {
@@ -115,27 +142,16 @@ TEST_CASE("saved model: HRNet's drop path round-trips through a checkpoint; olde
   TempDir dir("saved_model_drop_path");
   Generator gen(4);
   auto model = models::create_model({"hrnet-micro", 3, 20, 0.f, 0.3f}, gen, Device::cpu);
-  auto metadata = metadata_of(*model);
-  const std::string path = dir.file("best.safetensors");
-  save_checkpoint(path, model_tensors(*model), nullptr, {0, 1, metadata});
-  const SavedModel saved = load_saved_model(path, Device::cpu);
+  const SavedModel saved = save_and_load(*model, metadata_of(*model), dir.file("best.safetensors"));
   CHECK(saved.model->spec().drop_path == 0.3f);
-  CHECK(saved.model->architecture() == model->architecture());
-  Generator data(5);
-  const Tensor images = Tensor::randn({2, 3, 20, 20}, data);
-  model->eval();
-  CHECK(saved.model->forward(images).to_vector() == model->forward(images).to_vector());
+  check_same_model(*saved.model, *model, 20);
 
   // Written before HRNet had stochastic depth: no drop_path in its architecture, read as 0.
   Generator gen_plain(4);
   auto plain = models::create_model({"hrnet-micro", 3, 20, 0.f}, gen_plain, Device::cpu);
-  auto older = metadata_of(*plain);
-  auto architecture = nlohmann::json::parse(older.at("architecture"));
-  architecture.erase("drop_path");
-  older["architecture"] = architecture.dump();
-  const std::string old_path = dir.file("older.safetensors");
-  save_checkpoint(old_path, model_tensors(*plain), nullptr, {0, 1, older});
-  CHECK(load_saved_model(old_path, Device::cpu).model->spec().drop_path == 0.f);
+  const SavedModel older =
+      save_and_load(*plain, metadata_without(*plain, "drop_path"), dir.file("older.safetensors"));
+  CHECK(older.model->spec().drop_path == 0.f);
 }
 
 TEST_CASE("saved model: the ViT's conv stem round-trips through a checkpoint; older ones load") {
@@ -146,28 +162,19 @@ TEST_CASE("saved model: the ViT's conv stem round-trips through a checkpoint; ol
   const nlohmann::json a = nlohmann::json::parse(metadata.at("architecture"));
   CHECK(a.at("stem") == "conv");
   CHECK(a.at("stem_channels") == nlohmann::json{8, 16, 32});
-  const std::string path = dir.file("best.safetensors");
-  save_checkpoint(path, model_tensors(*model), nullptr, {0, 1, metadata});
-  const SavedModel saved = load_saved_model(path, Device::cpu);
+  const SavedModel saved = save_and_load(*model, metadata, dir.file("best.safetensors"));
   CHECK(saved.model->spec().stem == "conv");
-  CHECK(saved.model->architecture() == model->architecture());
-  Generator data(7);
-  const Tensor images = Tensor::randn({2, 3, 30, 30}, data);
-  model->eval();
-  CHECK(saved.model->forward(images).to_vector() == model->forward(images).to_vector());
+  check_same_model(*saved.model, *model, 30);
 
   // Written before --stem: no "stem" in a ViT's architecture, read as the patch stem.
   Generator gen_patch(6);
   auto patch = models::create_model({"vit-micro", 3, 30, 0.f}, gen_patch, Device::cpu);
-  auto older = metadata_of(*patch);
-  auto architecture = nlohmann::json::parse(older.at("architecture"));
-  architecture.erase("stem");
-  older["architecture"] = architecture.dump();
+  auto older = metadata_without(*patch, "stem");
   const std::string old_path = dir.file("older.safetensors");
-  save_checkpoint(old_path, model_tensors(*patch), nullptr, {0, 1, older});
-  CHECK(load_saved_model(old_path, Device::cpu).model->spec().stem == "patch");
+  CHECK(save_and_load(*patch, older, old_path).model->spec().stem == "patch");
 
   // A stem the program does not know is malformed metadata, named as such.
+  auto architecture = nlohmann::json::parse(older.at("architecture"));
   architecture["stem"] = "hybrid";
   older["architecture"] = architecture.dump();
   save_checkpoint(old_path, model_tensors(*patch), nullptr, {0, 1, older});
