@@ -247,9 +247,10 @@ class Backend {
   // The same attention read in place from a transformer's packed projection, per (batch, head):
   //   qkv [b, t, 3, heads, dh] (the qkv linear layer's output as it is), out [b, t, heads, dh]
   //   (the layout the output projection reads), lse [b, heads, t]; backward writes gqkv packed
-  //   like qkv. Backends whose kernels read only [bh, t, dh] (sim, cuda) keep the default: false
-  //   from packed_attention(), and packed_self_attention (engine/ops) gathers q, k, v and the
-  //   output around attention_forward/backward instead; the entries below are then never called.
+  //   like qkv. cpu, sim and cuda read it (packed_attention() true); a backend whose kernels read
+  //   only [bh, t, dh] keeps the default, false, and packed_self_attention (engine/ops) gathers
+  //   q, k, v and the output around attention_forward/backward instead; the entries below are
+  //   then never called.
   virtual bool packed_attention() const { return false; }
   virtual void attention_forward_packed(int b, int heads, int t, int dh, float scale,
                                         const float* qkv, float* out, float* lse);

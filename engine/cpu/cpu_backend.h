@@ -15,7 +15,7 @@ class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::cpu; }
 #include "engine/backend_overrides.inc"
-  // Attention over the packed projection (attention.cpp); sim and cuda keep the base's default.
+  // Attention over the packed projection (attention.cpp), as the GPU backend's kernels read it.
   bool packed_attention() const override {
     return true;
   }

@@ -10,8 +10,8 @@
 // no sum of the three (on a GPU 10 launches fewer per transformer block).
 //
 // packed_self_attention takes the projection unpermuted, [b, t, 3 heads dh], and returns
-// [b, t, heads dh]: on a backend that reads that layout (the CPU) its node hands the buffers to
-// attention_forward/backward_packed as they are, saving qkv, out and lse; gradient gqkv comes
+// [b, t, heads dh]: on a backend that reads that layout (cpu, sim, cuda) its node hands the buffers
+// to attention_forward/backward_packed as they are, saving qkv, out and lse; gradient gqkv comes
 // back in the projection's own layout.
 #include <functional>
 #include <string>
