@@ -115,7 +115,8 @@ TEST_CASE("gpu attention: forward and backward match the CPU for any t, head dim
 }
 
 TEST_CASE(
-    "gpu packed_self_attention reads the projection in place: the gathered result, bit for bit") {
+    "gpu packed_self_attention reads the projection in place: the gathered result bit for bit, "
+    "no gathers") {
   // qkv [b, t, 3 heads dh] read in place (GpuBackend::attention_*_packed), against the same
   // attention with q, k, v gathered to [3, b, heads, t, dh] and the output permuted back (the op's
   // path on a backend without packed_attention()): the same kernels and sums, so equal to the bit
@@ -155,6 +156,14 @@ TEST_CASE(
         check_close(got.out, want.out, 0.f, 0.f, where + ": output against the gathered path");
         check_close(got.grads[0], want.grads[0], 0.f, 0.f,
                     where + ": gradient against the gathered path");
+        // The forward alone: the attention kernel, and at bf16 on the tensor cores the one rounding
+        // of the whole projection; no gather of q, k, v, no permuted copy of the output.
+        const Tensor on_device = qkv[0].value.to(device);
+        const uint64_t launches = gpu_launch_count(device);
+        packed_self_attention(on_device, c.heads, scale);
+        const bool mma = precision == MatmulPrecision::bf16 &&
+                         (c.dh == 16 || c.dh == 32 || c.dh == 64 || c.dh == 128);
+        CHECK(gpu_launch_count(device) - launches == (mma ? 2 : 1));
         const float tol = precision == MatmulPrecision::bf16 ? 5e-2f : 2e-5f;
         check_close(got.out, cpu.out, tol, tol, where + ": output against the CPU");
         check_close(got.grads[0], cpu.grads[0], tol, tol, where + ": gradient against the CPU");
