@@ -27,15 +27,6 @@ class GpuBackend final : public Backend {
   void set_step_values(const StepValues& values) override;  // gpu_step_values.cpp
   uint64_t dropout_seed(uint64_t key, uint64_t step, uint64_t call) override;
 #include "engine/backend_overrides.inc"
-  // Attention read in place from the packed projection (kernels/attention.cu).
-  bool packed_attention() const override {
-    return true;
-  }
-  void attention_forward_packed(int b, int heads, int t, int dh, float scale, const float* qkv,
-                                float* out, float* lse) override;
-  void attention_backward_packed(int b, int heads, int t, int dh, float scale, const float* qkv,
-                                 const float* out, const float* gout, const float* lse,
-                                 float* gqkv) override;
 
   // The CUDA graph (gpu_graph.cpp; engine/cuda/builtin.h GpuGraph says what it is for).
   void begin_graph_capture();
