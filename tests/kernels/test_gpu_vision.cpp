@@ -186,8 +186,9 @@ TEST_CASE("gpu conv2d: forward, data and weight gradients match oneDNN") {
     CAPTURE(c.kernel);
     CAPTURE(c.stride);
     CAPTURE(c.pad);
-    std::vector<Input> inputs{{randn({2, 3, 7, 9}, gen)}, {randn({5, 3, c.kernel, c.kernel}, gen)}};
-    if (c.bias) inputs.push_back({randn({5}, gen)});
+    const Input image{randn({2, 3, 7, 9}, gen)}, weight{randn({5, 3, c.kernel, c.kernel}, gen)};
+    const std::vector<Input> inputs = c.bias ? std::vector<Input>{image, weight, {randn({5}, gen)}}
+                                             : std::vector<Input>{image, weight};
     compare(
         "conv2d", inputs,
         [c](const std::vector<Tensor>& x) {
