@@ -247,15 +247,12 @@ class Backend {
   // The same attention read in place from a transformer's packed projection, per (batch, head):
   //   qkv [b, t, 3, heads, dh] (the qkv linear layer's output as it is), out [b, t, heads, dh]
   //   (the layout the output projection reads), lse [b, heads, t]; backward writes gqkv packed
-  //   like qkv. Backends whose kernels read only [bh, t, dh] (sim, cuda) keep the default: false
-  //   from packed_attention(), and packed_self_attention (engine/ops) gathers q, k, v and the
-  //   output around attention_forward/backward instead; the entries below are then never called.
-  virtual bool packed_attention() const { return false; }
+  //   like qkv. No gather of q, k, v, no permuted copy of the output, no scatter of gqkv.
   virtual void attention_forward_packed(int b, int heads, int t, int dh, float scale,
-                                        const float* qkv, float* out, float* lse);
+                                        const float* qkv, float* out, float* lse) = 0;
   virtual void attention_backward_packed(int b, int heads, int t, int dh, float scale,
                                          const float* qkv, const float* out, const float* gout,
-                                         const float* lse, float* gqkv);
+                                         const float* lse, float* gqkv) = 0;
 
   // ---- vision ops ----------------------------------------------------------------------------
   virtual void patch_embed_forward(const PatchEmbedDesc& d, const float* image, const float* w,

@@ -70,21 +70,6 @@ void Backend::set_matmul_precision(MatmulPrecision precision) {
 
 void Backend::set_step_values(const StepValues&) {}
 
-// Reached only through a caller that ignored packed_attention() == false (engine/backend.h).
-static void no_packed_attention(Device device, const char* entry) {
-  throw std::logic_error(std::string(entry) + ": device " + device_name(device) +
-                         " reads attention only as [bh, t, dh] (packed_attention() is false)");
-}
-
-void Backend::attention_forward_packed(int, int, int, int, float, const float*, float*, float*) {
-  no_packed_attention(device(), "attention_forward_packed");
-}
-
-void Backend::attention_backward_packed(int, int, int, int, float, const float*, const float*,
-                                        const float*, const float*, float*) {
-  no_packed_attention(device(), "attention_backward_packed");
-}
-
 // Reached only through a caller that ignored gelu_keeps_slope() == false (engine/backend.h).
 void Backend::gelu_slope_forward(const float*, float*, float*, int64_t, float, uint64_t) {
   throw std::logic_error(std::string("gelu_slope_forward: device ") + device_name(device()) +

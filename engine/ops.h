@@ -120,9 +120,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor scaled_dot_product_attention(const Tensor& qkv, float scale);
 // A transformer's self-attention over its one projection as it comes out of the linear layer:
 // qkv [b, t, 3 * heads * dh] (laid out [b, t, 3, heads, dh]) -> [b, t, heads * dh], the layout
-// the output projection reads. Where the backend reads the packed layout (packed_attention(),
-// engine/backend.h: the CPU) there is no gather and no permuted copy, forward or backward;
-// elsewhere q, k, v and the output are permuted around the form above.
+// the output projection reads, with no gather and no permuted copy, forward or backward (every
+// backend reads the packed layout in place: engine/backend.h attention_forward_packed).
 Tensor packed_self_attention(const Tensor& qkv, int heads, float scale);
 
 // ---- vision

@@ -4,7 +4,8 @@
 // dQ, dK, dV) out, fp32 statistics; the warp-level instructions are kernels/mma.cuh's (mma.sync
 // m16n8k16, ldmatrix, cp.async), whose fragment layouts docs/TENSOR_CORES.md tabulates.
 //
-// Per problem b (layout [bh, t, D], lse [bh, t], as engine/ops/attention.cpp lays it out):
+// Per problem b (its [t, D] matrices where an AttentionLayout puts them,
+// kernels/attention_layout.cuh: [bh, t, D] or the packed projection, in place; lse [bh, t]):
 //   S = scale Q K^T,  O = softmax_rows(S) V,  lse_i = log sum_j exp(S_ij)
 // computed one tile of N keys at a time with the online softmax, in base 2 (exp2 is the GPU's
 // native exponential; scores are scaled by log2(e) once):
@@ -42,6 +43,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/attention_layout.cuh"
 #include "kernels/bf16.h"
 #include "kernels/kernel_util.cuh"
 #include "kernels/mma.cuh"
@@ -69,36 +71,44 @@ struct Stage {
   bf16 v[N][D + kPad];
 };
 
-// Rows [row0, row0 + R) of a [t, D] matrix into tile by cp.async (not yet committed), zero past t.
+// Rows [row0, row0 + R) of a [t, D] matrix (rows ld bf16 apart, ld a multiple of 8 as the
+// layouts' are for D a multiple of 16: every row starts 16-byte aligned) into tile by cp.async (not
+// yet committed), zero past t. Offsets within one matrix are 32-bit (t ld < 2^31, which
+// check_row_offsets enforces): 64-bit ones cost the dK/dV kernel at D = 128, at 255 registers
+// already, a 16-byte spill.
 template <int R, int D>
-__device__ void copy_rows_async(bf16 (*tile)[D + kPad], const bf16* matrix, int row0, int t) {
+__device__ void copy_rows_async(bf16 (*tile)[D + kPad], const bf16* matrix, int ld, int row0,
+                                int t) {
   for (int chunk = threadIdx.x; chunk < R * D / kChunk; chunk += kThreads) {
     const int r = chunk / (D / kChunk), c = chunk % (D / kChunk) * kChunk;
     const bool live = row0 + r < t;
     // With src-size 0 nothing is read; the matrix's base is a valid, aligned address.
-    cp_async_cg<16>(&tile[r][c], live ? matrix + int64_t(row0 + r) * D + c : matrix, live ? 16 : 0);
+    cp_async_cg<16>(&tile[r][c], live ? matrix + ((row0 + r) * ld + c) : matrix, live ? 16 : 0);
   }
 }
 
-// Rows [row0, row0 + N) of a and of b ([t, D] each) into stage.k and stage.v, one cp.async group.
+// Rows [row0, row0 + N) of a and of b ([t, D] each, rows lda and ldb apart) into stage.k and
+// stage.v, one cp.async group.
 template <int D, int N>
-__device__ void copy_stage(Stage<D, N>& stage, const bf16* a, const bf16* b, int row0, int t) {
-  copy_rows_async<N, D>(stage.k, a, row0, t);
-  copy_rows_async<N, D>(stage.v, b, row0, t);
+__device__ void copy_stage(Stage<D, N>& stage, const bf16* a, int lda, const bf16* b, int ldb,
+                           int row0, int t) {
+  copy_rows_async<N, D>(stage.k, a, lda, row0, t);
+  copy_rows_async<N, D>(stage.v, b, ldb, row0, t);
   cp_async_commit_group();
 }
 
-// The A fragments of rows [row0, row0 + 16) of a [t, D] matrix, straight from global memory (zero
-// past t): register r of slice kc holds row group + 8 (r % 2), columns
+// The A fragments of rows [row0, row0 + 16) of a [t, D] matrix (rows ld apart), straight from
+// global memory (zero past t): register r of slice kc holds row group + 8 (r % 2), columns
 // kc 16 + 2 quad_lane + 8 (r / 2) + {0, 1}.
 template <int D>
-__device__ void load_row_fragments(uint32_t (&a)[D / 16][4], const bf16* matrix, int row0, int t) {
+__device__ void load_row_fragments(uint32_t (&a)[D / 16][4], const bf16* matrix, int ld, int row0,
+                                   int t) {
   const int lane = threadIdx.x % 32, group = lane / 4, quad_lane = lane % 4;
   FORGE_UNROLL
   for (int kc = 0; kc < D / 16; ++kc) FORGE_UNROLL
   for (int r = 0; r < 4; ++r) {
     const int row = row0 + group + 8 * (r % 2), col = kc * 16 + 2 * quad_lane + 8 * (r / 2);
-    const bf16* x = matrix + int64_t(row) * D + col;
+    const bf16* x = matrix + (row * ld + col);
     a[kc][r] = row < t ? pack_bf16x2(x[0], x[1]) : 0u;
   }
 }
@@ -157,20 +167,20 @@ __device__ void mma_fragments_times_tile(float (&acc)[D / 8][4], const float (&x
 
 template <int D>
 __global__ void __launch_bounds__(kThreads)
-    flash_mma_forward_kernel(int t, float scale, const bf16* q, const bf16* k, const bf16* v,
-                             float* out, float* lse) {
+    flash_mma_forward_kernel(int t, float scale, AttentionLayout in, const bf16* q, const bf16* k,
+                             const bf16* v, AttentionLayout ol, float* out, float* lse) {
   constexpr int N = kKeys<D>;
   __shared__ __align__(16) Stage<D, N> stages[2];
-  const int64_t base = int64_t(blockIdx.y) * t * D;
-  q += base, k += base, v += base, out += base, lse += int64_t(blockIdx.y) * t;
+  const int64_t base = in.base(blockIdx.y);
+  q += base, k += base, v += base, out += ol.base(blockIdx.y), lse += int64_t(blockIdx.y) * t;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;  // the fragments' groupID, threadID_in_group
   const int row0 = blockIdx.x * kBlockRows + warp * kWarpRows;
   const int tiles = (t + N - 1) / N;
-  copy_stage(stages[0], k, v, 0, t);  // in flight while Q's fragments load
+  copy_stage(stages[0], k, in.ld, v, in.ld, 0, t);  // in flight while Q's fragments load
 
   uint32_t qa[D / 16][4];  // Q's A fragments, for the whole pass
-  load_row_fragments<D>(qa, q, row0, t);
+  load_row_fragments<D>(qa, q, in.ld, row0, t);
 
   const float scale_log2 = scale * 1.4426950408889634f;  // log2(e)
   float acc[D / 8][4] = {};                              // O's C fragments: 16 rows x D columns
@@ -178,7 +188,7 @@ __global__ void __launch_bounds__(kThreads)
   float l[2] = {0.f, 0.f};                               // this lane's part of the row sums
   for (int kt = 0; kt < tiles; ++kt) {
     if (kt + 1 < tiles) {
-      copy_stage(stages[(kt + 1) % 2], k, v, (kt + 1) * N, t);
+      copy_stage(stages[(kt + 1) % 2], k, in.ld, v, in.ld, (kt + 1) * N, t);
       cp_async_wait_group<1>();  // tile kt has landed; kt + 1 may still be in flight
     } else {
       cp_async_wait_group<0>();
@@ -232,7 +242,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int di = 0; di < D / 8; ++di) FORGE_UNROLL
   for (int e = 0; e < 4; ++e) {
     const int row = row0 + group + 8 * (e / 2), col = di * 8 + 2 * quad_lane + e % 2;
-    if (row < t) out[int64_t(row) * D + col] = acc[di][e] / l[e / 2];
+    if (row < t) out[int64_t(row) * ol.ld + col] = acc[di][e] / l[e / 2];
   }
   FORGE_UNROLL
   for (int h = 0; h < 2; ++h) {
@@ -259,25 +269,28 @@ __global__ void __launch_bounds__(kThreads)
 // t^2 D FLOPs in all where one fused kernel with atomic dQ would do 10.
 template <int D, bool kKeyRows>
 __global__ void __launch_bounds__(kThreads)
-    flash_mma_backward_kernel(int t, float scale, const bf16* q, const bf16* k, const bf16* v,
-                              const bf16* gout, const float* lse, const float* delta, float* gq,
-                              float* gk, float* gv) {
+    flash_mma_backward_kernel(int t, float scale, AttentionLayout in, const bf16* q, const bf16* k,
+                              const bf16* v, AttentionLayout ol, const bf16* gout, const float* lse,
+                              const float* delta, float* gq, float* gk, float* gv) {
   constexpr int N = kBackwardRows<D>;
   __shared__ __align__(16) Stage<D, N> stages[2];  // .k: the tile of S's columns, .v: of dP's
-  const int64_t base = int64_t(blockIdx.y) * t * D;
-  q += base, k += base, v += base, gout += base, gq += base, gk += base, gv += base;
+  const int64_t base = in.base(blockIdx.y);
+  q += base, k += base, v += base, gq += base, gk += base, gv += base;
+  gout += ol.base(blockIdx.y);
   lse += int64_t(blockIdx.y) * t, delta += int64_t(blockIdx.y) * t;
+  // S's operands (Q, K) are in `in`; dP's are V (`in`) and dO (`ol`).
   const bf16 *s_rows = kKeyRows ? k : q, *dp_rows = kKeyRows ? v : gout;
   const bf16 *s_cols = kKeyRows ? q : k, *dp_cols = kKeyRows ? gout : v;
+  const int dp_rows_ld = kKeyRows ? in.ld : ol.ld, dp_cols_ld = kKeyRows ? ol.ld : in.ld;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;
   const int row0 = blockIdx.x * kBlockRows + warp * kWarpRows;
   const int tiles = (t + N - 1) / N;
-  copy_stage(stages[0], s_cols, dp_cols, 0, t);
+  copy_stage(stages[0], s_cols, in.ld, dp_cols, dp_cols_ld, 0, t);
 
   uint32_t sa[D / 16][4], dpa[D / 16][4];  // the A fragments of S's and dP's rows
-  load_row_fragments<D>(sa, s_rows, row0, t);
-  load_row_fragments<D>(dpa, dp_rows, row0, t);
+  load_row_fragments<D>(sa, s_rows, in.ld, row0, t);
+  load_row_fragments<D>(dpa, dp_rows, dp_rows_ld, row0, t);
   constexpr float kLog2e = 1.4426950408889634f;
   const float scale_log2 = scale * kLog2e;
   float row_lse[2] = {0.f, 0.f}, row_delta[2] = {0.f, 0.f};  // the dQ kernel's, rows g, g + 8
@@ -292,7 +305,7 @@ __global__ void __launch_bounds__(kThreads)
   float acc_gv[D / 8][4] = {};  // dV (the dK/dV kernel only)
   for (int kt = 0; kt < tiles; ++kt) {
     if (kt + 1 < tiles) {
-      copy_stage(stages[(kt + 1) % 2], s_cols, dp_cols, (kt + 1) * N, t);
+      copy_stage(stages[(kt + 1) % 2], s_cols, in.ld, dp_cols, dp_cols_ld, (kt + 1) * N, t);
       cp_async_wait_group<1>();
     } else {
       cp_async_wait_group<0>();
@@ -332,8 +345,8 @@ __global__ void __launch_bounds__(kThreads)
   for (int e = 0; e < 4; ++e) {
     const int row = row0 + group + 8 * (e / 2), col = di * 8 + 2 * quad_lane + e % 2;
     if (row >= t) continue;
-    out[int64_t(row) * D + col] = scale * acc[di][e];
-    if constexpr (kKeyRows) gv[int64_t(row) * D + col] = acc_gv[di][e];
+    out[int64_t(row) * in.ld + col] = scale * acc[di][e];
+    if constexpr (kKeyRows) gv[int64_t(row) * in.ld + col] = acc_gv[di][e];
   }
 }
 
@@ -341,27 +354,36 @@ inline bool supports_head_dim(int dh) {
   return dh == 16 || dh == 32 || dh == 64 || dh == 128;
 }
 
-// O [bh, t, dh] and lse [bh, t] from bf16 q, k, v [bh, t, dh]; dh 16 (one k slice of the mma:
-// vit-micro's heads), 32, 64 or 128.
-inline void forward(int bh, int t, int dh, float scale, const bf16* q, const bf16* k, const bf16* v,
-                    float* out, float* lse) {
+// Offsets within one problem's matrices fit in 32 bits (copy_rows_async, load_row_fragments).
+inline void check_row_offsets(const char* op, int t, AttentionLayout in, AttentionLayout ol) {
+  const int64_t largest = int64_t(t) * (in.ld > ol.ld ? in.ld : ol.ld);
+  if (largest > INT32_MAX)
+    throw std::invalid_argument(std::string(op) + ": t * row stride = " + std::to_string(largest) +
+                                " exceeds 2^31 - 1");
+}
+
+// O (through ol) and lse [bh, t] from bf16 q, k, v (through in) of bh problems; dh 16 (one k
+// slice of the mma: vit-micro's heads), 32, 64 or 128.
+inline void forward(int bh, int t, int dh, float scale, AttentionLayout in, const bf16* q,
+                    const bf16* k, const bf16* v, AttentionLayout ol, float* out, float* lse) {
+  check_row_offsets("flash_mma::forward", t, in, ol);
   const dim3 grid(unsigned(ceil_div(t, kBlockRows)), unsigned(bh));
   switch (dh) {
     case 16:
-      FORGE_LAUNCH(flash_mma_forward_kernel<16>, grid, kThreads, 0, kStream, t, scale, q, k, v, out,
-                   lse);
+      FORGE_LAUNCH(flash_mma_forward_kernel<16>, grid, kThreads, 0, kStream, t, scale, in, q, k, v,
+                   ol, out, lse);
       break;
     case 32:
-      FORGE_LAUNCH(flash_mma_forward_kernel<32>, grid, kThreads, 0, kStream, t, scale, q, k, v, out,
-                   lse);
+      FORGE_LAUNCH(flash_mma_forward_kernel<32>, grid, kThreads, 0, kStream, t, scale, in, q, k, v,
+                   ol, out, lse);
       break;
     case 64:
-      FORGE_LAUNCH(flash_mma_forward_kernel<64>, grid, kThreads, 0, kStream, t, scale, q, k, v, out,
-                   lse);
+      FORGE_LAUNCH(flash_mma_forward_kernel<64>, grid, kThreads, 0, kStream, t, scale, in, q, k, v,
+                   ol, out, lse);
       break;
     case 128:
-      FORGE_LAUNCH(flash_mma_forward_kernel<128>, grid, kThreads, 0, kStream, t, scale, q, k, v,
-                   out, lse);
+      FORGE_LAUNCH(flash_mma_forward_kernel<128>, grid, kThreads, 0, kStream, t, scale, in, q, k, v,
+                   ol, out, lse);
       break;
     default:
       throw std::invalid_argument("v5: head dim " + std::to_string(dh) +
@@ -370,54 +392,60 @@ inline void forward(int bh, int t, int dh, float scale, const bf16* q, const bf1
   FORGE_CHECK_LAUNCH(flash_mma_forward_kernel);
 }
 
-// D_i = sum_c dO_ic O_ic for each of rows rows, from the same bf16 dO the backward kernels read
-// (fp32 O): dS = P (dP - D) cancels exactly when both sides see one dO. A warp per row, 8 a block.
+// D_i = sum_c dO_ic O_ic for each of rows rows (row = problem t + i; O and dO through ol), from the
+// same bf16 dO the backward kernels read (fp32 O): dS = P (dP - D) cancels exactly when both sides
+// see one dO. A warp per row, 8 a block.
 // A template over the head dim D, as every kernel of this header: the header is compiled into
 // more than one program part (backend and playground) without a second definition.
 constexpr int kDeltaRowsPerBlock = 8;
 template <int D>
-__global__ void flash_mma_delta_kernel(int64_t rows, const float* out, const bf16* gout,
-                                       float* delta) {
+__global__ void flash_mma_delta_kernel(int64_t rows, int t, AttentionLayout ol, const float* out,
+                                       const bf16* gout, float* delta) {
   const int64_t row = int64_t(blockIdx.x) * kDeltaRowsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   float sum = 0.f;
-  if (row < rows)
-    for (int c = lane; c < D; c += 32) sum += bf16_to_float(gout[row * D + c]) * out[row * D + c];
+  if (row < rows) {
+    const int64_t at = ol.base(int(row / t)) + row % t * ol.ld;
+    for (int c = lane; c < D; c += 32) sum += bf16_to_float(gout[at + c]) * out[at + c];
+  }
   sum = warp_sum(sum);  // every lane takes part, live row or not
   if (row < rows && lane == 0) delta[row] = sum;
 }
 
 template <int D>
-void backward_kernels(int bh, int t, float scale, const bf16* q, const bf16* k, const bf16* v,
-                      const float* out, const bf16* gout, const float* lse, float* delta, float* gq,
-                      float* gk, float* gv) {
+void backward_kernels(int bh, int t, float scale, AttentionLayout in, const bf16* q, const bf16* k,
+                      const bf16* v, AttentionLayout ol, const float* out, const bf16* gout,
+                      const float* lse, float* delta, float* gq, float* gk, float* gv) {
   const int64_t rows = int64_t(bh) * t;
   FORGE_LAUNCH(flash_mma_delta_kernel<D>, dim3(unsigned(ceil_div(rows, kDeltaRowsPerBlock))),
-               dim3(kDeltaRowsPerBlock * 32), 0, kStream, rows, out, gout, delta);
+               dim3(kDeltaRowsPerBlock * 32), 0, kStream, rows, t, ol, out, gout, delta);
   FORGE_CHECK_LAUNCH(flash_mma_delta_kernel);
   const dim3 grid(unsigned(ceil_div(t, kBlockRows)), unsigned(bh));
-  FORGE_LAUNCH((flash_mma_backward_kernel<D, true>), grid, kThreads, 0, kStream, t, scale, q, k, v,
-               gout, lse, delta, gq, gk, gv);
+  FORGE_LAUNCH((flash_mma_backward_kernel<D, true>), grid, kThreads, 0, kStream, t, scale, in, q, k,
+               v, ol, gout, lse, delta, gq, gk, gv);
   FORGE_CHECK_LAUNCH(flash_mma_backward_kernel);
-  FORGE_LAUNCH((flash_mma_backward_kernel<D, false>), grid, kThreads, 0, kStream, t, scale, q, k, v,
-               gout, lse, delta, gq, gk, gv);
+  FORGE_LAUNCH((flash_mma_backward_kernel<D, false>), grid, kThreads, 0, kStream, t, scale, in, q,
+               k, v, ol, gout, lse, delta, gq, gk, gv);
   FORGE_CHECK_LAUNCH(flash_mma_backward_kernel);
 }
 
-// dQ, dK, dV [bh, t, dh] (fp32) from bf16 q, k, v, dO and fp32 O, lse; delta [bh, t] is scratch
-// for D = rowsum(dO * O).
-inline void backward(int bh, int t, int dh, float scale, const bf16* q, const bf16* k,
-                     const bf16* v, const float* out, const bf16* gout, const float* lse,
-                     float* delta, float* gq, float* gk, float* gv) {
+// dQ, dK, dV (fp32, through in) from bf16 q, k, v (through in), bf16 dO and fp32 O (through ol)
+// and lse; delta [bh, t] is scratch for D = rowsum(dO * O).
+inline void backward(int bh, int t, int dh, float scale, AttentionLayout in, const bf16* q,
+                     const bf16* k, const bf16* v, AttentionLayout ol, const float* out,
+                     const bf16* gout, const float* lse, float* delta, float* gq, float* gk,
+                     float* gv) {
+  check_row_offsets("flash_mma::backward", t, in, ol);
   switch (dh) {
     case 16:
-      return backward_kernels<16>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
+      return backward_kernels<16>(bh, t, scale, in, q, k, v, ol, out, gout, lse, delta, gq, gk, gv);
     case 32:
-      return backward_kernels<32>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
+      return backward_kernels<32>(bh, t, scale, in, q, k, v, ol, out, gout, lse, delta, gq, gk, gv);
     case 64:
-      return backward_kernels<64>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
+      return backward_kernels<64>(bh, t, scale, in, q, k, v, ol, out, gout, lse, delta, gq, gk, gv);
     case 128:
-      return backward_kernels<128>(bh, t, scale, q, k, v, out, gout, lse, delta, gq, gk, gv);
+      return backward_kernels<128>(bh, t, scale, in, q, k, v, ol, out, gout, lse, delta, gq, gk,
+                                   gv);
     default:
       throw std::invalid_argument("v5: head dim " + std::to_string(dh) +
                                   " is not one of 16, 32, 64, 128");

@@ -544,11 +544,13 @@ void at_bf16(F&& f) {
 }
 
 void mma_forward(const Problem& p) {
-  flash_mma::forward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.lse);
+  const AttentionLayout plain = contiguous_attention_layout(p.t, p.dh);
+  flash_mma::forward(p.bh, p.t, p.dh, p.scale, plain, p.q16, p.k16, p.v16, plain, p.out, p.lse);
 }
 void mma_backward(const Problem& p) {
-  flash_mma::backward(p.bh, p.t, p.dh, p.scale, p.q16, p.k16, p.v16, p.out, p.gout16, p.lse,
-                      p.delta, p.gq, p.gk, p.gv);
+  const AttentionLayout plain = contiguous_attention_layout(p.t, p.dh);
+  flash_mma::backward(p.bh, p.t, p.dh, p.scale, plain, p.q16, p.k16, p.v16, plain, p.out, p.gout16,
+                      p.lse, p.delta, p.gq, p.gk, p.gv);
 }
 
 struct Version {

@@ -15,15 +15,6 @@ class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::cpu; }
 #include "engine/backend_overrides.inc"
-  // Attention over the packed projection (attention.cpp); sim and cuda keep the base's default.
-  bool packed_attention() const override {
-    return true;
-  }
-  void attention_forward_packed(int b, int heads, int t, int dh, float scale, const float* qkv,
-                                float* out, float* lse) override;
-  void attention_backward_packed(int b, int heads, int t, int dh, float scale, const float* qkv,
-                                 const float* out, const float* gout, const float* lse,
-                                 float* gqkv) override;
   // GELU keeping its slope for backward (elementwise.cpp).
   bool gelu_keeps_slope() const override {
     return true;

@@ -10,9 +10,9 @@
 // no sum of the three (on a GPU 10 launches fewer per transformer block).
 //
 // packed_self_attention takes the projection unpermuted, [b, t, 3 heads dh], and returns
-// [b, t, heads dh]: on a backend that reads that layout (the CPU) its node hands the buffers to
-// attention_forward/backward_packed as they are, saving qkv, out and lse; gradient gqkv comes
-// back in the projection's own layout.
+// [b, t, heads dh]: its node hands the buffers to attention_forward/backward_packed as they are
+// (every backend reads that layout), saving qkv, out and lse; gradient gqkv comes back in the
+// projection's own layout.
 #include <functional>
 #include <string>
 #include <vector>
@@ -103,12 +103,6 @@ Tensor packed_self_attention(const Tensor& qkv, int heads, float scale) {
                                 std::to_string(heads) + " heads, got " + shape_str(qkv.shape()));
   const int64_t b = qkv.size(0), t = qkv.size(1), width = qkv.size(2) / 3, dh = width / heads;
   Backend& be = backend(qkv.device());
-  if (!be.packed_attention()) {
-    Tensor stacked = qkv.reshape({b, t, 3, heads, dh}).permute({2, 0, 3, 1, 4});
-    return scaled_dot_product_attention(stacked, scale)
-        .permute({0, 2, 1, 3})
-        .reshape({b, t, width});
-  }
   Tensor packed = plain(qkv);  // the linear layer's output is contiguous already: no copy
   Tensor out = Tensor::empty({b, t, width}, qkv.device());
   Tensor lse = Tensor::empty({b, heads, t}, qkv.device());

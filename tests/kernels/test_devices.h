@@ -1,4 +1,5 @@
-// test_devices.h: which GPU devices the test_gpu_* programs check, from FORGE_TEST_DEVICES.
+// test_devices.h: which GPU devices the test_gpu_* programs check, from FORGE_TEST_DEVICES (and
+// AtPrecision, a device's matmul precision for a scope).
 //
 //   unset             sim always; cuda too when its backend can be created, otherwise a MESSAGE
 //                     says it was skipped (a machine without a GPU stays green)
@@ -9,6 +10,7 @@
 #pragma once
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/device.h"
 
 namespace forge::testing {
@@ -24,5 +26,21 @@ const std::vector<Device>& gpu_test_devices();
 
 // Whether Device::sim is among them: checks of the emulator itself run only then.
 bool sim_selected();
+
+// Sets a device's matmul precision for a scope.
+class AtPrecision {
+ public:
+  AtPrecision(Device device, MatmulPrecision precision)
+      : backend_(backend(device)), previous_(backend_.matmul_precision()) {
+    backend_.set_matmul_precision(precision);
+  }
+  ~AtPrecision() { backend_.set_matmul_precision(previous_); }
+  AtPrecision(const AtPrecision&) = delete;
+  AtPrecision& operator=(const AtPrecision&) = delete;
+
+ private:
+  Backend& backend_;
+  MatmulPrecision previous_;
+};
 
 }  // namespace forge::testing

@@ -38,19 +38,7 @@ constexpr double kBf16Unit = 1.0 / 256;  // u = 2^-8: 8 significant bits, round 
 // for a GPU kernel that truncates instead.
 constexpr double kTf32Unit = 1.0 / 1024;
 
-// Sets a device's matmul precision for a scope.
-class AtPrecision {
- public:
-  AtPrecision(Device device, MatmulPrecision precision)
-      : backend_(backend(device)), previous_(backend_.matmul_precision()) {
-    backend_.set_matmul_precision(precision);
-  }
-  ~AtPrecision() { backend_.set_matmul_precision(previous_); }
-
- private:
-  Backend& backend_;
-  MatmulPrecision previous_;
-};
+using forge::testing::AtPrecision;
 
 using Op = std::function<Tensor(const std::vector<Tensor>&)>;
 

@@ -112,13 +112,62 @@ TEST_CASE("gpu attention: forward and backward match the CPU for any t, head dim
         },
         2e-5f, 2e-5f);
   }
-  // Over the unpermuted projection [b, t, 3 h dh]: the CPU reads it in place, the GPU gathers.
-  compare(
-      "packed_self_attention", {{randn({2, 17, 3 * 3 * 32}, gen)}},
-      [](const std::vector<Tensor>& x) {
-        return packed_self_attention(x[0], 3, 1.f / std::sqrt(32.f));
-      },
-      2e-5f, 2e-5f);
+}
+
+TEST_CASE(
+    "gpu packed_self_attention reads the projection in place: the gathered result bit for bit, "
+    "no gathers") {
+  // qkv [b, t, 3 heads dh] read in place (GpuBackend::attention_*_packed), against the same
+  // attention with q, k, v gathered to [3, b, heads, t, dh] and the output permuted back (the op's
+  // path before these kernels read the packed layout): the same kernels and sums, so equal to the
+  // bit at fp32 and at bf16; and against the CPU, at fp32 within the tolerance of the case above,
+  // at bf16 within 0.05 (a coarse check: the bf16 kernels' own bound is the playground's v6). t =
+  // 17, 33, 65: multiples of none of the tiles (16, 32, 64 rows); b and heads > 1. Head dims: the
+  // fp32 instances' 32 and 64, 24 and 100 zero-padded (fp32 kernels at either precision), and 16,
+  // 32, 64, 128 on the tensor-core kernels at bf16.
+  struct Case {
+    int b, heads, t, dh;
+  };
+  const Case cases[] = {{2, 3, 17, 32}, {2, 2, 33, 24},  {3, 2, 65, 64},
+                        {2, 2, 17, 16}, {2, 2, 33, 100}, {2, 2, 17, 128}};
+  Generator gen(3);
+  for (const Case& c : cases) {
+    const float scale = 1.f / std::sqrt(float(c.dh));
+    const std::vector<Input> qkv{Input{randn({c.b, c.t, 3 * c.heads * c.dh}, gen)}};
+    const Op packed = [c, scale](const std::vector<Tensor>& x) {
+      return packed_self_attention(x[0], c.heads, scale);
+    };
+    const Op gathered = [c, scale](const std::vector<Tensor>& x) {
+      Tensor stacked = x[0].reshape({c.b, c.t, 3, c.heads, c.dh}).permute({2, 0, 3, 1, 4});
+      return scaled_dot_product_attention(stacked, scale)
+          .permute({0, 2, 1, 3})
+          .reshape({c.b, c.t, c.heads * c.dh});
+    };
+    const Result cpu = run(Device::cpu, qkv, packed, 7);
+    for (MatmulPrecision precision : {MatmulPrecision::fp32, MatmulPrecision::bf16})
+      for (Device device : gpu_devices()) {
+        const std::string where = "b=" + std::to_string(c.b) + " heads=" + std::to_string(c.heads) +
+                                  " t=" + std::to_string(c.t) + " dh=" + std::to_string(c.dh) +
+                                  " on " + device_name(device) +
+                                  (precision == MatmulPrecision::bf16 ? " at bf16" : " at fp32");
+        const forge::testing::AtPrecision at(device, precision);
+        const Result got = run(device, qkv, packed, 7), want = run(device, qkv, gathered, 7);
+        check_close(got.out, want.out, 0.f, 0.f, where + ": output against the gathered path");
+        check_close(got.grads[0], want.grads[0], 0.f, 0.f,
+                    where + ": gradient against the gathered path");
+        // The forward alone: the attention kernel, and at bf16 on the tensor cores the one rounding
+        // of the whole projection; no gather of q, k, v, no permuted copy of the output.
+        const Tensor on_device = qkv[0].value.to(device);
+        const uint64_t launches = gpu_launch_count(device);
+        packed_self_attention(on_device, c.heads, scale);
+        const bool mma = precision == MatmulPrecision::bf16 &&
+                         (c.dh == 16 || c.dh == 32 || c.dh == 64 || c.dh == 128);
+        CHECK(gpu_launch_count(device) - launches == (mma ? 2 : 1));
+        const float tol = precision == MatmulPrecision::bf16 ? 5e-2f : 2e-5f;
+        check_close(got.out, cpu.out, tol, tol, where + ": output against the CPU");
+        check_close(got.grads[0], cpu.grads[0], tol, tol, where + ": gradient against the CPU");
+      }
+  }
 }
 
 TEST_CASE("gpu conv2d: forward, data and weight gradients match oneDNN") {
@@ -137,8 +186,9 @@ TEST_CASE("gpu conv2d: forward, data and weight gradients match oneDNN") {
     CAPTURE(c.kernel);
     CAPTURE(c.stride);
     CAPTURE(c.pad);
-    std::vector<Input> inputs{{randn({2, 3, 7, 9}, gen)}, {randn({5, 3, c.kernel, c.kernel}, gen)}};
-    if (c.bias) inputs.push_back({randn({5}, gen)});
+    const Input image{randn({2, 3, 7, 9}, gen)}, weight{randn({5, 3, c.kernel, c.kernel}, gen)};
+    const std::vector<Input> inputs = c.bias ? std::vector<Input>{image, weight, {randn({5}, gen)}}
+                                             : std::vector<Input>{image, weight};
     compare(
         "conv2d", inputs,
         [c](const std::vector<Tensor>& x) {
