@@ -52,9 +52,10 @@ class Runs:
         self.env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                         OMP_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 
-    def args(self, model, output, *extra, epochs=2, batch=16):
+    def args(self, model, output, *extra, epochs=2, batch=16, img_size=16):
         drop = [] if "--drop" in extra else ["--drop", "0"]
-        return [self.train, "--model", model, "--data", self.data, "--img-size", "16", "--epochs",
+        return [self.train, "--model", model, "--data", self.data, "--img-size", str(img_size),
+                "--epochs",
                 str(epochs), "-b", str(batch), "--opt", "sgd", "--lr", "0.05", "--warmup-epochs",
                 "0.5", "-j", "1", "--output", output] + drop + list(extra)
 
@@ -188,18 +189,24 @@ def case_kill(runs, work):
     marker = "FORGE_DIST_TEST=%d" % os.getpid()
     env = dict(runs.env, FORGE_DIST_TEST=str(os.getpid()))
     # Batch 2: 42 steps an epoch, a progress line every 20: "epoch 2/... 20/42" is mid-epoch 2.
-    cmd = runs.launcher(2) + runs.args("vit-micro", out, epochs=100000, batch=2)
+    # The ranks are found before that line, so that the kill follows it at once: at 16 px the
+    # 22 steps left in the epoch took less time than the search of /proc on a quiet machine, and
+    # epoch 2 had ended (and been logged) before the kill. At 32 px a step is several times
+    # slower, for more margin.
+    cmd = runs.launcher(2) + runs.args("vit-micro", out, epochs=100000, batch=2, img_size=32)
     job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env=env)
     seen = []
+    victim = survivor = None
     try:
         for line in job.stdout:
             seen.append(line)
+            if line.startswith("epoch 1/") and victim is None:
+                victim, survivor = rank_pid(marker, 1), rank_pid(marker, 0)
             if line.startswith("epoch 2/") and "train loss" not in line:
                 break
         else:
             fail("the run ended before epoch 2:\n" + "".join(seen[-30:]))
-        victim, survivor = rank_pid(marker, 1), rank_pid(marker, 0)
         check(victim and survivor, "ranks 0 and 1 not found in /proc")
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
