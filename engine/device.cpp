@@ -71,13 +71,15 @@ void Backend::set_matmul_precision(MatmulPrecision precision) {
 void Backend::set_step_values(const StepValues&) {}
 
 // Reached only through a caller that ignored gelu_keeps_slope() == false (engine/backend.h).
-void Backend::gelu_slope_forward(const float*, float*, float*, int64_t, float, uint64_t) {
-  throw std::logic_error(std::string("gelu_slope_forward: device ") + device_name(device()) +
+static void no_gelu_slope(Device device, const char* entry) {
+  throw std::logic_error(std::string(entry) + ": device " + device_name(device) +
                          " recomputes GELU's slope in backward (gelu_keeps_slope() is false)");
 }
+void Backend::gelu_slope_forward(const float*, float*, float*, int64_t, float, uint64_t) {
+  no_gelu_slope(device(), "gelu_slope_forward");
+}
 void Backend::gelu_slope_backward(const float*, const float*, float*, int64_t, float, uint64_t) {
-  throw std::logic_error(std::string("gelu_slope_backward: device ") + device_name(device()) +
-                         " recomputes GELU's slope in backward (gelu_keeps_slope() is false)");
+  no_gelu_slope(device(), "gelu_slope_backward");
 }
 
 uint64_t Backend::dropout_seed(uint64_t key, uint64_t step, uint64_t call) {
